@@ -1,0 +1,145 @@
+"""The GisgridError hierarchy, and the one place that turns database errors into it.
+
+Every error names the field it is about (when there is one) and the reason, so that an API
+can answer ``{"field": ..., "reason": ...}`` and a CLI can print a row number beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+class GisgridError(Exception):
+    """Base of every error gisgrid raises on purpose."""
+
+    def __init__(self, reason: str, *, field: str | None = None, table: str | None = None):
+        self.reason = reason
+        self.field = field
+        self.table = table
+        where = ".".join(p for p in (table, field) if p)
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": type(self).__name__, "field": self.field, "reason": self.reason}
+
+
+class InvalidInput(GisgridError):
+    """Input that breaks a rule: wrong type, range, geometry, unknown code."""
+
+
+class NotFound(GisgridError):
+    """The object does not exist, or is outside the caller's scope."""
+
+
+class Conflict(GisgridError):
+    """A duplicate key, or a concurrent change that lost the race."""
+
+
+class PreconditionFailed(GisgridError):
+    """An If-Match / version check did not hold."""
+
+
+class PermissionDenied(GisgridError):
+    """The caller's role may not do this."""
+
+
+class NotAuthenticated(GisgridError):
+    """No valid credentials."""
+
+
+class DatabaseUnavailable(GisgridError):
+    """The database cannot be reached."""
+
+
+class ClusterError(GisgridError):
+    """The self-managed PostgreSQL cluster could not be set up or started."""
+
+
+@dataclass(frozen=True)
+class ConstraintInfo:
+    table: str
+    field: str
+    reason: str
+
+
+# Filled by gisgrid.models: constraint name -> which field it guards and why.
+CONSTRAINTS: dict[str, ConstraintInfo] = {}
+
+_KEY_RE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) (?P<what>.*)")
+_TABLE_RE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)\"?", re.I)
+_GEOM_TYPE_RE = re.compile(r"Geometry type \((\w+)\) does not match column type \((\w+)\)")
+_GEOM_SRID_RE = re.compile(r"Geometry SRID \((-?\d+)\) does not match column SRID \((\d+)\)")
+
+
+def _table_of(statement: str | None) -> str | None:
+    m = _TABLE_RE.match(statement or "")
+    return m.group(1) if m else None
+
+
+def from_db_error(exc: BaseException) -> GisgridError | None:
+    """Translate a SQLAlchemy/psycopg error into a GisgridError, or None if unknown."""
+    from sqlalchemy import exc as sa_exc
+
+    orig = getattr(exc, "orig", exc)
+    statement = getattr(exc, "statement", None)
+    diag = getattr(orig, "diag", None)
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    message = (getattr(diag, "message_primary", None) or str(orig)).strip()
+    detail = getattr(diag, "message_detail", None) or ""
+    table = getattr(diag, "table_name", None) or _table_of(statement)
+    constraint = getattr(diag, "constraint_name", None)
+    column = getattr(diag, "column_name", None)
+
+    if isinstance(exc, sa_exc.OperationalError) and sqlstate[:2] in ("08", "57", ""):
+        return DatabaseUnavailable(f"database unavailable: {message.splitlines()[0]}")
+    if constraint and constraint in CONSTRAINTS:
+        info = CONSTRAINTS[constraint]
+        return InvalidInput(info.reason, field=info.field, table=info.table)
+    if sqlstate == "23502":  # not_null_violation
+        return InvalidInput("is required (null given)", field=column, table=table)
+    if sqlstate == "23503":  # foreign_key_violation
+        m = _KEY_RE.search(detail)
+        field = m.group("cols") if m else column
+        ref = m.group("what") if m else detail
+        return InvalidInput(f"refers to a row that does not exist ({ref})", field=field, table=table)
+    if sqlstate in ("23505", "23P01"):  # unique / exclusion violation
+        m = _KEY_RE.search(detail)
+        field = m.group("cols") if m else constraint
+        return Conflict(f"duplicate: {detail or message}", field=field, table=table)
+    if sqlstate == "23514":  # check_violation not registered
+        return InvalidInput(f"violates {constraint}", field=constraint, table=table)
+    if m := _GEOM_TYPE_RE.search(message):
+        return InvalidInput(
+            f"geometry type {m.group(1)} given, {m.group(2)} expected", field="geom", table=table
+        )
+    if m := _GEOM_SRID_RE.search(message):
+        return InvalidInput(
+            f"SRID {m.group(1)} given, {m.group(2)} expected", field="geom", table=table
+        )
+    if sqlstate.startswith("22") or sqlstate == "XX000" and "geometry" in message.lower():
+        return InvalidInput(message, field=column, table=table)
+    return None
+
+
+@contextmanager
+def translate_db_errors() -> Iterator[None]:
+    """Turn database errors raised inside the block into GisgridError subclasses.
+
+    Examples
+    --------
+    >>> with translate_db_errors():
+    ...     pass
+    """
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        yield
+    except sa_exc.DBAPIError as exc:
+        translated = from_db_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc

@@ -1,0 +1,419 @@
+"""The data model: SQLAlchemy 2.0 tables with GeoAlchemy2 columns, SRID 4326.
+
+The database itself refuses what is wrong (levels, statuses, validity intervals, geometry
+type, SRID, coordinate range, orphans); each check constraint is registered in
+:data:`gisgrid.errors.CONSTRAINTS` with the field it guards and a reason in words, so a
+violation comes back as ``InvalidInput(field=..., reason=...)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gisgrid import vocab
+from gisgrid.errors import CONSTRAINTS, ConstraintInfo
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+WORLD = "ST_MakeEnvelope(-180, -90, 180, 90, 4326)"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def check(table: str, name: str, sqltext: str, field: str, reason: str) -> CheckConstraint:
+    """A named CHECK constraint, registered so its violation names the field and reason."""
+    CONSTRAINTS[f"ck_{table}_{name}"] = ConstraintInfo(table, field, reason)
+    return CheckConstraint(sqltext, name=name)
+
+
+def one_of(table: str, column: str, allowed: tuple[str, ...], nullable: bool = False) -> Any:
+    values = ", ".join(f"'{v}'" for v in allowed)
+    sql = f"{column} IN ({values})"
+    if nullable:
+        sql = f"{column} IS NULL OR {sql}"
+    return check(table, column, sql, column, f"must be one of {', '.join(allowed)}")
+
+
+def geom_checks(table: str, kind: str, valid: bool = False, column: str = "geom") -> list[Any]:
+    """Range, emptiness and (for polygons) validity checks on a geometry column."""
+    checks = [
+        check(
+            table,
+            f"{column}_range",
+            f"{column} IS NULL OR {column} @ {WORLD}",
+            column,
+            "coordinates out of range: lon must be in [-180, 180] and lat in [-90, 90]",
+        ),
+        check(
+            table,
+            f"{column}_empty",
+            f"{column} IS NULL OR NOT ST_IsEmpty({column})",
+            column,
+            f"empty {kind} geometry",
+        ),
+    ]
+    if valid:
+        checks.append(
+            check(
+                table,
+                f"{column}_valid",
+                f"{column} IS NULL OR ST_IsValid({column})",
+                column,
+                "invalid polygon (self-intersection or bad ring); repair it with make_valid",
+            )
+        )
+    return checks
+
+
+
+
+class Area(Base):
+    """A node of the hierarchy city > district > street > community > grid, versioned."""
+
+    __tablename__ = "areas"
+    __table_args__ = (
+        one_of("areas", "level", vocab.AREA_LEVELS),
+        check(
+            "areas",
+            "valid_to",
+            "valid_to IS NULL OR valid_to > valid_from",
+            "valid_to",
+            "must be after valid_from",
+        ),
+        check("areas", "code", "code ~ '^[0-9A-Za-z_-]{2,32}$'", "code",
+              "must be 2-32 letters, digits, '_' or '-'"),
+        *geom_checks("areas", "polygon", valid=True),
+        # Two versions of one code never overlap in time.
+        ExcludeConstraint(
+            ("code", "="),
+            (text("tstzrange(valid_from, valid_to)"), "&&"),
+            name="ex_areas_code_validity",
+            using="gist",
+        ),
+        Index("ix_areas_level_validity", "level", "valid_from", "valid_to"),
+        Index("ix_areas_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    responsible: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    valid_from: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("'2000-01-01T00:00:00Z'")
+    )
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
+
+
+HIERARCHY = ("grid_id", "community_id", "street_id", "district_id")
+
+
+class _Assigned:
+    """Columns that hold the grid and hierarchy an object was assigned to."""
+
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+
+
+class Building(_Assigned, Base):
+    __tablename__ = "buildings"
+    __table_args__ = (
+        Index("ix_buildings_grid_id", "grid_id"),
+        check("buildings", "floors", "floors IS NULL OR floors BETWEEN 1 AND 200", "floors",
+              "must be between 1 and 200"),
+        check("buildings", "household_count",
+              "household_count IS NULL OR household_count >= 0", "household_count",
+              "must not be negative"),
+        *geom_checks("buildings", "polygon", valid=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    address: Mapped[str] = mapped_column(Text)
+    floors: Mapped[int | None] = mapped_column(SmallInteger)
+    household_count: Mapped[int | None] = mapped_column(Integer)
+    use: Mapped[str | None] = mapped_column(String(32))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
+
+
+class Household(_Assigned, Base):
+    __tablename__ = "households"
+    __table_args__ = (
+        Index("ix_households_grid_id", "grid_id"),
+        check("households", "size", "size IS NULL OR size BETWEEN 0 AND 50", "size",
+              "must be between 0 and 50"),
+        *geom_checks("households", "point"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"), index=True)
+    address: Mapped[str] = mapped_column(Text)
+    unit_no: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int | None] = mapped_column(SmallInteger)
+    geom: Mapped[Any | None] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
+
+
+class Resident(_Assigned, Base):
+    """A person. The id-card number is kept only as a salted hash (``id_hash``)."""
+
+    __tablename__ = "residents"
+    __table_args__ = (
+        Index("ix_residents_grid_id", "grid_id"),
+        one_of("residents", "sex", vocab.SEXES, nullable=True),
+        check("residents", "birth_year", "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100",
+              "birth_year", "must be between 1880 and 2100"),
+        check("residents", "id_hash", "id_hash IS NULL OR id_hash ~ '^[0-9a-f]{64}$'",
+              "id_hash", "must be a salted SHA-256 hash (64 hex digits), never the clear number"),
+        check("residents", "tags",
+              "tags <@ ARRAY[" + ", ".join(f"'{t}'" for t in vocab.RESIDENT_TAGS) + "]::text[]",
+              "tags", f"each tag must be one of {', '.join(vocab.RESIDENT_TAGS)}"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    id_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+
+
+class Place(_Assigned, Base):
+    """Shops (including the nine small places), hydrants, cameras, hazards: points."""
+
+    __tablename__ = "places"
+    __table_args__ = (
+        Index("ix_places_grid_id", "grid_id"),
+        one_of("places", "kind", vocab.PLACE_KINDS),
+        *geom_checks("places", "point"),
+        Index("ix_places_kind", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"))
+    props: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
+
+
+class Unit(Base):
+    """A responsible unit (职能部门): police station, fire station, sanitation ..."""
+
+    __tablename__ = "units"
+    __table_args__ = (
+        one_of("units", "kind", vocab.UNIT_KINDS),
+        *geom_checks("units", "point"),
+        *geom_checks("units", "polygon", valid=True, column="service_area"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    available: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
+    service_area: Mapped[Any | None] = mapped_column(
+        Geometry("MULTIPOLYGON", 4326, spatial_index=True)
+    )
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        one_of("accounts", "role", vocab.ROLES),
+        check("accounts", "scope", "role = 'admin' OR scope_area_id IS NOT NULL",
+              "scope_area_id", "every role but admin needs a scope area"),
+        check("accounts", "unit", "role <> 'unit' OR unit_id IS NOT NULL", "unit_id",
+              "a unit account must name its unit"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    scope_area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VisitLog(_Assigned, Base):
+    """A grid worker's visit (走访): who, whom, when, what was said and needed."""
+
+    __tablename__ = "visit_logs"
+    __table_args__ = (
+        one_of("visit_logs", "subject_type", vocab.VISIT_SUBJECTS),
+        one_of("visit_logs", "mood", vocab.MOODS, nullable=True),
+        *geom_checks("visit_logs", "point"),
+        Index("ix_visit_logs_grid_time", "grid_id", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    need_category: Mapped[str | None] = mapped_column(String(64))
+    mood: Mapped[str | None] = mapped_column(String(16))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
+
+
+class IncidentCategory(Base):
+    """The two-level incident taxonomy (大类 / 小类)."""
+
+    __tablename__ = "incident_categories"
+    __table_args__ = (
+        check("incident_categories", "sla_hours", "sla_hours IS NULL OR sla_hours > 0",
+              "sla_hours", "must be positive"),
+    )
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("incident_categories.code"))
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    sla_hours: Mapped[float | None] = mapped_column()
+    unit_kind: Mapped[str | None] = mapped_column(String(32))
+
+
+class Incident(_Assigned, Base):
+    """An incident (事件) and where it is in the closed loop."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        one_of("incidents", "status", vocab.INCIDENT_STATUSES),
+        one_of("incidents", "priority", vocab.PRIORITIES),
+        one_of("incidents", "escalation_level", vocab.ESCALATION_LEVELS),
+        one_of("incidents", "source", vocab.INCIDENT_SOURCES),
+        check("incidents", "due_at", "due_at IS NULL OR due_at > reported_at", "due_at",
+              "must be after reported_at"),
+        check("incidents", "closed_at",
+              "closed_at IS NULL OR closed_at >= reported_at", "closed_at",
+              "must not be before reported_at"),
+        check("incidents", "version", "version >= 1", "version", "must be at least 1"),
+        *geom_checks("incidents", "point"),
+        Index("ix_incidents_grid_time", "grid_id", "reported_at"),
+        Index("ix_incidents_district_time", "district_id", "reported_at"),
+        Index("ix_incidents_status_due", "status", "due_at"),
+        Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_category", "category"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    category: Mapped[str] = mapped_column(ForeignKey("incident_categories.code"))
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    source: Mapped[str] = mapped_column(String(16), server_default=text("'grid_worker'"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'reported'"))
+    escalation_level: Mapped[str] = mapped_column(String(16), server_default=text("'grid'"))
+    priority: Mapped[str] = mapped_column(String(8), server_default=text("'normal'"))
+    assigned_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    unassigned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
+
+
+class IncidentEvent(Base):
+    """Every transition of an incident: who, when, from, to, note."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (
+        one_of("incident_events", "to_status", vocab.INCIDENT_STATUSES),
+        one_of("incident_events", "from_status", vocab.INCIDENT_STATUSES, nullable=True),
+        Index("ix_incident_events_incident_at", "incident_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+
+
+class Plan(Base):
+    """A planner's redraw of the grids under one parent area, with its checks and stats."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        one_of("plans", "status", vocab.PLAN_STATUSES),
+        check("plans", "published_at",
+              "(status = 'published') = (published_at IS NOT NULL)", "published_at",
+              "is set exactly when the plan is published"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    parent_area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'draft'"))
+    checks: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    stats: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PlanArea(Base):
+    """One draft grid polygon of a plan."""
+
+    __tablename__ = "plan_areas"
+    __table_args__ = (*geom_checks("plan_areas", "polygon", valid=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    replaces_area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))

@@ -1,0 +1,66 @@
+"""Settings, read from ``GISGRID_*`` environment variables by :func:`get_settings`.
+
+Nothing here reads the environment at import time: callers build a :class:`Settings`
+with :func:`get_settings` and pass it down (to the cluster, the engine, the app).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything gisgrid can be told from outside.
+
+    Examples
+    --------
+    >>> s = Settings(data_dir=Path("/tmp/x"), _env_file=None)
+    >>> s.pgdata_dir
+    PosixPath('/tmp/x/pgdata')
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GISGRID_", env_file=None, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="Use this PostgreSQL/PostGIS server instead of the self-managed cluster.",
+    )
+    data_dir: Path = Field(
+        default=Path(".gisgrid"),
+        description="Folder of the self-managed cluster (pgdata, socket, log), relative to cwd.",
+    )
+    db_name: str = "gisgrid"
+    db_user: str = "postgres"
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_listen_tcp: bool = Field(
+        default=False, description="Also listen on 127.0.0.1:db_port, not only the Unix socket."
+    )
+    pg_bin_dir: Path | None = Field(
+        default=None, description="Folder with initdb/pg_ctl; found from PostGIS when unset."
+    )
+    server_user: str = Field(
+        default="postgres", description="System user that runs the server when gisgrid is root."
+    )
+    id_salt: SecretStr = Field(
+        default=SecretStr("gisgrid-demo-salt-change-me"),
+        description="Secret salt for hashing residents' id numbers.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    pool_size: int = Field(default=5, ge=1)
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().absolute()
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_path / "pgdata"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with keyword overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]
