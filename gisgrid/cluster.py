@@ -79,6 +79,28 @@ def _can_reach(path: Path, uid: int, gids: Sequence[int]) -> bool:
     return True
 
 
+def _pid_alive_postgres(pid: int) -> bool:
+    """Whether pid is a live (not zombie) postgres process."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    state = stat_line.rsplit(")", 1)[-1].split()[0]
+    if state in ("Z", "X"):
+        return False
+    return b"postgres" in cmdline or b"postmaster" in cmdline
+
+
+def _pid_from_lockfile(lockfile: Path) -> int | None:
+    """The live postgres pid a lock file names, or None when it names nothing alive."""
+    try:
+        pid = int(lockfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _pid_alive_postgres(abs(pid)) else None
+
+
 @dataclass
 class Cluster:
     """A local PostgreSQL cluster under ``base``.
@@ -147,7 +169,7 @@ class Cluster:
         base = self.base.absolute()
         if pw is None:
             return base
-        gids = [pw.pw_gid] + os.getgrouplist(pw.pw_name, pw.pw_gid)
+        gids = [pw.pw_gid, *os.getgrouplist(pw.pw_name, pw.pw_gid)]
         probe = base if base.exists() else base.parent
         while not probe.exists():
             probe = probe.parent
@@ -210,25 +232,7 @@ class Cluster:
 
     def running_pid(self) -> int | None:
         """PID of the postmaster if it is alive, else None (a stale pid file is not alive)."""
-        pidfile = self.pgdata / "postmaster.pid"
-        try:
-            lines = pidfile.read_text().splitlines()
-            pid = int(lines[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        if b"postgres" not in cmdline and b"postmaster" not in cmdline:
-            return None  # the pid was reused by something else
-        return pid
+        return _pid_from_lockfile(self.pgdata / "postmaster.pid")
 
     def url(self, driver: str = "postgresql+psycopg", dbname: str | None = None) -> str:
         """SQLAlchemy URL (or a libpq URL with driver='postgresql') over the Unix socket."""
@@ -280,9 +284,17 @@ class Cluster:
     def start(self, timeout_s: float = 60) -> None:
         if self.running_pid() is not None:
             return
-        stale = self.pgdata / "postmaster.pid"
-        if stale.exists():
-            stale.unlink()  # the postmaster it names is gone: a crash left it behind
+        # A crash leaves lock files naming a postmaster that is gone (or a zombie nobody
+        # reaped, which PostgreSQL's own check takes for alive): remove them.
+        for lock in (
+            self.pgdata / "postmaster.pid",
+            self.socket_dir / f".s.PGSQL.{self.port}.lock",
+        ):
+            if lock.exists() and _pid_from_lockfile(lock) is None:
+                lock.unlink()
+                sock = self.socket_dir / f".s.PGSQL.{self.port}"
+                if lock.parent == self.socket_dir and sock.exists():
+                    sock.unlink()
         opts = f"-p {self.port} -k {self.socket_dir}"
         opts += " -c listen_addresses=127.0.0.1" if self.listen_tcp else " -c listen_addresses="
         deadline = time.monotonic() + timeout_s
@@ -323,16 +335,29 @@ class Cluster:
         if self.running_pid() is None:
             return False
         self._run(
-            [self._bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w",
-             "-t", str(int(timeout_s))]
+            [
+                self._bin("pg_ctl"),
+                "stop",
+                "-D",
+                str(self.pgdata),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+            ]
         )
         return True
 
     def kill(self) -> None:
         """SIGKILL the postmaster, as a crash would (for tests of recovery)."""
         pid = self.running_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _pid_alive_postgres(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def ensure_database(self) -> bool:
         """Create the database and the PostGIS extension; returns whether it was created."""

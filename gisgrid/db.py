@@ -74,7 +74,7 @@ def quote_ident(name: str) -> str:
 
 def postgis_info(engine: Engine) -> dict[str, str]:
     """PostgreSQL and PostGIS versions of the database behind the engine."""
-    with engine.connect() as conn, translate_db_errors():
+    with translate_db_errors(), engine.connect() as conn:
         row = conn.execute(text(load_sql("health"))).mappings().one()
     return {k: str(v) for k, v in row.items()}
 

@@ -104,8 +104,8 @@ def from_db_error(exc: BaseException) -> GisgridError | None:
     if sqlstate == "23503":  # foreign_key_violation
         m = _KEY_RE.search(detail)
         field = m.group("cols") if m else column
-        ref = m.group("what") if m else detail
-        return InvalidInput(f"refers to a row that does not exist ({ref})", field=field, table=table)
+        ref = f"{m.group('vals')} {m.group('what').rstrip('.')}" if m else detail
+        return InvalidInput(f"refers to a row that does not exist: {ref}", field=field, table=table)
     if sqlstate in ("23505", "23P01"):  # unique / exclusion violation
         m = _KEY_RE.search(detail)
         field = m.group("cols") if m else constraint
@@ -120,7 +120,7 @@ def from_db_error(exc: BaseException) -> GisgridError | None:
         return InvalidInput(
             f"SRID {m.group(1)} given, {m.group(2)} expected", field="geom", table=table
         )
-    if sqlstate.startswith("22") or sqlstate == "XX000" and "geometry" in message.lower():
+    if sqlstate.startswith("22") or (sqlstate == "XX000" and "geometry" in message.lower()):
         return InvalidInput(message, field=column, table=table)
     return None
 

@@ -93,8 +93,6 @@ def geom_checks(table: str, kind: str, valid: bool = False, column: str = "geom"
     return checks
 
 
-
-
 class Area(Base):
     """A node of the hierarchy city > district > street > community > grid, versioned."""
 
@@ -108,8 +106,13 @@ class Area(Base):
             "valid_to",
             "must be after valid_from",
         ),
-        check("areas", "code", "code ~ '^[0-9A-Za-z_-]{2,32}$'", "code",
-              "must be 2-32 letters, digits, '_' or '-'"),
+        check(
+            "areas",
+            "code",
+            "code ~ '^[0-9A-Za-z_-]{2,32}$'",
+            "code",
+            "must be 2-32 letters, digits, '_' or '-'",
+        ),
         *geom_checks("areas", "polygon", valid=True),
         # Two versions of one code never overlap in time.
         ExcludeConstraint(
@@ -119,7 +122,9 @@ class Area(Base):
             using="gist",
         ),
         Index("ix_areas_level_validity", "level", "valid_from", "valid_to"),
-        Index("ix_areas_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
+        Index(
+            "ix_areas_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -153,11 +158,20 @@ class Building(_Assigned, Base):
     __tablename__ = "buildings"
     __table_args__ = (
         Index("ix_buildings_grid_id", "grid_id"),
-        check("buildings", "floors", "floors IS NULL OR floors BETWEEN 1 AND 200", "floors",
-              "must be between 1 and 200"),
-        check("buildings", "household_count",
-              "household_count IS NULL OR household_count >= 0", "household_count",
-              "must not be negative"),
+        check(
+            "buildings",
+            "floors",
+            "floors IS NULL OR floors BETWEEN 1 AND 200",
+            "floors",
+            "must be between 1 and 200",
+        ),
+        check(
+            "buildings",
+            "household_count",
+            "household_count IS NULL OR household_count >= 0",
+            "household_count",
+            "must not be negative",
+        ),
         *geom_checks("buildings", "polygon", valid=True),
     )
 
@@ -174,8 +188,13 @@ class Household(_Assigned, Base):
     __tablename__ = "households"
     __table_args__ = (
         Index("ix_households_grid_id", "grid_id"),
-        check("households", "size", "size IS NULL OR size BETWEEN 0 AND 50", "size",
-              "must be between 0 and 50"),
+        check(
+            "households",
+            "size",
+            "size IS NULL OR size BETWEEN 0 AND 50",
+            "size",
+            "must be between 0 and 50",
+        ),
         *geom_checks("households", "point"),
     )
 
@@ -194,13 +213,27 @@ class Resident(_Assigned, Base):
     __table_args__ = (
         Index("ix_residents_grid_id", "grid_id"),
         one_of("residents", "sex", vocab.SEXES, nullable=True),
-        check("residents", "birth_year", "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100",
-              "birth_year", "must be between 1880 and 2100"),
-        check("residents", "id_hash", "id_hash IS NULL OR id_hash ~ '^[0-9a-f]{64}$'",
-              "id_hash", "must be a salted SHA-256 hash (64 hex digits), never the clear number"),
-        check("residents", "tags",
-              "tags <@ ARRAY[" + ", ".join(f"'{t}'" for t in vocab.RESIDENT_TAGS) + "]::text[]",
-              "tags", f"each tag must be one of {', '.join(vocab.RESIDENT_TAGS)}"),
+        check(
+            "residents",
+            "birth_year",
+            "birth_year IS NULL OR birth_year BETWEEN 1880 AND 2100",
+            "birth_year",
+            "must be between 1880 and 2100",
+        ),
+        check(
+            "residents",
+            "id_hash",
+            "id_hash IS NULL OR id_hash ~ '^[0-9a-f]{64}$'",
+            "id_hash",
+            "must be a salted SHA-256 hash (64 hex digits), never the clear number",
+        ),
+        check(
+            "residents",
+            "tags",
+            "tags <@ ARRAY[" + ", ".join(f"'{t}'" for t in vocab.RESIDENT_TAGS) + "]::text[]",
+            "tags",
+            f"each tag must be one of {', '.join(vocab.RESIDENT_TAGS)}",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -261,10 +294,20 @@ class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
         one_of("accounts", "role", vocab.ROLES),
-        check("accounts", "scope", "role = 'admin' OR scope_area_id IS NOT NULL",
-              "scope_area_id", "every role but admin needs a scope area"),
-        check("accounts", "unit", "role <> 'unit' OR unit_id IS NOT NULL", "unit_id",
-              "a unit account must name its unit"),
+        check(
+            "accounts",
+            "scope",
+            "role = 'admin' OR scope_area_id IS NOT NULL",
+            "scope_area_id",
+            "every role but admin needs a scope area",
+        ),
+        check(
+            "accounts",
+            "unit",
+            "role <> 'unit' OR unit_id IS NOT NULL",
+            "unit_id",
+            "a unit account must name its unit",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -305,8 +348,13 @@ class IncidentCategory(Base):
 
     __tablename__ = "incident_categories"
     __table_args__ = (
-        check("incident_categories", "sla_hours", "sla_hours IS NULL OR sla_hours > 0",
-              "sla_hours", "must be positive"),
+        check(
+            "incident_categories",
+            "sla_hours",
+            "sla_hours IS NULL OR sla_hours > 0",
+            "sla_hours",
+            "must be positive",
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -326,11 +374,20 @@ class Incident(_Assigned, Base):
         one_of("incidents", "priority", vocab.PRIORITIES),
         one_of("incidents", "escalation_level", vocab.ESCALATION_LEVELS),
         one_of("incidents", "source", vocab.INCIDENT_SOURCES),
-        check("incidents", "due_at", "due_at IS NULL OR due_at > reported_at", "due_at",
-              "must be after reported_at"),
-        check("incidents", "closed_at",
-              "closed_at IS NULL OR closed_at >= reported_at", "closed_at",
-              "must not be before reported_at"),
+        check(
+            "incidents",
+            "due_at",
+            "due_at IS NULL OR due_at > reported_at",
+            "due_at",
+            "must be after reported_at",
+        ),
+        check(
+            "incidents",
+            "closed_at",
+            "closed_at IS NULL OR closed_at >= reported_at",
+            "closed_at",
+            "must not be before reported_at",
+        ),
         check("incidents", "version", "version >= 1", "version", "must be at least 1"),
         *geom_checks("incidents", "point"),
         Index("ix_incidents_grid_time", "grid_id", "reported_at"),
@@ -389,9 +446,13 @@ class Plan(Base):
     __tablename__ = "plans"
     __table_args__ = (
         one_of("plans", "status", vocab.PLAN_STATUSES),
-        check("plans", "published_at",
-              "(status = 'published') = (published_at IS NOT NULL)", "published_at",
-              "is set exactly when the plan is published"),
+        check(
+            "plans",
+            "published_at",
+            "(status = 'published') = (published_at IS NOT NULL)",
+            "published_at",
+            "is set exactly when the plan is published",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

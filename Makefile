@@ -1,0 +1,44 @@
+# The two commands: `make demo` and `make test`. Both set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test sysdeps venv lint types pytest bench clean
+
+sysdeps:
+	@bash scripts/sysdeps.sh $(SYSDEPS_FLAGS)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gisgrid needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: start the local PostGIS, load the demo city once, serve on 127.0.0.1:8000
+demo: sysdeps venv
+	$(BIN)/gisgrid db up
+	$(BIN)/gisgrid serve
+
+## make test: lint, types and the whole test suite against a PostGIS the run starts itself
+test: sysdeps venv lint types pytest
+
+lint: venv
+	$(BIN)/ruff check gisgrid api tests bench scripts
+	$(BIN)/ruff format --check gisgrid api tests bench scripts
+
+types: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: sysdeps venv
+	$(BIN)/python -m bench
+
+clean:
+	-$(BIN)/gisgrid db down
+	rm -rf $(VENV) .gisgrid

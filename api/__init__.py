@@ -1,0 +1,1 @@
+"""gisgrid's HTTP API (FastAPI). Depends on gisgrid; gisgrid never imports this."""

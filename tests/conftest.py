@@ -1,0 +1,77 @@
+"""A throwaway PostGIS for the whole run, started with gisgrid's own cluster code.
+
+Each test that takes ``db`` runs inside a transaction that is rolled back afterwards, so every
+test starts from the same clean state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gisgrid.cluster import Cluster
+from gisgrid.db import make_engine
+from gisgrid.settings import Settings
+
+TEST_PORT = 55432
+
+
+def _fresh_base(prefix: str) -> Path:
+    # /tmp is world-traversable, so the postgres user can reach it when we run as root.
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    base = _fresh_base("gisgrid-test-")
+    c = Cluster(base=base, port=TEST_PORT)
+    c.up()
+    try:
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(cluster: Cluster) -> Settings:
+    return Settings(data_dir=cluster.base, db_port=cluster.port)
+
+
+@pytest.fixture(scope="session")
+def engine(cluster: Cluster) -> Iterator[Engine]:
+    eng = make_engine(cluster.url())
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def db(engine: Engine) -> Iterator[Session]:
+    """A session in a transaction that is rolled back after the test."""
+    conn = engine.connect()
+    outer = conn.begin()
+    session = Session(bind=conn, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def spare_cluster() -> Iterator[Cluster]:
+    """A second cluster that tests may stop, kill and restart."""
+    base = _fresh_base("gisgrid-spare-")
+    c = Cluster(base=base, port=TEST_PORT + 1)
+    try:
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(base, ignore_errors=True)
