@@ -258,6 +258,7 @@ class Place(_Assigned, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(40), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)

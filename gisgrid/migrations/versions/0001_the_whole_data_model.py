@@ -350,6 +350,7 @@ def upgrade() -> None:
     op.create_geospatial_table(
         "places",
         sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("address", sa.Text(), nullable=True),
@@ -397,6 +398,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["district_id"], ["areas.id"], name=op.f("fk_places_district_id")),
         sa.ForeignKeyConstraint(["grid_id"], ["areas.id"], name=op.f("fk_places_grid_id")),
         sa.ForeignKeyConstraint(["street_id"], ["areas.id"], name=op.f("fk_places_street_id")),
+        sa.UniqueConstraint("code", name=op.f("uq_places_code")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_places")),
     )
     op.create_geospatial_index(
