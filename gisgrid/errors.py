@@ -7,7 +7,7 @@ can answer ``{"field": ..., "reason": ...}`` and a CLI can print a row number be
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -134,12 +134,39 @@ def translate_db_errors() -> Iterator[None]:
     >>> with translate_db_errors():
     ...     pass
     """
+    import psycopg
     from sqlalchemy import exc as sa_exc
 
     try:
         yield
-    except sa_exc.DBAPIError as exc:
+    except (sa_exc.DBAPIError, psycopg.Error) as exc:
         translated = from_db_error(exc)
         if translated is None:
             raise
         raise translated from exc
+
+
+class LoadError(InvalidInput):
+    """A file load that changed nothing, with every bad row as ``(row, field, reason)``.
+
+    ``row`` is the 1-based feature number of a GIS file or the line number of a CSV file
+    (the header is line 1); row 0 stands for the file as a whole (a missing column).
+
+    Examples
+    --------
+    >>> e = LoadError([(3, "category", "unknown category '9999'")], table="incidents")
+    >>> str(e), e.rows[0][0]
+    ("incidents.category: 1 bad row; row 3: unknown category '9999'", 3)
+    """
+
+    def __init__(self, rows: Sequence[tuple[int, str, str]], *, table: str | None = None):
+        self.rows = sorted(rows, key=lambda r: (r[0], r[1]))
+        first = self.rows[0] if self.rows else (0, "", "no rows")
+        bad = len({r[0] for r in self.rows})
+        count = f"{bad} bad row{'s' if bad != 1 else ''}"
+        super().__init__(f"{count}; row {first[0]}: {first[2]}", field=first[1], table=table)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["rows"] = [{"row": r, "field": f, "reason": why} for r, f, why in self.rows]
+        return out

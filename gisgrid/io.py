@@ -1,0 +1,614 @@
+"""Load GIS files into the store, all or nothing, and export layers back out.
+
+``load_file`` reads GeoJSON, GeoPackage, Shapefile (also zipped), CSV (lon/lat or WKT) and
+GeoParquet; checks every row (vectorised: :mod:`gisgrid.io_checks`); and then either loads
+every row in one transaction or raises :class:`gisgrid.errors.LoadError` with every bad row.
+Rows travel by COPY into a temporary table and one INSERT ... SELECT per chunk, so the
+database does the typing and the indexes once, not a million round trips.
+
+``export_layer`` writes GeoPackage, GeoParquet, GeoJSON (RFC 7946) or CSV, filtered by bbox,
+by an area's current boundary and by a time range.
+
+The layers, and the fields each requires and accepts, are in :mod:`gisgrid.io_layers`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+from sqlalchemy import Engine
+
+from gisgrid.db import quote_ident
+from gisgrid.errors import InvalidInput, LoadError, from_db_error
+from gisgrid.io_checks import (
+    GeomLabels,
+    Problems,
+    as_text,
+    check_duplicates,
+    check_geometries,
+    check_order,
+    gather_extras,
+    objects,
+    parse_field,
+)
+from gisgrid.io_export import EXPORT_FORMATS, export_layer
+from gisgrid.io_layers import LAYERS, Layer, get_layer
+
+__all__ = ["EXPORT_FORMATS", "LAYERS", "LoadReport", "export_layer", "load_file", "read_frame"]
+
+# An upload larger than this is refused before it is read (the API passes its own limit).
+MAX_FILE_BYTES = 4 * 1024**3
+# Rows per COPY write and per INSERT: big enough that per-statement cost vanishes, small
+# enough that the progress bar moves.
+CHUNK_ROWS = 200_000
+FROM_SYSTEMS = ("gcj02", "bd09")
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+_PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+_WKT_NAMES = ("wkt", "geometry", "geom", "the_geom")
+_TMP = "_gisgrid_load"
+
+Progress = Callable[[int, int], None]
+RowOf = Callable[[NDArray[np.int64]], NDArray[np.int64]]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load did."""
+
+    layer: str
+    table: str
+    path: str
+    rows: int
+    inserted: int
+    updated: int
+    repaired: int
+    ignored_columns: tuple[str, ...]
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class Frame:
+    """A file's rows as read: attributes, geometries and how to name a row."""
+
+    df: pd.DataFrame
+    geoms: NDArray[np.object_]
+    labels: GeomLabels
+    row_of: RowOf
+    pre_bad: Problems
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _gis_rows(pos: NDArray[np.int64]) -> NDArray[np.int64]:
+    return pos + 1
+
+
+def _csv_row_of(path: Path, encoding: str, delimiter: str) -> RowOf:
+    """Positions -> line numbers, counted only when a row is bad (quoted newlines span lines)."""
+    starts: list[int] = []
+
+    def row_of(pos: NDArray[np.int64]) -> NDArray[np.int64]:
+        if not starts:
+            with path.open(newline="", encoding=encoding) as fh:
+                reader = csv.reader(fh, delimiter=delimiter)
+                next(reader, None)
+                line = reader.line_num
+                for record in reader:
+                    if record:  # pandas skips blank lines too
+                        starts.append(line + 1)
+                    line = reader.line_num
+        return np.asarray(starts, dtype=np.int64)[pos]
+
+    return row_of
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    # Excel writes a BOM; Chinese Excel often writes GB18030: try UTF-8 first.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            df = pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding=encoding, sep=delimiter
+            )
+            return df, encoding, delimiter
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput("is neither UTF-8 nor GB18030 text", field="file")
+
+
+def _points_from_columns(
+    df: pd.DataFrame, lon_col: str, lat_col: str, problems: Problems
+) -> NDArray[np.object_]:
+    """Points from lon/lat columns; unparseable cells are recorded, blank ones are missing."""
+    xy, present = [], []
+    for col in (lon_col, lat_col):
+        text = as_text(df[col])
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        has = text.notna().to_numpy()
+        problems.add(
+            has & np.isnan(num), col, [f"not a number: {v!r}" for v in text[has & np.isnan(num)]]
+        )
+        xy.append(num)
+        present.append(has)
+    x, y = xy
+    given = ~np.isnan(x) & ~np.isnan(y)
+    problems.add(~present[0] & present[1], lon_col, f"is blank while {lat_col} is given")
+    problems.add(present[0] & ~present[1], lat_col, f"is blank while {lon_col} is given")
+    geoms = np.full(len(df), None, dtype=object)
+    geoms[given] = shapely.points(x[given], y[given])
+    return geoms
+
+
+def _wkt_column(df: pd.DataFrame) -> str | None:
+    lower = {c.lower(): c for c in df.columns}
+    return next((lower[n] for n in _WKT_NAMES if n in lower), None)
+
+
+def _table_frame(df: pd.DataFrame, lon_col: str, lat_col: str, row_of: RowOf) -> Frame:
+    """A frame from a table with lon/lat columns or a WKT column (CSV, plain Parquet)."""
+    pre = Problems(len(df))
+    if lon_col in df.columns and lat_col in df.columns:
+        geoms = _points_from_columns(df, lon_col, lat_col, pre)
+        return Frame(
+            df.drop(columns=[lon_col, lat_col]), geoms, GeomLabels(lon_col, lat_col), row_of, pre
+        )
+    wkt = _wkt_column(df)
+    if wkt is not None:
+        text = as_text(df[wkt])
+        geoms = shapely.from_wkt(objects(text), on_invalid="ignore")
+        bad = text.notna().to_numpy() & shapely.is_missing(geoms)
+        pre.add(bad, wkt, "not WKT")
+        return Frame(df.drop(columns=[wkt]), geoms, GeomLabels(wkt, wkt), row_of, pre)
+    geoms = np.full(len(df), None, dtype=object)
+    return Frame(df, geoms, GeomLabels(f"{lon_col}/{lat_col}", f"{lon_col}/{lat_col}"), row_of, pre)
+
+
+def _ogr_source(path: Path, layer: Layer) -> tuple[str, str | None]:
+    """The path pyogrio reads (a .zip through /vsizip/) and which layer of it."""
+    import pyogrio
+
+    source = str(path)
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            shps = [n for n in zf.namelist() if n.lower().endswith(".shp")]
+        if len(shps) != 1:
+            raise InvalidInput(f"a zipped shapefile holds one .shp; found {shps}", field="file")
+        source = f"/vsizip/{path}/{shps[0]}"
+    names = [str(row[0]) for row in pyogrio.list_layers(source)]
+    if len(names) <= 1:
+        return source, None
+    if layer.name in names:
+        return source, layer.name
+    raise InvalidInput(
+        f"holds layers {', '.join(names)}; name one {layer.name!r} or keep one", field="file"
+    )
+
+
+def _untruncate(df: pd.DataFrame, layer: Layer) -> pd.DataFrame:
+    """Shapefile cuts field names at 10 characters: 'reported_a' is 'reported_at'."""
+    renames = {}
+    for col in df.columns:
+        if len(col) == 10 and col not in layer.fields:
+            hits = [f for f in layer.fields if f.startswith(col)]
+            if len(hits) == 1:
+                renames[col] = hits[0]
+    return df.rename(columns=renames)
+
+
+def read_frame(
+    path: Path, layer: Layer, *, lon_col: str = "lon", lat_col: str = "lat", src_crs: Any = None
+) -> Frame:
+    """Read a file into attributes + geometries in EPSG:4326 (reprojecting where needed)."""
+    import geopandas as gpd
+
+    suffix = path.suffix.lower()
+    crs: Any = None
+    if suffix in _CSV_SUFFIXES:
+        df, encoding, delimiter = _read_csv(path)
+        df.columns = [str(c).strip() for c in df.columns]
+        frame = _table_frame(df, lon_col, lat_col, _csv_row_of(path, encoding, delimiter))
+    elif suffix in _PARQUET_SUFFIXES:
+        try:
+            gdf = gpd.read_parquet(path)
+        except ValueError as exc:  # a plain Parquet table: lon/lat or WKT columns
+            if "geo" not in str(exc).lower():
+                raise InvalidInput(f"unreadable Parquet: {exc}", field="file") from exc
+            frame = _table_frame(pd.read_parquet(path), lon_col, lat_col, _gis_rows)
+        else:
+            crs = gdf.crs
+            frame = _gdf_frame(gdf)
+    else:
+        import pyogrio
+
+        source, layer_name = _ogr_source(path, layer)
+        try:
+            gdf = pyogrio.read_dataframe(
+                source, layer=layer_name, datetime_as_string=True, on_invalid="ignore"
+            )
+        except pyogrio.errors.DataSourceError as exc:
+            raise InvalidInput(f"unreadable: {exc}", field="file") from exc
+        crs = gdf.crs
+        frame = _gdf_frame(gdf)
+        if suffix in (".shp", ".zip"):
+            frame.df = _untruncate(frame.df, layer)
+    if src_crs is not None:
+        crs = src_crs
+    if crs is not None:
+        series = gpd.GeoSeries(frame.geoms, crs=crs)
+        if not (series.crs is not None and series.crs.equals("EPSG:4326")):
+            with np.errstate(all="ignore"):
+                frame.geoms = np.asarray(series.to_crs("EPSG:4326").values, dtype=object)
+    return frame
+
+
+def _gdf_frame(gdf: Any) -> Frame:
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    return Frame(df, geoms, GeomLabels(), _gis_rows, Problems(len(df)))
+
+
+# -- checking ---------------------------------------------------------------------------------
+def _match_columns(df: pd.DataFrame, layer: Layer) -> pd.DataFrame:
+    """Field names matched without regard to case or surrounding spaces."""
+    wanted = {f.lower(): f for f in layer.fields}
+    return df.rename(columns={c: wanted.get(str(c).strip().lower(), c) for c in df.columns})
+
+
+def _parse(
+    frame: Frame, layer: Layer, key: str | None, problems: Problems
+) -> tuple[dict[str, pd.Series], tuple[str, ...]]:
+    df = _match_columns(frame.df, layer)
+    values: dict[str, pd.Series] = {}
+    for name, spec in layer.fields.items():
+        if name in df.columns:
+            values[name] = parse_field(spec, df[name], problems)
+        elif spec.required:
+            problems.whole_file(name, f"required column {name!r} is missing from the file")
+    extras = tuple(str(c) for c in df.columns if c not in layer.fields)
+    if layer.extras_to and extras:
+        values[layer.extras_to] = gather_extras(df, list(extras), values.get(layer.extras_to))
+        extras = ()
+    if key is not None:
+        if key not in df.columns:
+            problems.whole_file(key, f"key column {key!r} is missing from the file")
+        else:
+            problems.add(values[key].isna().to_numpy(), key, "is the key: must not be blank")
+    check_order(layer, values, problems)
+    for col in layer.keys:
+        if col in values:
+            check_duplicates(values[col], problems, col, frame.row_of)
+    return values, extras
+
+
+def _present(values: pd.Series) -> pd.Series:
+    return values[values.notna().to_numpy()]
+
+
+def _db_checks(
+    cur: Any, layer: Layer, values: dict[str, pd.Series], key: str | None, problems: Problems
+) -> None:
+    """Checks that need the store: referenced rows exist, and no key is stored twice."""
+    for name, spec in layer.fields.items():
+        if spec.ref is None or name not in values:
+            continue
+        ref_table, ref_col = spec.ref
+        given = _present(values[name])
+        distinct = [v.item() if hasattr(v, "item") else v for v in given.unique()]
+        if not distinct:
+            continue
+        cur.execute(
+            f"SELECT {quote_ident(ref_col)} FROM {quote_ident(ref_table)} "
+            f"WHERE {quote_ident(ref_col)} = ANY(%s)",
+            (distinct,),
+        )
+        missing = set(distinct) - {r[0] for r in cur.fetchall()}
+        if missing:
+            where = values[name].isin(missing).to_numpy()
+            what = (
+                f"not in {ref_table}"
+                if ref_table == "incident_categories"
+                else (f"no row in {ref_table} has {ref_col} =")
+            )
+            problems.add(
+                where,
+                name,
+                [
+                    f"unknown {name} {v!r}: {what}"
+                    if ref_table == "incident_categories"
+                    else f"{what} {v!r}"
+                    for v in values[name][where]
+                ],
+            )
+    for col in layer.keys:
+        if col == key or col not in values:
+            continue
+        distinct = list(_present(values[col]).unique())
+        if not distinct:
+            continue
+        extra = f" AND {layer.key_where[col]}" if col in layer.key_where else ""
+        cur.execute(
+            f"SELECT {quote_ident(col)} FROM {quote_ident(layer.table)} "
+            f"WHERE {quote_ident(col)} = ANY(%s){extra}",
+            (distinct,),
+        )
+        taken = {r[0] for r in cur.fetchall()}
+        if taken:
+            where = values[col].isin(taken).to_numpy()
+            problems.add(
+                where,
+                col,
+                [
+                    f"{col} {v!r} is already in {layer.table}; load with key={col!r} to update it"
+                    for v in values[col][where]
+                ],
+            )
+
+
+# -- writing ----------------------------------------------------------------------------------
+def _arrow_table(values: dict[str, pd.Series], geoms: NDArray[np.object_]) -> Any:
+    import pyarrow as pa
+
+    cols: dict[str, Any] = {"__row": pa.array(np.arange(len(geoms), dtype=np.int64))}
+    for name, series in values.items():
+        cols[name] = pa.Array.from_pandas(series.reset_index(drop=True))
+    hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    cols["geom"] = pa.array(hexes, type=pa.string())
+    return pa.table(cols)
+
+
+def _copy_rows(cur: Any, table: Any, columns: list[str]) -> None:
+    import pyarrow.csv as pcsv
+
+    options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+    names = ", ".join(quote_ident(c) for c in columns)
+    with cur.copy(f"COPY {_TMP} ({names}) FROM STDIN (FORMAT csv)") as copy:
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            buf = _io.BytesIO()
+            pcsv.write_csv(table.slice(start, CHUNK_ROWS), buf, write_options=options)
+            copy.write(buf.getbuffer())
+
+
+def _insert_sql(layer: Layer, columns: list[str], key: str | None) -> str:
+    targets, exprs = [], []
+    for name in columns:
+        spec = layer.fields.get(name)
+        col = f"t.{quote_ident(name)}"
+        if spec is not None and spec.default_sql is not None:
+            col = f"COALESCE({col}, {spec.default_sql})"
+        targets.append(quote_ident(name))
+        exprs.append(col)
+    for name, spec in layer.fields.items():
+        if spec.default_on_load and name not in columns:
+            targets.append(quote_ident(name))
+            exprs.append(str(spec.default_sql))
+    table = quote_ident(layer.table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(targets)}) SELECT {', '.join(exprs)} "
+        f"FROM {_TMP} t WHERE t.__row >= %s AND t.__row < %s ORDER BY t.__row"
+    )
+    if key is not None:
+        updates = [f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns if c != key]
+        all_cols = {c.name for c in _table_columns(layer)}
+        if "updated_at" in all_cols:
+            updates.append("updated_at = now()")
+        if "version" in all_cols:
+            # A row changed under a client's feet must fail that client's version check.
+            updates.append(f"version = {table}.version + 1")
+        where = f" WHERE {layer.key_where[key]}" if key in layer.key_where else ""
+        sql += f" ON CONFLICT ({quote_ident(key)}){where} DO UPDATE SET {', '.join(updates)}"
+    # xmax = 0 only on a freshly inserted row version: tells inserts from updates.
+    return sql + " RETURNING id, (xmax = 0)"
+
+
+def _table_columns(layer: Layer) -> list[Any]:
+    from gisgrid import models
+
+    return list(models.Base.metadata.tables[layer.table].columns)
+
+
+def _after_load(conn: Any, layer: Layer, ids: NDArray[np.int64]) -> None:
+    """Hook run inside the load's transaction, after the rows are in, before the commit.
+
+    The point -> grid assignment fills grid_id, community_id, street_id and district_id
+    here (a separate issue): every insert path calls it, so a loaded row is never left
+    unassigned once that lands. ``ids`` are the inserted and updated rows' ids.
+    """
+    del conn, layer, ids
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Database errors from SQLAlchemy or raw psycopg as GisgridError subclasses."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        yield
+    except (sa_exc.DBAPIError, psycopg.Error) as exc:
+        translated = from_db_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def _check_options(layer: Layer, key: str | None, src_crs: Any, from_: str | None) -> None:
+    if key is not None and key not in layer.keys:
+        allowed = ", ".join(layer.keys) if layer.keys else f"none ({layer.table} has no unique"
+        raise InvalidInput(
+            f"{key!r} is not a unique column of {layer.table}; expected one of {allowed}"
+            + (" column: rows can only be appended)" if not layer.keys else ""),
+            field="key",
+        )
+    if from_ is not None and from_ not in FROM_SYSTEMS:
+        raise InvalidInput(
+            f"from={from_!r}; expected one of {', '.join(FROM_SYSTEMS)}", field="from"
+        )
+    if from_ is not None and src_crs is not None:
+        raise InvalidInput(
+            "GCJ-02/BD-09 input is lon/lat already: give from or crs, not both", field="from"
+        )
+    if src_crs is not None:
+        import pyproj
+
+        try:
+            pyproj.CRS.from_user_input(src_crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise InvalidInput(f"unknown CRS {src_crs!r}: {exc}", field="crs") from exc
+
+
+def load_file(
+    engine: Engine,
+    layer: str,
+    path: str | Path,
+    *,
+    key: str | None = None,
+    src_crs: Any = None,
+    from_: str | None = None,
+    make_valid: bool = False,
+    lon_col: str = "lon",
+    lat_col: str = "lat",
+    progress: Progress | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> LoadReport:
+    """Load a file into a layer's table: every row in one transaction, or nothing.
+
+    Raises :class:`~gisgrid.errors.LoadError` with every bad row ``(row, field, reason)``;
+    rows are 1-based feature numbers, or line numbers for CSV (the header is line 1).
+    With ``key`` (a unique column such as ``"code"``) a re-load updates instead of adding.
+
+    Examples
+    --------
+    With a running store (``gisgrid db up``), a CSV of two shops, the second one bad:
+
+    >>> import tempfile
+    >>> from gisgrid.db import make_engine
+    >>> from gisgrid.settings import get_settings
+    >>> engine = make_engine(get_settings())
+    >>> path = Path(tempfile.mkdtemp()) / "shops.csv"
+    >>> _ = path.write_text("code,kind,name,lon,lat\\n"
+    ...                     "S1,small_shop,Pharmacy,126.6,45.7\\n"
+    ...                     "S2,shop,Bakery,45.7,126.6\\n")
+    >>> load_file(engine, "places", path)  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.LoadError: places.geom: 2 bad rows; row 3: lon/lat swapped? ...
+    >>> load_file(engine, "households", path, key="code")
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: key: 'code' is not a unique column of households; \
+expected one of none (households has no unique column: rows can only be appended)
+    """
+    started = time.perf_counter()
+    spec = get_layer(layer)
+    path = Path(path)
+    _check_options(spec, key, src_crs, from_)
+    if not path.exists():
+        raise InvalidInput(f"no such file: {path}", field="file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(f"is {size:,} bytes; at most {max_bytes:,}", field="file")
+
+    frame = read_frame(path, spec, lon_col=lon_col, lat_col=lat_col, src_crs=src_crs)
+    problems = frame.pre_bad
+    # Rows whose lon/lat did not parse already have their error; no geometry to check.
+    skip = problems.bad()
+    values, ignored = _parse(frame, spec, key, problems)
+    geoms, repaired = check_geometries(
+        frame.geoms,
+        spec,
+        problems,
+        make_valid=make_valid,
+        labels=frame.labels,
+        from_=from_,
+        skip=skip,
+    )
+    n = len(geoms)
+    with _translated(), engine.connect() as conn, conn.begin():
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            _db_checks(cur, spec, values, key, problems)
+            if len(problems):
+                raise LoadError(problems.rows(frame.row_of), table=spec.table)
+            inserted, ids = _write(cur, spec, values, geoms, key, progress)
+        _after_load(conn, spec, ids)
+    return LoadReport(
+        layer=spec.name,
+        table=spec.table,
+        path=str(path),
+        rows=n,
+        inserted=inserted,
+        updated=len(ids) - inserted,
+        repaired=repaired,
+        ignored_columns=ignored,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _write(
+    cur: Any,
+    layer: Layer,
+    values: dict[str, pd.Series],
+    geoms: NDArray[np.object_],
+    key: str | None,
+    progress: Progress | None,
+) -> tuple[int, NDArray[np.int64]]:
+    n = len(geoms)
+    columns = list(values)
+    defs = ", ".join(f"{quote_ident(c)} {layer.fields[c].sql_type}" for c in columns)
+    # Times travel as UTC text; the session zone must not reinterpret them.
+    cur.execute("SET LOCAL TimeZone = 'UTC'")
+    cur.execute(
+        f"CREATE TEMP TABLE {_TMP} (__row bigint, {defs}{', ' if defs else ''}"
+        f"geom {layer.geom_sql_type}) ON COMMIT DROP"
+    )
+    _copy_rows(cur, _arrow_table(values, geoms), ["__row", *columns, "geom"])
+    cur.execute(f"CREATE INDEX ON {_TMP} (__row)")
+    sql = _insert_sql(layer, [*columns, "geom"], key)
+    ids: list[NDArray[np.int64]] = []
+    inserted = 0
+    if progress:
+        progress(0, n)
+    for start in range(0, n, CHUNK_ROWS):
+        cur.execute(sql, (start, start + CHUNK_ROWS))
+        got = cur.fetchall()
+        if got:
+            arr = np.array(got, dtype=np.int64)
+            ids.append(arr[:, 0])
+            inserted += int(arr[:, 1].sum())
+        if progress:
+            progress(min(start + CHUNK_ROWS, n), n)
+    return inserted, (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64))
+
+
+def describe_layers() -> dict[str, dict[str, list[str]]]:
+    """Which fields each layer requires and accepts (for help texts and the API).
+
+    Examples
+    --------
+    >>> describe_layers()["places"]["required"]
+    ['geom', 'kind', 'name']
+    """
+    return {
+        name: {
+            "required": (["geom"] if lay.geom_required else []) + lay.required,
+            "accepted": lay.accepted + ([] if lay.geom_required else ["geom"]),
+            "keys": list(lay.keys),
+        }
+        for name, lay in LAYERS.items()
+    }
