@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gisgrid import cli_io
 from gisgrid.errors import GisgridError
 from gisgrid.settings import Settings, get_settings
 
@@ -163,6 +164,9 @@ def version() -> None:
     from gisgrid import __version__
 
     print(__version__)
+
+
+cli_io.register(app)
 
 
 def main() -> None:
