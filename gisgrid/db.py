@@ -79,6 +79,21 @@ def postgis_info(engine: Engine) -> dict[str, str]:
     return {k: str(v) for k, v in row.items()}
 
 
+COUNTED_TABLES = (
+    "areas", "buildings", "households", "residents", "places", "units", "accounts",
+    "visit_logs", "incident_categories", "incidents", "incident_events", "plans",
+)
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    """Exact row counts of gisgrid's tables."""
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}' AS t, count(*) AS n FROM {quote_ident(t)}" for t in COUNTED_TABLES
+    )
+    with translate_db_errors(), engine.connect() as conn:
+        return {row.t: int(row.n) for row in conn.execute(text(sql))}
+
+
 def _alembic_config(url: str) -> Any:
     from alembic.config import Config
 

@@ -1,0 +1,128 @@
+"""Write a generated city into PostGIS with COPY, in one transaction."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, Engine, text
+
+from gisgrid.db import quote_ident
+from gisgrid.errors import translate_db_errors
+from gisgrid.synth.city import City
+
+# Load order (parents first) and the columns written for each table.
+TABLES: dict[str, list[str]] = {
+    "incident_categories": ["code", "parent_code", "name_zh", "name_en", "sla_hours", "unit_kind"],
+    "areas": ["id", "code", "name", "level", "parent_id", "households", "population",
+              "valid_from", "geom"],
+    "units": ["id", "code", "name", "kind", "categories", "available", "phone", "area_id", "geom"],
+    "accounts": ["id", "username", "display_name", "role", "scope_area_id", "unit_id"],
+    "buildings": ["id", "code", "address", "floors", "household_count", "use", "geom",
+                  "grid_id", "community_id", "street_id", "district_id"],
+    "households": ["id", "building_id", "address", "unit_no", "size", "geom",
+                   "grid_id", "community_id", "street_id", "district_id"],
+    "residents": ["id", "household_id", "name", "id_hash", "birth_year", "sex", "tags",
+                  "grid_id", "community_id", "street_id", "district_id"],
+    "places": ["id", "code", "kind", "name", "address", "building_id", "geom",
+               "grid_id", "community_id", "street_id", "district_id"],
+    "incidents": ["id", "code", "category", "description", "address", "source", "reported_at",
+                  "reporter_id", "reporter_name", "status", "escalation_level", "priority",
+                  "assigned_unit_id", "due_at", "closed_at", "updated_at", "version", "geom",
+                  "grid_id", "community_id", "street_id", "district_id"],
+    "incident_events": ["id", "incident_id", "at", "actor_id", "from_status", "to_status",
+                        "unit_id", "note"],
+    "visit_logs": ["id", "worker_id", "subject_type", "subject_id", "visited_at", "note",
+                   "need_category", "mood", "geom", "grid_id", "community_id", "street_id",
+                   "district_id"],
+}  # fmt: skip
+CHUNK = 200_000
+
+
+def _pg_array(values: Any) -> str:
+    items = list(values) if values is not None else []
+    return "{" + ",".join('"' + str(v).replace('"', '\\"') + '"' for v in items) + "}"
+
+
+def _csv_chunk(df: pd.DataFrame, columns: list[str]) -> str:
+    out = pd.DataFrame(index=df.index)
+    for c in columns:
+        col = df[c]
+        if c in ("geom", "service_area"):
+            g = shapely.set_srid(np.asarray(col.to_numpy(), dtype=object), 4326)
+            out[c] = shapely.to_wkb(g, hex=True, include_srid=True)
+        elif c in ("tags", "categories", "photos"):
+            out[c] = [_pg_array(v) for v in col]
+        elif col.dtype.kind == "f" and (c == "id" or c.endswith("_id")):
+            out[c] = col.astype("Int64")  # NaN made an integer column float
+        elif isinstance(col.dtype, pd.DatetimeTZDtype):
+            out[c] = col.dt.strftime("%Y-%m-%dT%H:%M:%S%z").where(col.notna(), None)
+        elif col.dtype == object and len(col) and isinstance(col.iloc[0], pd.Timestamp):
+            out[c] = pd.to_datetime(col, utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+        else:
+            out[c] = col
+    buf = io.StringIO()
+    out.to_csv(buf, header=False, index=False)
+    return buf.getvalue()
+
+
+def copy_frame(conn: Connection, table: str, df: pd.DataFrame, columns: list[str],
+               progress: Callable[[int], None] | None = None) -> int:
+    """COPY a DataFrame into a table (CSV; geometries as hex EWKB)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cols = ", ".join(quote_ident(c) for c in columns)
+    sql = f"COPY {quote_ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cur, cur.copy(sql) as cp:  # type: ignore[attr-defined]
+        for start in range(0, len(df), CHUNK):
+            part = df.iloc[start : start + CHUNK]
+            cp.write(_csv_chunk(part, columns))
+            if progress:
+                progress(len(part))
+    return len(df)
+
+
+def store_is_empty(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM areas)")).scalar_one()
+
+
+def clear(conn: Connection) -> None:
+    names = ", ".join(quote_ident(t) for t in [*TABLES, "plans", "plan_areas"])
+    conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def write_city(
+    engine: Engine, city: City, replace: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
+    """Load every table of the city in one transaction; all or nothing."""
+    counts: dict[str, int] = {}
+    with translate_db_errors(), engine.begin() as conn:
+        if replace:
+            clear(conn)
+        for table, columns in TABLES.items():
+            df = city.tables[table]
+            done = 0
+
+            def tick(k: int, table: str = table, total: int = len(df)) -> None:
+                nonlocal done
+                done += k
+                if progress:
+                    progress(table, done, total)
+
+            counts[table] = copy_frame(conn, table, df, columns, tick)
+            if progress and len(df) == 0:
+                progress(table, 0, 0)
+            if "id" in columns:
+                conn.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"GREATEST((SELECT max(id) FROM {quote_ident(table)}), 1))"
+                ))
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    return counts
