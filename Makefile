@@ -21,6 +21,7 @@ venv: $(STAMP)
 ## make demo: start the local PostGIS, load the demo city once, serve on 127.0.0.1:8000
 demo: sysdeps venv
 	$(BIN)/gisgrid db up
+	$(BIN)/gisgrid demo --scale small
 	$(BIN)/gisgrid serve
 
 ## make test: lint, types and the whole test suite against a PostGIS the run starts itself

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 console = Console(soft_wrap=True)
@@ -19,7 +26,9 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    scale: Annotated[str, typer.Option(help="tiny (tests), small (the demo), city (scale)")] = "small",
+    scale: Annotated[
+        str, typer.Option(help="tiny (tests), small (the demo), city (scale)")
+    ] = "small",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city")] = 42,
     replace: Annotated[bool, typer.Option(help="Empty the store first, then load")] = False,
 ) -> None:
@@ -43,13 +52,22 @@ def demo(
             return
         t0 = time.perf_counter()
         with console.status(f"generating the {scale} city (seed {seed})...") as st:
-            city = generate(scale, seed, salt=settings.id_salt.get_secret_value(),
-                            step=lambda m: st.update(f"generating: {m}"))
+            city = generate(
+                scale,
+                seed,
+                salt=settings.id_salt.get_secret_value(),
+                step=lambda m: st.update(f"generating: {m}"),
+            )
         t_gen = time.perf_counter() - t0
         console.print(f"generated in {t_gen:.1f} s")
-        with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as progress:
-            tasks: dict[str, int] = {}
+        with Progress(
+            TextColumn("{task.description:<20}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
 
             def on_progress(table: str, done: int, total: int) -> None:
                 if table not in tasks:

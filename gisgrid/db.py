@@ -80,8 +80,18 @@ def postgis_info(engine: Engine) -> dict[str, str]:
 
 
 COUNTED_TABLES = (
-    "areas", "buildings", "households", "residents", "places", "units", "accounts",
-    "visit_logs", "incident_categories", "incidents", "incident_events", "plans",
+    "areas",
+    "buildings",
+    "households",
+    "residents",
+    "places",
+    "units",
+    "accounts",
+    "visit_logs",
+    "incident_categories",
+    "incidents",
+    "incident_events",
+    "plans",
 )
 
 
@@ -91,7 +101,7 @@ def table_counts(engine: Engine) -> dict[str, int]:
         f"SELECT '{t}' AS t, count(*) AS n FROM {quote_ident(t)}" for t in COUNTED_TABLES
     )
     with translate_db_errors(), engine.connect() as conn:
-        return {row.t: int(row.n) for row in conn.execute(text(sql))}
+        return {str(name): int(n) for name, n in conn.execute(text(sql))}
 
 
 def _alembic_config(url: str) -> Any:

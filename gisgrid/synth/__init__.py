@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,14 +22,19 @@ import pandas as pd
 from gisgrid.synth import events, people, services
 from gisgrid.synth.city import BOUNDARIES, SCALES, VALID_FROM, City, Scale
 from gisgrid.synth.city import generate_hierarchy_and_people as _hierarchy
+from gisgrid.synth.geo import Plane
 from gisgrid.taxonomy import categories
 
 __all__ = ["SCALES", "City", "Scale", "generate"]
 
 
 def generate(
-    scale: str | Scale, seed: int = 42, *, salt: str = "gisgrid-demo-salt-change-me",
-    boundaries: Path = BOUNDARIES, step: Callable[[str], None] | None = None,
+    scale: str | Scale,
+    seed: int = 42,
+    *,
+    salt: str = "gisgrid-demo-salt-change-me",
+    boundaries: Path = BOUNDARIES,
+    step: Callable[[str], None] | None = None,
 ) -> City:
     """Generate the whole city for a scale ('tiny', 'small', 'city') and seed."""
     if isinstance(scale, str):
@@ -60,8 +66,9 @@ def generate(
     un = services.units(areas, b, rngs[3])
     acc = services.accounts(areas, un, rngs[3])
     say("incidents")
-    inc, ev, truth = events.incidents(b, areas, un, acc, scale.incidents, scale.hotspots,
-                                      scale.emerging, plane, rngs[4])
+    inc, ev, truth = events.incidents(
+        b, areas, un, acc, scale.incidents, scale.hotspots, scale.emerging, plane, rngs[4]
+    )
     code_of = dict(zip(areas["id"], areas["code"], strict=True))
     for t in truth["planted"]:
         t["grid_codes"] = [code_of[g] for g in t.pop("grid_ids")]
@@ -70,27 +77,40 @@ def generate(
 
     cats = pd.DataFrame([c._asdict() for c in categories()]).drop(columns=["season"])
     city.tables = {
-        "incident_categories": cats, "areas": areas, "units": un, "accounts": acc,
-        "buildings": b, "households": hh, "residents": res, "places": pl, "incidents": inc,
-        "incident_events": ev, "visit_logs": vl,
+        "incident_categories": cats,
+        "areas": areas,
+        "units": un,
+        "accounts": acc,
+        "buildings": b,
+        "households": hh,
+        "residents": res,
+        "places": pl,
+        "incidents": inc,
+        "incident_events": ev,
+        "visit_logs": vl,
     }
     city.ground_truth = {"scale": scale.name, "seed": seed, **truth}
     return city
 
 
-def _areas_frame(h: dict, plane, hh: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _areas_frame(
+    h: dict[str, Any], plane: Plane, hh: pd.DataFrame, res: pd.DataFrame
+) -> pd.DataFrame:
     rows = h["areas"]
-    geoms = [a["geom"] if a["geom"] is not None else plane.geom_to_lonlat(a["geom_xy"])
-             for a in rows]
-    df = pd.DataFrame({
-        "id": [a["id"] for a in rows],
-        "code": [a["code"] for a in rows],
-        "name": [a["name"] for a in rows],
-        "level": [a["level"] for a in rows],
-        "parent_id": pd.array([a["parent_id"] for a in rows], dtype="Int64"),
-        "valid_from": VALID_FROM,
-        "geom": geoms,
-    })
+    geoms = [
+        a["geom"] if a["geom"] is not None else plane.geom_to_lonlat(a["geom_xy"]) for a in rows
+    ]
+    df = pd.DataFrame(
+        {
+            "id": [a["id"] for a in rows],
+            "code": [a["code"] for a in rows],
+            "name": [a["name"] for a in rows],
+            "level": [a["level"] for a in rows],
+            "parent_id": pd.array([a["parent_id"] for a in rows], dtype="Int64"),
+            "valid_from": VALID_FROM,
+            "geom": geoms,
+        }
+    )
     hh_count = pd.Series(0, index=df["id"], dtype="int64")
     pop = pd.Series(0, index=df["id"], dtype="int64")
     for col in ("grid_id", "community_id", "street_id", "district_id"):

@@ -155,7 +155,11 @@ def _buildings_for_district(
 
 
 def _split_oversize(
-    cells: list[Any], labels: np.ndarray, pts: np.ndarray, hh: np.ndarray, people: np.ndarray,
+    cells: list[Any],
+    labels: np.ndarray,
+    pts: np.ndarray,
+    hh: np.ndarray,
+    people: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[list[Any], np.ndarray]:
     """Split any grid over 300 households or 1,000 people in two, until none is."""
@@ -169,8 +173,9 @@ def _split_oversize(
             if len(members) < 2:
                 continue
             n = int(max(np.ceil(hh_sum[i] / MAX_GRID_HH), np.ceil(pp_sum[i] / MAX_GRID_PEOPLE)))
-            sub, sub_lab = partition(cells[i], pts[members], hh[members].astype(float),
-                                     max(2, n), rng)
+            sub, sub_lab = partition(
+                cells[i], pts[members], hh[members].astype(float), max(2, n), rng
+            )
             if len(sub) < 2:
                 continue
             cells[i] = sub[0]
@@ -181,14 +186,14 @@ def _split_oversize(
     return cells, labels
 
 
-
-
 def generate_hierarchy_and_people(
     scale: Scale, seed: int, boundaries: Path = BOUNDARIES
 ) -> dict[str, Any]:
     """Areas, buildings, households, residents (as plain arrays; see generate() for frames)."""
     districts, city = read_boundaries(boundaries)
-    chosen = districts if scale.districts is None else districts[districts.code.isin(scale.districts)]
+    chosen = (
+        districts if scale.districts is None else districts[districts.code.isin(scale.districts)]
+    )
     if chosen.empty:
         raise ValueError(f"scale {scale.name!r}: none of {scale.districts} in {boundaries}")
     plane = Plane(*CITY_CORE_LONLAT)
@@ -199,8 +204,17 @@ def generate_hierarchy_and_people(
     areas: list[dict[str, Any]] = []
     next_id = 1
     city_geom = polygonal(city.geometry.iloc[0])
-    areas.append(dict(id=1, code="230100", name="哈尔滨市", level="city", parent_id=None,
-                      geom_xy=None, geom=city_geom))
+    areas.append(
+        dict(
+            id=1,
+            code="230100",
+            name="哈尔滨市",
+            level="city",
+            parent_id=None,
+            geom_xy=None,
+            geom=city_geom,
+        )
+    )
     next_id = 2
     b_pts, b_hh, b_urban, b_grid = [], [], [], []
     for _, d in chosen.iterrows():
@@ -208,14 +222,24 @@ def generate_hierarchy_and_people(
         did = next_id
         next_id += 1
         poly = polygonal(plane.geom_to_xy(d.geometry))
-        areas.append(dict(id=did, code=d.code, name=d["name"], level="district", parent_id=1,
-                          geom_xy=poly, geom=polygonal(d.geometry)))
+        areas.append(
+            dict(
+                id=did,
+                code=d.code,
+                name=d["name"],
+                level="district",
+                parent_id=1,
+                geom_xy=poly,
+                geom=polygonal(d.geometry),
+            )
+        )
         hh_target = max(50, int(scale.households * DISTRICT_POP[d.code] / total_pop))
         pts, hh, urb = _buildings_for_district(poly, hh_target, bool(d.urban), plane, rng)
         people_est = hh * 2.6
         street_hh = scale.hh_per_grid * scale.grids_per_community * scale.communities_per_street
-        s_cells, s_lab = partition(poly, pts, hh.astype(float),
-                                   max(1, round(hh.sum() / street_hh)), rng)
+        s_cells, s_lab = partition(
+            poly, pts, hh.astype(float), max(1, round(hh.sum() / street_hh)), rng
+        )
         s_order = reading_order(np.array([[c.centroid.x, c.centroid.y] for c in s_cells]))
         s_names = nm.area_names(rng, len(s_cells), "街道")
         grid_of_b = np.full(len(pts), -1, dtype=np.int64)
@@ -223,13 +247,23 @@ def generate_hierarchy_and_people(
             sid = next_id
             next_id += 1
             s_code = f"{d.code}{s_seq:03d}"
-            areas.append(dict(id=sid, code=s_code, name=s_names[s_seq - 1], level="street",
-                              parent_id=did, geom_xy=s_cells[si], geom=None))
+            areas.append(
+                dict(
+                    id=sid,
+                    code=s_code,
+                    name=s_names[s_seq - 1],
+                    level="street",
+                    parent_id=did,
+                    geom_xy=s_cells[si],
+                    geom=None,
+                )
+            )
             s_members = np.flatnonzero(s_lab == si)
             sp, shh = pts[s_members], hh[s_members]
             comm_hh = scale.hh_per_grid * scale.grids_per_community
-            c_cells, c_lab = partition(s_cells[si], sp, shh.astype(float),
-                                       max(1, round(shh.sum() / comm_hh)), rng)
+            c_cells, c_lab = partition(
+                s_cells[si], sp, shh.astype(float), max(1, round(shh.sum() / comm_hh)), rng
+            )
             c_order = reading_order(np.array([[c.centroid.x, c.centroid.y] for c in c_cells]))
             c_names = nm.area_names(rng, len(c_cells), "社区")
             for c_seq, ci in enumerate(c_order, start=1):
@@ -237,21 +271,39 @@ def generate_hierarchy_and_people(
                 next_id += 1
                 c_code = f"{s_code}{c_seq:03d}"
                 c_name = c_names[c_seq - 1]
-                areas.append(dict(id=cid, code=c_code, name=c_name, level="community",
-                                  parent_id=sid, geom_xy=c_cells[ci], geom=None))
+                areas.append(
+                    dict(
+                        id=cid,
+                        code=c_code,
+                        name=c_name,
+                        level="community",
+                        parent_id=sid,
+                        geom_xy=c_cells[ci],
+                        geom=None,
+                    )
+                )
                 c_members = s_members[c_lab == ci]
                 cp, chh = pts[c_members], hh[c_members]
                 n_grids = max(1, int(np.ceil(chh.sum() / scale.hh_per_grid)))
                 g_cells, g_lab = partition(c_cells[ci], cp, chh.astype(float), n_grids, rng)
-                g_cells, g_lab = _split_oversize(g_cells, g_lab, cp, chh.astype(float),
-                                                 people_est[c_members], rng)
+                g_cells, g_lab = _split_oversize(
+                    g_cells, g_lab, cp, chh.astype(float), people_est[c_members], rng
+                )
                 g_order = reading_order(np.array([[c.centroid.x, c.centroid.y] for c in g_cells]))
                 for g_seq, gi in enumerate(g_order, start=1):
                     gid = next_id
                     next_id += 1
-                    areas.append(dict(id=gid, code=f"{c_code}{g_seq:03d}",
-                                      name=f"{c_name}第{g_seq}网格", level="grid",
-                                      parent_id=cid, geom_xy=g_cells[gi], geom=None))
+                    areas.append(
+                        dict(
+                            id=gid,
+                            code=f"{c_code}{g_seq:03d}",
+                            name=f"{c_name}第{g_seq}网格",
+                            level="grid",
+                            parent_id=cid,
+                            geom_xy=g_cells[gi],
+                            geom=None,
+                        )
+                    )
                     grid_of_b[c_members[g_lab == gi]] = gid
         b_pts.append(pts)
         b_hh.append(hh)

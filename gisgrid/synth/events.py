@@ -9,7 +9,7 @@ import pandas as pd
 import shapely
 
 from gisgrid.synth import names as nm
-from gisgrid.synth.geo import Plane, nearest_seed
+from gisgrid.synth.geo import Plane, nearest_seed, where_or_none
 from gisgrid.taxonomy import leaf_categories
 
 TZ = "Asia/Shanghai"
@@ -50,7 +50,7 @@ def _season_profile(season: str, dates: pd.DatetimeIndex) -> np.ndarray:
         w = np.select([np.isin(m, [7, 8]), np.isin(m, [6, 9])], [1.0, 0.4], 0.05)
     else:
         w = np.ones(len(dates))
-    weekday = np.where(dates.dayofweek.to_numpy() >= 5, 0.6, 1.0)
+    weekday = np.where(dates.day_of_week.to_numpy() >= 5, 0.6, 1.0)
     p = w * weekday
     return p / p.sum()
 
@@ -70,8 +70,15 @@ def _at_buildings(b: pd.DataFrame, bi: np.ndarray, rng: np.random.Generator) -> 
 
 
 def incidents(
-    b: pd.DataFrame, areas: pd.DataFrame, units: pd.DataFrame, acc: pd.DataFrame,
-    n: int, n_hot: int, n_emerging: int, plane: Plane, rng: np.random.Generator,
+    b: pd.DataFrame,
+    areas: pd.DataFrame,
+    units: pd.DataFrame,
+    acc: pd.DataFrame,
+    n: int,
+    n_hot: int,
+    n_emerging: int,
+    plane: Plane,
+    rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     cats = leaf_categories()
     codes = np.array([c.code for c in cats])
@@ -127,18 +134,25 @@ def incidents(
             parts_b.append(bi)
             parts_c.append(ci_arr)
             parts_t.append(t)
-            truth.append({
-                "id": f"{kind}-{j + 1}", "kind": kind,
-                "lon": float(b["lon"].iat[ci]), "lat": float(b["lat"].iat[ci]),
-                "radius_m": round(radius, 1), "categories": [str(codes[c]) for c in hc],
-                "start": str((START_LOCAL + pd.Timedelta(days=start_day)).date()),
-                "end": str(END_LOCAL.date()), "incidents": int(m),
-                "grid_ids": sorted({int(g) for g in b["grid_id"].to_numpy()[near]}),
-            })
+            truth.append(
+                {
+                    "id": f"{kind}-{j + 1}",
+                    "kind": kind,
+                    "lon": float(b["lon"].iat[ci]),
+                    "lat": float(b["lat"].iat[ci]),
+                    "radius_m": round(radius, 1),
+                    "categories": [str(codes[c]) for c in hc],
+                    "start": str((START_LOCAL + pd.Timedelta(days=start_day)).date()),
+                    "end": str(END_LOCAL.date()),
+                    "incidents": int(m),
+                    "grid_ids": sorted({int(g) for g in b["grid_id"].to_numpy()[near]}),
+                }
+            )
     bi = np.concatenate(parts_b)
     ci = np.concatenate(parts_c)
-    reported = pd.DatetimeIndex(np.concatenate([t.tz_convert("UTC").tz_localize(None).to_numpy()
-                                                for t in parts_t])).tz_localize("UTC")
+    reported = pd.DatetimeIndex(
+        np.concatenate([t.tz_convert("UTC").tz_localize(None).to_numpy() for t in parts_t])
+    ).tz_localize("UTC")
     order = np.argsort(reported.to_numpy(), kind="stable")
     bi, ci, reported = bi[order], ci[order], reported[order]
     total = len(bi)
@@ -156,8 +170,7 @@ def incidents(
     # Handling time relative to the SLA: most on time, a long tail overdue.
     handle_h = np.maximum(sla_h * rng.lognormal(-0.4, 0.8, total), 0.2)
     grid = b["grid_id"].to_numpy()[bi]
-    cols = {c: b[c].to_numpy()[bi] for c in ("grid_id", "community_id", "street_id",
-                                              "district_id")}
+    cols = {c: b[c].to_numpy()[bi] for c in ("grid_id", "community_id", "street_id", "district_id")}
     # The nearest unit of the kind the category needs.
     unit_id = np.full(total, -1, dtype=np.int64)
     uxy = np.column_stack(plane.to_xy(units["lon"].to_numpy(), units["lat"].to_numpy()))
@@ -170,38 +183,43 @@ def incidents(
     dispatched = np.isin(status, ["dispatched", "in_progress", "feedback", "closed", "returned"])
     unit_id = np.where(dispatched & (unit_id > 0), unit_id, -1)
 
-    source = rng.choice(np.array(["grid_worker", "hotline", "app", "camera"]), total,
-                        p=[0.6, 0.25, 0.1, 0.05])
+    source = rng.choice(
+        np.array(["grid_worker", "hotline", "app", "camera"]), total, p=[0.6, 0.25, 0.1, 0.05]
+    )
     gw = acc[acc.role == "grid_worker"].drop_duplicates("scope_area_id")
     gw_of = dict(zip(gw.scope_area_id, gw.id, strict=True))
     reporter_id = np.where(source == "grid_worker", [gw_of.get(g, -1) for g in grid], -1)
-    reporter_name = np.where(np.isin(source, ["hotline", "app"]), nm.person_names(rng, total), None)
-    escal = np.where(status == "escalated",
-                     rng.choice(np.array(["street", "district", "city"]), total, p=[.7, .25, .05]),
-                     "grid")
+    reporter_name = where_or_none(np.isin(source, ["hotline", "app"]), nm.person_names(rng, total))
+    escal = np.where(
+        status == "escalated",
+        rng.choice(np.array(["street", "district", "city"]), total, p=[0.7, 0.25, 0.05]),
+        "grid",
+    )
     priority = np.select([sla_h <= 2, sla_h <= 12], ["urgent", "high"], "normal")
     priority = np.where(rng.random(total) < 0.05, "low", priority)
     address = b["address"].to_numpy()[bi]
     ids = np.arange(1, total + 1)
     local_day = reported.tz_convert(TZ).strftime("%Y%m%d").to_numpy().astype(str)
-    df = pd.DataFrame({
-        "id": ids,
-        "code": np.char.add(np.char.add(np.char.add("EV", local_day), "-"), ids.astype(str)),
-        "category": codes[ci],
-        "description": np.char.add(np.char.add(name_of[ci], "，位于"), address.astype(str)),
-        "address": address,
-        "source": source,
-        "reported_at": reported,
-        "reporter_id": np.where(reporter_id > 0, reporter_id, None),
-        "reporter_name": reporter_name,
-        "status": status,
-        "escalation_level": escal,
-        "priority": priority,
-        "assigned_unit_id": np.where(unit_id > 0, unit_id, None),
-        "due_at": due,
-        "geom": _at_buildings(b, bi, rng),
-        **cols,
-    })
+    df = pd.DataFrame(
+        {
+            "id": ids,
+            "code": np.char.add(np.char.add(np.char.add("EV", local_day), "-"), ids.astype(str)),
+            "category": codes[ci],
+            "description": np.char.add(np.char.add(name_of[ci], "，位于"), address.astype(str)),
+            "address": address,
+            "source": source,
+            "reported_at": reported,
+            "reporter_id": where_or_none(reporter_id > 0, reporter_id),
+            "reporter_name": reporter_name,
+            "status": status,
+            "escalation_level": escal,
+            "priority": priority,
+            "assigned_unit_id": where_or_none(unit_id > 0, unit_id),
+            "due_at": due,
+            "geom": _at_buildings(b, bi, rng),
+            **cols,
+        }
+    )
     events, closed_at = _events(df, handle_h, end_utc, acc, rng)
     df["closed_at"] = closed_at
     df["updated_at"] = events.groupby("incident_id")["at"].max().reindex(df["id"]).to_numpy()
@@ -213,8 +231,13 @@ def incidents(
     return df, events, ground_truth
 
 
-def _events(df: pd.DataFrame, handle_h: np.ndarray, end_utc: pd.Timestamp, acc: pd.DataFrame,
-            rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+def _events(
+    df: pd.DataFrame,
+    handle_h: np.ndarray,
+    end_utc: pd.Timestamp,
+    acc: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.Series]:
     street_acc = acc[acc.role == "street_centre"].set_index("scope_area_id")["id"]
     unit_acc = acc[acc.role == "unit"].set_index("unit_id")["id"]
     steps = np.array([len(PATHS[s]) for s in df["status"]])
@@ -236,26 +259,32 @@ def _events(df: pd.DataFrame, handle_h: np.ndarray, end_utc: pd.Timestamp, acc: 
     centre = street_acc.reindex(street).to_numpy()
     unit_actor = unit_acc.reindex(pd.array(unit, dtype="Int64")).to_numpy()
     reporter = df["reporter_id"].to_numpy()[inc]
-    actor = np.where(np.isin(to, ["in_progress", "feedback"]), unit_actor,
-                     np.where(to == "reported", reporter, centre))
-    ev = pd.DataFrame({
-        "id": np.arange(1, len(k) + 1),
-        "incident_id": df["id"].to_numpy()[inc],
-        "at": pd.DatetimeIndex(at).tz_localize("UTC"),
-        "actor_id": pd.array(pd.to_numeric(pd.Series(actor), errors="coerce"), dtype="Int64"),
-        "from_status": frm,
-        "to_status": to,
-        "unit_id": pd.array(np.where(to == "dispatched", unit, None), dtype="Int64"),
-        "note": None,
-    })
+    actor = np.where(
+        np.isin(to, ["in_progress", "feedback"]),
+        unit_actor,
+        np.where(to == "reported", reporter, centre),
+    )
+    ev = pd.DataFrame(
+        {
+            "id": np.arange(1, len(k) + 1),
+            "incident_id": df["id"].to_numpy()[inc],
+            "at": pd.DatetimeIndex(at).tz_localize("UTC"),
+            "actor_id": pd.array(pd.to_numeric(pd.Series(actor), errors="coerce"), dtype="Int64"),
+            "from_status": frm,
+            "to_status": to,
+            "unit_id": pd.array(np.where(to == "dispatched", unit, None), dtype="Int64"),
+            "note": None,
+        }
+    )
     last = ev.groupby("incident_id")["at"].max()
     closed = pd.Series(last.reindex(df["id"]).to_numpy(), index=df.index)
     closed[df["status"].to_numpy() != "closed"] = pd.NaT
     return ev, closed
 
 
-def visit_logs(hh: pd.DataFrame, acc: pd.DataFrame, per_grid: int,
-               rng: np.random.Generator) -> pd.DataFrame:
+def visit_logs(
+    hh: pd.DataFrame, acc: pd.DataFrame, per_grid: int, rng: np.random.Generator
+) -> pd.DataFrame:
     gw = acc[acc.role == "grid_worker"].drop_duplicates("scope_area_id")
     gw_of = dict(zip(gw.scope_area_id, gw.id, strict=True))
     by_grid = hh.groupby("grid_id").indices
@@ -268,21 +297,36 @@ def visit_logs(hh: pd.DataFrame, acc: pd.DataFrame, per_grid: int,
     secs = day * 86400 + rng.integers(9, 17, n) * 3600 + rng.integers(0, 3600, n)
     when = (START_LOCAL + pd.to_timedelta(secs, "s")).tz_convert("UTC")
     need = np.array([c.code for c in leaf_categories() if c.code.startswith("06")])
-    notes = np.array(["入户走访，了解家庭情况", "询问供暖情况", "宣传防诈骗知识", "登记人员变动",
-                      "探望独居老人", "了解就业需求", "检查用火用电安全", "收集居民意见"])
+    notes = np.array(
+        [
+            "入户走访，了解家庭情况",
+            "询问供暖情况",
+            "宣传防诈骗知识",
+            "登记人员变动",
+            "探望独居老人",
+            "了解就业需求",
+            "检查用火用电安全",
+            "收集居民意见",
+        ]
+    )
     grid = hh["grid_id"].to_numpy()[hi]
-    df = pd.DataFrame({
-        "id": np.arange(1, n + 1),
-        "worker_id": [gw_of[g] for g in grid],
-        "subject_type": "household",
-        "subject_id": hh["id"].to_numpy()[hi],
-        "visited_at": when,
-        "note": notes[rng.integers(0, len(notes), n)],
-        "need_category": np.where(rng.random(n) < 0.2, need[rng.integers(0, len(need), n)], None),
-        "mood": rng.choice(np.array(["calm", "worried", "upset", "urgent"]), n,
-                           p=[0.7, 0.2, 0.08, 0.02]),
-        "geom": hh["geom"].to_numpy()[hi],
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "worker_id": [gw_of[g] for g in grid],
+            "subject_type": "household",
+            "subject_id": hh["id"].to_numpy()[hi],
+            "visited_at": when,
+            "note": notes[rng.integers(0, len(notes), n)],
+            "need_category": where_or_none(
+                rng.random(n) < 0.2, need[rng.integers(0, len(need), n)]
+            ),
+            "mood": rng.choice(
+                np.array(["calm", "worried", "upset", "urgent"]), n, p=[0.7, 0.2, 0.08, 0.02]
+            ),
+            "geom": hh["geom"].to_numpy()[hi],
+        }
+    )
     for c in ("grid_id", "community_id", "street_id", "district_id"):
         df[c] = hh[c].to_numpy()[hi]
     return df

@@ -36,7 +36,9 @@ class Plane:
         return M_PER_DEG_LON_EQ * float(np.cos(np.radians(self.lat0)))
 
     def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(lon) - self.lon0) * self.kx, (np.asarray(lat) - self.lat0) * M_PER_DEG_LAT
+        return (np.asarray(lon) - self.lon0) * self.kx, (
+            np.asarray(lat) - self.lat0
+        ) * M_PER_DEG_LAT
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(x) / self.kx + self.lon0, np.asarray(y) / M_PER_DEG_LAT + self.lat0
@@ -45,9 +47,14 @@ class Plane:
         return shapely.transform(geoms, lambda c: np.column_stack(self.to_xy(c[:, 0], c[:, 1])))
 
     def geom_to_lonlat(self, geoms: np.ndarray | BaseGeometry) -> np.ndarray | BaseGeometry:
-        return shapely.transform(
-            geoms, lambda c: np.column_stack(self.to_lonlat(c[:, 0], c[:, 1]))
-        )
+        return shapely.transform(geoms, lambda c: np.column_stack(self.to_lonlat(c[:, 0], c[:, 1])))
+
+
+def where_or_none(cond: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values where cond holds, None elsewhere (an object array, for nullable columns)."""
+    out = np.asarray(values, dtype=object).copy()
+    out[~np.asarray(cond, dtype=bool)] = None
+    return out
 
 
 def polygonal(geom: BaseGeometry) -> BaseGeometry:
@@ -124,9 +131,7 @@ def partition(
     # Identical seeds would make a degenerate Voronoi diagram.
     seeds += rng.normal(0, 1e-3, seeds.shape)
     labels = nearest_seed(points, seeds)
-    cells_gc = shapely.voronoi_polygons(
-        shapely.multipoints(seeds), extend_to=poly, ordered=True
-    )
+    cells_gc = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=poly, ordered=True)
     cells = shapely.get_parts(cells_gc)
     clipped = [polygonal(shapely.intersection(c, poly)) for c in cells]
     keep = [i for i, c in enumerate(clipped) if not c.is_empty and c.area > 0]
@@ -144,7 +149,7 @@ def reading_order(centroids: np.ndarray) -> np.ndarray:
     n = len(centroids)
     if n <= 1:
         return np.arange(n)
-    rows = max(1, int(round(np.sqrt(n))))
+    rows = max(1, round(float(np.sqrt(n))))
     y = centroids[:, 1]
     span = (y.max() - y.min()) or 1.0
     band = np.floor((y.max() - y) / span * rows * 0.999).astype(int)

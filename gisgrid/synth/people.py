@@ -12,7 +12,7 @@ import shapely
 
 from gisgrid import vocab
 from gisgrid.synth import names as nm
-from gisgrid.synth.geo import Plane
+from gisgrid.synth.geo import Plane, where_or_none
 
 REF_YEAR = 2026
 # Share of residents by 5-year age band 0-4 ... 95-99 (an ageing north-eastern city).
@@ -39,8 +39,14 @@ def assign_columns(grid_ids: np.ndarray, lookup: dict[int, tuple[int, int, int]]
     keys = np.array(sorted(lookup))
     vals = np.array([lookup[k] for k in keys])
     pos = np.searchsorted(keys, grid_ids)
-    return pd.DataFrame({"grid_id": grid_ids, "community_id": vals[pos, 0],
-                         "street_id": vals[pos, 1], "district_id": vals[pos, 2]})
+    return pd.DataFrame(
+        {
+            "grid_id": grid_ids,
+            "community_id": vals[pos, 0],
+            "street_id": vals[pos, 1],
+            "district_id": vals[pos, 2],
+        }
+    )
 
 
 def _footprints(pts: np.ndarray, urban: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -58,8 +64,11 @@ def _footprints(pts: np.ndarray, urban: np.ndarray, rng: np.random.Generator) ->
 
 
 def buildings(
-    h: dict[str, Any], grid_geom_xy: dict[int, Any], lookup: dict[int, tuple[int, int, int]],
-    district_name: dict[int, str], rng: np.random.Generator,
+    h: dict[str, Any],
+    grid_geom_xy: dict[int, Any],
+    lookup: dict[int, tuple[int, int, int]],
+    district_name: dict[int, str],
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Footprints kept wholly inside their grid (shrunk, or dropped, where they would cross)."""
     plane: Plane = h["plane"]
@@ -78,17 +87,21 @@ def buildings(
     road = np.array(nm.area_names(rng, 400, ""))[rng.integers(0, 400, n)]
     road = np.char.add(road, np.array(["路", "街", "大街", "道"])[rng.integers(0, 4, n)])
     dname = np.array([district_name[d] for d in cols["district_id"]])
-    address = np.char.add(np.char.add(np.char.add(dname, road), rng.integers(1, 400, n).astype(str)), "号")
+    address = np.char.add(
+        np.char.add(np.char.add(dname, road), rng.integers(1, 400, n).astype(str)), "号"
+    )
     lon, lat = plane.to_lonlat(pts[:, 0], pts[:, 1])
-    df = pd.DataFrame({
-        "id": np.arange(1, n + 1),
-        "code": np.char.add("B", np.arange(1, n + 1).astype(str)),
-        "address": address,
-        "floors": floors,
-        "household_count": hh,
-        "use": np.where(urban, "residential", "rural_house"),
-        "geom": shapely.multipolygons(plane.geom_to_lonlat(fp), indices=np.arange(n)),
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "code": np.char.add("B", np.arange(1, n + 1).astype(str)),
+            "address": address,
+            "floors": floors,
+            "household_count": hh,
+            "use": np.where(urban, "residential", "rural_house"),
+            "geom": shapely.multipolygons(plane.geom_to_lonlat(fp), indices=np.arange(n)),
+        }
+    )
     df = pd.concat([df, cols], axis=1)
     df["lon"], df["lat"], df["urban"] = lon, lat, urban
     return df
@@ -105,29 +118,37 @@ def households(b: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     room = within % per_floor + 1
     unit = (room - 1) // 2 + 1
     urban = b["urban"].to_numpy()[bidx]
-    unit_no = np.where(urban, np.char.add(np.char.add(np.char.add(unit.astype(str), "-"),
-                                                      floor_no.astype(str)),
-                                          np.char.zfill(room.astype(str), 2)), "")
+    unit_no = np.where(
+        urban,
+        np.char.add(
+            np.char.add(np.char.add(unit.astype(str), "-"), floor_no.astype(str)),
+            np.char.zfill(room.astype(str), 2),
+        ),
+        "",
+    )
     addr = b["address"].to_numpy()[bidx].astype(str)
     address = np.where(urban, np.char.add(np.char.add(addr, " "), unit_no), addr)
     lon = b["lon"].to_numpy()[bidx]
     lat = b["lat"].to_numpy()[bidx]
-    df = pd.DataFrame({
-        "id": np.arange(1, n + 1),
-        "building_id": b["id"].to_numpy()[bidx],
-        "address": address,
-        "unit_no": np.where(urban, unit_no, None),
-        "size": rng.choice(np.array([1, 2, 3, 4, 5]), n, p=[0.24, 0.33, 0.25, 0.11, 0.07]),
-        "geom": shapely.points(lon, lat),
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "building_id": b["id"].to_numpy()[bidx],
+            "address": address,
+            "unit_no": where_or_none(urban, unit_no),
+            "size": rng.choice(np.array([1, 2, 3, 4, 5]), n, p=[0.24, 0.33, 0.25, 0.11, 0.07]),
+            "geom": shapely.points(lon, lat),
+        }
+    )
     for c in ("grid_id", "community_id", "street_id", "district_id"):
         df[c] = b[c].to_numpy()[bidx]
     df["urban"] = urban
     return df
 
 
-def id_numbers(district_code: np.ndarray, birth: pd.DatetimeIndex, male: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
+def id_numbers(
+    district_code: np.ndarray, birth: pd.DatetimeIndex, male: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Unique valid 18-character id numbers (GB 11643): area + birth date + seq + check."""
     n = len(male)
     prefix = np.char.add(district_code.astype(str), birth.strftime("%Y%m%d").to_numpy().astype(str))
@@ -157,8 +178,9 @@ def hash_many(numbers: np.ndarray, salt: str) -> list[str]:
     return out
 
 
-def residents(hh: pd.DataFrame, district_code_of: dict[int, str], salt: str,
-              rng: np.random.Generator) -> pd.DataFrame:
+def residents(
+    hh: pd.DataFrame, district_code_of: dict[int, str], salt: str, rng: np.random.Generator
+) -> pd.DataFrame:
     sizes = hh["size"].to_numpy()
     hidx = np.repeat(np.arange(len(hh)), sizes)
     n = len(hidx)
@@ -190,15 +212,17 @@ def residents(hh: pd.DataFrame, district_code_of: dict[int, str], salt: str,
     code = bits @ (1 << np.arange(len(names_of)))
     lut = {c: [names_of[i] for i in range(len(names_of)) if c >> i & 1] for c in np.unique(code)}
     tag_arr = np.array([lut[c] for c in code.tolist()] if n else [], dtype=object)
-    df = pd.DataFrame({
-        "id": np.arange(1, n + 1),
-        "household_id": hh["id"].to_numpy()[hidx],
-        "name": nm.person_names(rng, n),
-        "id_hash": hash_many(ids, salt),
-        "birth_year": birth_year,
-        "sex": np.where(male, "M", "F"),
-        "tags": tag_arr,
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "household_id": hh["id"].to_numpy()[hidx],
+            "name": nm.person_names(rng, n),
+            "id_hash": hash_many(ids, salt),
+            "birth_year": birth_year,
+            "sex": np.where(male, "M", "F"),
+            "tags": tag_arr,
+        }
+    )
     for c in ("grid_id", "community_id", "street_id", "district_id"):
         df[c] = hh[c].to_numpy()[hidx]
     return df

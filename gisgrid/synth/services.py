@@ -28,8 +28,15 @@ UNIT_NAMES = {
     "health": "社区卫生服务中心", "civil_affairs": "民政所", "traffic": "交警大队",
     "environment": "生态环境分局", "other": "综合服务站",
 }  # fmt: skip
-PER_STREET = ("police", "urban_management", "housing", "market", "health", "civil_affairs",
-              "sanitation")
+PER_STREET = (
+    "police",
+    "urban_management",
+    "housing",
+    "market",
+    "health",
+    "civil_affairs",
+    "sanitation",
+)
 PER_DISTRICT = ("utilities", "traffic", "environment", "fire")
 
 
@@ -57,22 +64,25 @@ def places(b: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     lat = b["lat"].to_numpy()[bi] + rng.uniform(-1.3e-5, 1.3e-5, n)
     words = np.array([rng.choice(nm.PLACE_WORDS[k]) for k in kind_arr.tolist()])
     prefix = np.array(nm.area_names(rng, 300, ""))[rng.integers(0, 300, n)]
-    df = pd.DataFrame({
-        "id": np.arange(1, n + 1),
-        "code": np.char.add("P", np.arange(1, n + 1).astype(str)),
-        "kind": kind_arr,
-        "name": np.char.add(prefix, words),
-        "address": b["address"].to_numpy()[bi],
-        "building_id": b["id"].to_numpy()[bi],
-        "geom": shapely.points(lon, lat),
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "code": np.char.add("P", np.arange(1, n + 1).astype(str)),
+            "kind": kind_arr,
+            "name": np.char.add(prefix, words),
+            "address": b["address"].to_numpy()[bi],
+            "building_id": b["id"].to_numpy()[bi],
+            "geom": shapely.points(lon, lat),
+        }
+    )
     for c in ("grid_id", "community_id", "street_id", "district_id"):
         df[c] = b[c].to_numpy()[bi]
     return df
 
 
-def _pick(groups: dict[Any, np.ndarray], grids: np.ndarray, k: np.ndarray,
-          rng: np.random.Generator) -> np.ndarray:
+def _pick(
+    groups: dict[Any, np.ndarray], grids: np.ndarray, k: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     out = [rng.choice(groups[g], int(n)) for g, n in zip(grids, k, strict=True) if n]
     return np.concatenate(out) if out else np.array([], dtype=np.int64)
 
@@ -87,23 +97,27 @@ def units(areas: pd.DataFrame, b: pd.DataFrame, rng: np.random.Generator) -> pd.
     by_district = b.groupby("district_id").indices
     for a in areas.itertuples():
         if a.level == "street" and a.id in by_street:
-            kinds, pool = PER_STREET, by_street[a.id]
+            kinds: tuple[str, ...] = PER_STREET
+            pool = by_street[a.id]
         elif a.level == "district" and a.id in by_district:
-            kinds, pool = PER_DISTRICT + ("fire",) * 2, by_district[a.id]
+            kinds = (*PER_DISTRICT, "fire", "fire")
+            pool = by_district[a.id]
         else:
             continue
         for kind in kinds:
             bi = int(rng.choice(pool))
-            rows.append({
-                "name": f"{a.name}{UNIT_NAMES[kind]}",
-                "kind": kind,
-                "categories": kinds_cats.get(kind, []),
-                "available": bool(rng.random() < 0.9),
-                "phone": f"0451-{rng.integers(80000000, 89999999)}",
-                "area_id": a.id,
-                "lon": float(b["lon"].iat[bi]),
-                "lat": float(b["lat"].iat[bi]),
-            })
+            rows.append(
+                {
+                    "name": f"{a.name}{UNIT_NAMES[kind]}",
+                    "kind": kind,
+                    "categories": kinds_cats.get(kind, []),
+                    "available": bool(rng.random() < 0.9),
+                    "phone": f"0451-{rng.integers(80000000, 89999999)}",
+                    "area_id": a.id,
+                    "lon": float(b["lon"].iat[bi]),
+                    "lat": float(b["lat"].iat[bi]),
+                }
+            )
     df = pd.DataFrame(rows)
     assert set(df["kind"]) <= set(vocab.UNIT_KINDS)
     df.insert(0, "id", np.arange(1, len(df) + 1))
@@ -114,19 +128,43 @@ def units(areas: pd.DataFrame, b: pd.DataFrame, rng: np.random.Generator) -> pd.
 
 def accounts(areas: pd.DataFrame, u: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """A grid worker per grid (a second one in ~6%), one per community and centre, and more."""
-    role_of = {"grid": "grid_worker", "community": "community", "street": "street_centre",
-               "district": "district_centre", "city": "city_centre"}
+    role_of = {
+        "grid": "grid_worker",
+        "community": "community",
+        "street": "street_centre",
+        "district": "district_centre",
+        "city": "city_centre",
+    }
     rows = []
     for a in areas.itertuples():
-        rows.append({"username": f"{role_of[a.level]}_{a.code}", "role": role_of[a.level],
-                     "scope_area_id": a.id, "display_name": f"{a.name}"})
+        rows.append(
+            {
+                "username": f"{role_of[a.level]}_{a.code}",
+                "role": role_of[a.level],
+                "scope_area_id": a.id,
+                "display_name": f"{a.name}",
+            }
+        )
         if a.level == "grid" and rng.random() < 0.06:
-            rows.append({"username": f"grid_worker_{a.code}_2", "role": "grid_worker",
-                         "scope_area_id": a.id, "display_name": f"{a.name}(2)"})
+            rows.append(
+                {
+                    "username": f"grid_worker_{a.code}_2",
+                    "role": "grid_worker",
+                    "scope_area_id": a.id,
+                    "display_name": f"{a.name}(2)",
+                }
+            )
     city_id = int(areas.loc[areas.level == "city", "id"].iat[0])
     for unit in u.itertuples():
-        rows.append({"username": f"unit_{unit.code}", "role": "unit", "unit_id": unit.id,
-                     "scope_area_id": unit.area_id, "display_name": unit.name})
+        rows.append(
+            {
+                "username": f"unit_{unit.code}",
+                "role": "unit",
+                "unit_id": unit.id,
+                "scope_area_id": unit.area_id,
+                "display_name": unit.name,
+            }
+        )
     for i in range(1, 4):
         rows.append({"username": f"analyst_{i}", "role": "analyst", "scope_area_id": city_id})
     for i in range(1, 3):

@@ -70,14 +70,19 @@ def _csv_chunk(df: pd.DataFrame, columns: list[str]) -> str:
     return buf.getvalue()
 
 
-def copy_frame(conn: Connection, table: str, df: pd.DataFrame, columns: list[str],
-               progress: Callable[[int], None] | None = None) -> int:
+def copy_frame(
+    conn: Connection,
+    table: str,
+    df: pd.DataFrame,
+    columns: list[str],
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """COPY a DataFrame into a table (CSV; geometries as hex EWKB)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     cols = ", ".join(quote_ident(c) for c in columns)
     sql = f"COPY {quote_ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv)"
-    with raw.cursor() as cur, cur.copy(sql) as cp:  # type: ignore[attr-defined]
+    with raw.cursor() as cur, cur.copy(sql) as cp:
         for start in range(0, len(df), CHUNK):
             part = df.iloc[start : start + CHUNK]
             cp.write(_csv_chunk(part, columns))
@@ -97,7 +102,9 @@ def clear(conn: Connection) -> None:
 
 
 def write_city(
-    engine: Engine, city: City, replace: bool = False,
+    engine: Engine,
+    city: City,
+    replace: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     """Load every table of the city in one transaction; all or nothing."""
@@ -119,10 +126,12 @@ def write_city(
             if progress and len(df) == 0:
                 progress(table, 0, 0)
             if "id" in columns:
-                conn.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"GREATEST((SELECT max(id) FROM {quote_ident(table)}), 1))"
-                ))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"GREATEST((SELECT max(id) FROM {quote_ident(table)}), 1))"
+                    )
+                )
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     return counts

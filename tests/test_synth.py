@@ -1,0 +1,191 @@
+"""The synthetic city: deterministic for a seed, and keeping its invariants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import shapely
+from sqlalchemy import Engine, text
+
+from gisgrid.cluster import Cluster
+from gisgrid.db import make_engine, migrate_to_head, table_counts
+from gisgrid.synth import City, generate
+from gisgrid.synth.city import MAX_GRID_HH, MAX_GRID_PEOPLE
+from gisgrid.synth.store import store_is_empty, write_city
+
+
+@pytest.fixture(scope="module")
+def tiny() -> City:
+    return generate("tiny", seed=7)
+
+
+@pytest.fixture(scope="module")
+def tiny_db(cluster: Cluster, tiny: City) -> Iterator[Engine]:
+    name = "synth_scratch"
+    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = cluster.url(dbname=name)
+    migrate_to_head(url)
+    engine = make_engine(url)
+    write_city(engine, tiny)
+    yield engine
+    engine.dispose()
+    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _geoms(df: pd.DataFrame) -> np.ndarray:
+    return np.asarray(df["geom"].to_numpy(), dtype=object)
+
+
+def test_same_seed_same_city(tiny: City) -> None:
+    again = generate("tiny", seed=7)
+    for name, df in tiny.tables.items():
+        other = again.tables[name]
+        assert len(df) == len(other), name
+        if "geom" in df:
+            assert shapely.equals_exact(_geoms(df), _geoms(other), tolerance=0).all(), name
+        plain = [c for c in df.columns if c != "geom"]
+        pd.testing.assert_frame_equal(df[plain], other[plain], obj=name)
+    assert tiny.ground_truth == again.ground_truth
+
+
+def test_another_seed_another_city(tiny: City) -> None:
+    other = generate("tiny", seed=8)
+    assert list(other.tables["residents"]["id_hash"][:50]) != list(
+        tiny.tables["residents"]["id_hash"][:50]
+    )
+
+
+def test_unknown_scale_is_refused() -> None:
+    with pytest.raises(ValueError, match="scale='huge'; expected one of"):
+        generate("huge")
+
+
+@pytest.mark.parametrize("level", ["district", "street", "community", "grid"])
+def test_children_tile_their_parent(tiny: City, level: str) -> None:
+    areas = tiny.tables["areas"]
+    geom = dict(zip(areas["id"], _geoms(areas), strict=True))
+    children = areas[areas["level"] == level]
+    parents = children.groupby("parent_id")
+    for parent_id, kids in parents:
+        parent = geom[parent_id]
+        kid_geoms = [geom[i] for i in kids["id"]]
+        union = shapely.union_all(kid_geoms)
+        summed = sum(g.area for g in kid_geoms)
+        if level == "district":
+            continue  # tiny holds one district of the whole city outline
+        # no gap: the union is the parent; no overlap: the areas add up to it
+        assert abs(union.area - parent.area) / parent.area < 1e-6
+        assert abs(summed - parent.area) / parent.area < 1e-6
+        assert shapely.symmetric_difference(union, parent).area / parent.area < 1e-6
+
+
+def test_codes_nest_and_grids_are_15_digits(tiny: City) -> None:
+    areas = tiny.tables["areas"].set_index("id")
+    for row in areas.itertuples():
+        if row.level in ("street", "community", "grid"):
+            parent_code = areas.at[row.parent_id, "code"]
+            assert row.code.startswith(parent_code) and len(row.code) == len(parent_code) + 3
+    grids = areas[areas.level == "grid"]
+    assert grids["code"].str.fullmatch(r"\d{15}").all()
+    assert grids["code"].is_unique
+
+
+def test_grids_respect_the_size_rule(tiny: City) -> None:
+    grids = tiny.tables["areas"].query("level == 'grid'")
+    assert grids["households"].max() <= MAX_GRID_HH
+    assert grids["population"].max() <= MAX_GRID_PEOPLE
+    assert grids["households"].sum() == len(tiny.tables["households"])
+
+
+@pytest.mark.parametrize("table", ["buildings", "places", "incidents", "visit_logs", "households"])
+def test_everything_lies_inside_its_grid(tiny: City, table: str) -> None:
+    areas = tiny.tables["areas"]
+    geom = dict(zip(areas["id"], _geoms(areas), strict=True))
+    df = tiny.tables[table]
+    grid_geoms = np.array([geom[g] for g in df["grid_id"]], dtype=object)
+    assert shapely.covers(grid_geoms, _geoms(df)).all()
+
+
+def test_hierarchy_columns_agree_with_the_areas(tiny: City) -> None:
+    areas = tiny.tables["areas"].set_index("id")
+    b = tiny.tables["buildings"]
+    assert (areas.loc[b["grid_id"], "parent_id"].to_numpy() == b["community_id"].to_numpy()).all()
+    assert (areas.loc[b["community_id"], "parent_id"].to_numpy() == b["street_id"].to_numpy()).all()
+    assert (areas.loc[b["street_id"], "parent_id"].to_numpy() == b["district_id"].to_numpy()).all()
+
+
+def test_incidents_follow_the_year(tiny: City) -> None:
+    inc = tiny.tables["incidents"]
+    local = inc["reported_at"].dt.tz_convert("Asia/Shanghai")
+    assert local.min() >= pd.Timestamp("2025-11-01", tz="Asia/Shanghai")
+    assert local.max() < pd.Timestamp("2026-11-01", tz="Asia/Shanghai")
+    assert set(inc["status"]) >= {"closed", "reported", "in_progress"}
+    snow = inc[inc["category"].str.startswith("09")]  # winter services
+    winter = snow["reported_at"].dt.tz_convert("Asia/Shanghai").dt.month.isin([11, 12, 1, 2, 3])
+    assert winter.mean() > 0.8
+
+
+def test_planted_hotspots_are_where_the_truth_says(tiny: City) -> None:
+    inc = tiny.tables["incidents"]
+    pts = _geoms(inc)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    assert tiny.ground_truth["planted"], "tiny plants at least one hotspot"
+    for spot in tiny.ground_truth["planted"]:
+        dx = (x - spot["lon"]) * 111_320 * np.cos(np.radians(spot["lat"]))
+        dy = (y - spot["lat"]) * 110_574
+        near = (dx**2 + dy**2) <= (spot["radius_m"] + 5) ** 2
+        in_cat = inc["category"].isin(spot["categories"]).to_numpy()
+        # every planted incident is inside its circle: at least that many are found there
+        assert (near & in_cat).sum() >= spot["incidents"]
+        assert spot["grid_codes"]
+
+
+def test_residents_ids_are_unique_hashes(tiny: City) -> None:
+    res = tiny.tables["residents"]
+    assert res["id_hash"].is_unique
+    assert res["id_hash"].str.fullmatch(r"[0-9a-f]{64}").all()
+
+
+def test_loaded_store_keeps_the_invariants(tiny_db: Engine, tiny: City) -> None:
+    counts = table_counts(tiny_db)
+    for name, df in tiny.tables.items():
+        assert counts[name] == len(df), name
+    with tiny_db.connect() as conn:
+        for table in ("buildings", "places", "incidents", "visit_logs"):
+            outside = conn.execute(
+                text(
+                    f"SELECT count(*) FROM {table} t JOIN areas g ON g.id = t.grid_id "
+                    "WHERE NOT ST_Covers(g.geom, t.geom)"
+                )
+            ).scalar_one()
+            assert outside == 0, table
+        overlaps = conn.execute(
+            text(
+                "SELECT count(*) FROM areas a JOIN areas b ON a.id < b.id AND a.level = 'grid' "
+                "AND b.level = 'grid' AND a.geom && b.geom "
+                "WHERE ST_Area(ST_Intersection(a.geom, b.geom)::geography) > 1"
+            )
+        ).scalar_one()
+        assert overlaps == 0
+        # sequences were moved past the loaded ids: a new row gets a fresh id
+        new_id = conn.execute(
+            text(
+                "INSERT INTO places (kind, name, geom) VALUES "
+                "('camera', 'x', 'SRID=4326;POINT(126.6 45.6)') RETURNING id"
+            )
+        ).scalar_one()
+        assert new_id > len(tiny.tables["places"])
+        conn.rollback()
+
+
+def test_store_is_not_empty_after_load_and_replace_reloads(tiny_db: Engine, tiny: City) -> None:
+    assert not store_is_empty(tiny_db)
+    write_city(tiny_db, tiny, replace=True)
+    assert table_counts(tiny_db)["areas"] == len(tiny.tables["areas"])
