@@ -264,7 +264,9 @@ def categories() -> list[Category]:
     for code, zh, en, unit in _TOP:
         out.append(Category(code, None, zh, en, 72.0, unit, "all"))
         for i, (izh, ien, sla, iunit, season) in enumerate(_ITEMS[code], start=1):
-            out.append(Category(f"{code}{i:02d}", code, izh, ien, float(sla), iunit or unit, season))
+            out.append(
+                Category(f"{code}{i:02d}", code, izh, ien, float(sla), iunit or unit, season)
+            )
     return out
 
 
