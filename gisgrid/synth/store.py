@@ -12,7 +12,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.db import quote_ident
-from gisgrid.errors import translate_db_errors
+from gisgrid.errors import Conflict, translate_db_errors
 from gisgrid.synth.city import City
 
 # Load order (parents first) and the columns written for each table.
@@ -101,6 +101,51 @@ def clear(conn: Connection) -> None:
     conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
+_FK_SQL = """
+SELECT c.conrelid::regclass::text AS tbl, c.conname, pg_get_constraintdef(c.oid) AS def
+FROM pg_constraint c
+WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+  AND c.conrelid::regclass::text = ANY(:tables)
+"""
+_UQ_SQL = """
+SELECT c.conrelid::regclass::text AS tbl, c.conname, pg_get_constraintdef(c.oid) AS def
+FROM pg_constraint c
+WHERE c.contype = 'u' AND c.connamespace = 'public'::regnamespace
+  AND c.conrelid::regclass::text = ANY(:tables)
+"""
+# Plain indexes: not the ones that back a primary key, unique or exclusion constraint.
+_IX_SQL = """
+SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+FROM pg_index i
+WHERE i.indrelid::regclass::text = ANY(:tables)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+"""
+
+
+def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
+    """Drop foreign keys, unique constraints and plain indexes; return the DDL that restores
+    them. Building an index once over loaded rows, and checking a foreign key with one join,
+    is many times faster than maintaining them row by row during COPY (pg_restore's order)."""
+    params = {"tables": tables}
+    fks = conn.execute(text(_FK_SQL), params).all()
+    uqs = conn.execute(text(_UQ_SQL), params).all()
+    ixs = conn.execute(text(_IX_SQL), params).all()
+    for tbl, name, _ in fks:
+        conn.execute(text(f"ALTER TABLE {quote_ident(tbl)} DROP CONSTRAINT {quote_ident(name)}"))
+    for tbl, name, _ in uqs:
+        conn.execute(text(f"ALTER TABLE {quote_ident(tbl)} DROP CONSTRAINT {quote_ident(name)}"))
+    for name, _ in ixs:
+        conn.execute(text(f"DROP INDEX {quote_ident(name)}"))
+    restore = [d for _, d in ixs]
+    restore += [
+        f"ALTER TABLE {quote_ident(t)} ADD CONSTRAINT {quote_ident(n)} {d}" for t, n, d in uqs
+    ]
+    restore += [
+        f"ALTER TABLE {quote_ident(t)} ADD CONSTRAINT {quote_ident(n)} {d}" for t, n, d in fks
+    ]
+    return restore
+
+
 def write_city(
     engine: Engine,
     city: City,
@@ -112,6 +157,10 @@ def write_city(
     with translate_db_errors(), engine.begin() as conn:
         if replace:
             clear(conn)
+        elif not conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM areas)")).scalar_one():
+            raise Conflict("the store already holds a city; pass replace=True", field="areas")
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        restore = _drop_for_bulk(conn, list(TABLES))
         for table, columns in TABLES.items():
             df = city.tables[table]
             done = 0
