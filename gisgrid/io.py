@@ -53,6 +53,9 @@ MAX_FILE_BYTES = 4 * 1024**3
 # Rows per COPY write and per INSERT: big enough that per-statement cost vanishes, small
 # enough that the progress bar moves.
 CHUNK_ROWS = 200_000
+# A load of at least this many rows into a table with fewer rows than the load rebuilds the
+# secondary indexes once instead of maintaining them row by row (see _drop_secondary_indexes).
+BULK_MIN_ROWS = 50_000
 FROM_SYSTEMS = ("gcj02", "bd09")
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
@@ -279,10 +282,15 @@ def _parse(
             values[name] = parse_field(spec, df[name], problems)
         elif spec.required:
             problems.whole_file(name, f"required column {name!r} is missing from the file")
+    # Columns of the table that a file does not set (id, grid ids ... as an export writes
+    # them) are ignored; any other unknown column is a place's attribute, or ignored.
+    table_columns = {c.name for c in _table_columns(layer)}
     extras = tuple(str(c) for c in df.columns if c not in layer.fields)
     if layer.extras_to and extras:
-        values[layer.extras_to] = gather_extras(df, list(extras), values.get(layer.extras_to))
-        extras = ()
+        foreign = [c for c in extras if c not in table_columns]
+        if foreign:
+            values[layer.extras_to] = gather_extras(df, foreign, values.get(layer.extras_to))
+        extras = tuple(c for c in extras if c in table_columns)
     if key is not None:
         if key not in df.columns:
             problems.whole_file(key, f"key column {key!r} is missing from the file")
@@ -293,6 +301,11 @@ def _parse(
         if col in values:
             check_duplicates(values[col], problems, col, frame.row_of)
     return values, extras
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (for the driver, and for messages)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _present(values: pd.Series) -> pd.Series:
@@ -308,7 +321,7 @@ def _db_checks(
             continue
         ref_table, ref_col = spec.ref
         given = _present(values[name])
-        distinct = [v.item() if hasattr(v, "item") else v for v in given.unique()]
+        distinct = [_plain(v) for v in given.unique()]
         if not distinct:
             continue
         cur.execute(
@@ -319,25 +332,16 @@ def _db_checks(
         missing = set(distinct) - {r[0] for r in cur.fetchall()}
         if missing:
             where = values[name].isin(missing).to_numpy()
-            what = (
-                f"not in {ref_table}"
-                if ref_table == "incident_categories"
-                else (f"no row in {ref_table} has {ref_col} =")
-            )
-            problems.add(
-                where,
-                name,
-                [
-                    f"unknown {name} {v!r}: {what}"
-                    if ref_table == "incident_categories"
-                    else f"{what} {v!r}"
-                    for v in values[name][where]
-                ],
-            )
+            bad_values = [_plain(v) for v in values[name][where]]
+            if ref_table == "incident_categories":
+                reasons = [f"unknown {name} {v!r}: not in {ref_table}" for v in bad_values]
+            else:
+                reasons = [f"no row in {ref_table} has {ref_col} = {v!r}" for v in bad_values]
+            problems.add(where, name, reasons)
     for col in layer.keys:
         if col == key or col not in values:
             continue
-        distinct = list(_present(values[col]).unique())
+        distinct = [_plain(v) for v in _present(values[col]).unique()]
         if not distinct:
             continue
         extra = f" AND {layer.key_where[col]}" if col in layer.key_where else ""
@@ -360,14 +364,36 @@ def _db_checks(
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _arrow_table(values: dict[str, pd.Series], geoms: NDArray[np.object_]) -> Any:
+def _geom_columns(layer: Layer) -> list[tuple[str, str]]:
+    """The temporary table's geometry columns: x/y for points, WKB hex for polygons."""
+    if layer.geom == "point":
+        return [("__x", "float8"), ("__y", "float8")]
+    return [("__wkb", "geometry")]
+
+
+def _geom_expr(layer: Layer) -> str:
+    # Points travel as two numbers: writing and parsing them is several times cheaper than
+    # WKB on both sides, and float text round-trips exactly.
+    if layer.geom == "point":
+        return "ST_SetSRID(ST_MakePoint(t.__x, t.__y), 4326)"
+    return "ST_SetSRID(t.__wkb, 4326)"
+
+
+def _arrow_table(layer: Layer, values: dict[str, pd.Series], geoms: NDArray[np.object_]) -> Any:
     import pyarrow as pa
 
     cols: dict[str, Any] = {"__row": pa.array(np.arange(len(geoms), dtype=np.int64))}
     for name, series in values.items():
         cols[name] = pa.Array.from_pandas(series.reset_index(drop=True))
-    hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-    cols["geom"] = pa.array(hexes, type=pa.string())
+    missing = shapely.is_missing(geoms)
+    if layer.geom == "point":
+        x = np.full(len(geoms), np.nan)
+        y = np.full(len(geoms), np.nan)
+        x[~missing], y[~missing] = shapely.get_x(geoms[~missing]), shapely.get_y(geoms[~missing])
+        cols["__x"] = pa.array(x, from_pandas=True)
+        cols["__y"] = pa.array(y, from_pandas=True)
+    else:
+        cols["__wkb"] = pa.array(shapely.to_wkb(geoms, hex=True), type=pa.string())
     return pa.table(cols)
 
 
@@ -397,12 +423,16 @@ def _insert_sql(layer: Layer, columns: list[str], key: str | None) -> str:
             targets.append(quote_ident(name))
             exprs.append(str(spec.default_sql))
     table = quote_ident(layer.table)
+    targets.append("geom")
+    exprs.append(_geom_expr(layer))
     sql = (
         f"INSERT INTO {table} ({', '.join(targets)}) SELECT {', '.join(exprs)} "
         f"FROM {_TMP} t WHERE t.__row >= %s AND t.__row < %s ORDER BY t.__row"
     )
     if key is not None:
-        updates = [f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns if c != key]
+        updates = [
+            f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in [*columns, "geom"] if c != key
+        ]
         all_cols = {c.name for c in _table_columns(layer)}
         if "updated_at" in all_cols:
             updates.append("updated_at = now()")
@@ -484,12 +514,15 @@ def load_file(
     lat_col: str = "lat",
     progress: Progress | None = None,
     max_bytes: int = MAX_FILE_BYTES,
+    bulk: bool | None = None,
 ) -> LoadReport:
     """Load a file into a layer's table: every row in one transaction, or nothing.
 
     Raises :class:`~gisgrid.errors.LoadError` with every bad row ``(row, field, reason)``;
     rows are 1-based feature numbers, or line numbers for CSV (the header is line 1).
     With ``key`` (a unique column such as ``"code"``) a re-load updates instead of adding.
+    ``bulk`` (default: when the load at least doubles a table, from 50,000 rows) rebuilds
+    the table's non-unique indexes after the insert, holding an exclusive lock until commit.
 
     Examples
     --------
@@ -545,7 +578,7 @@ expected one of none (households has no unique column: rows can only be appended
             _db_checks(cur, spec, values, key, problems)
             if len(problems):
                 raise LoadError(problems.rows(frame.row_of), table=spec.table)
-            inserted, ids = _write(cur, spec, values, geoms, key, progress)
+            inserted, ids = _write(cur, spec, values, geoms, key, progress, bulk)
         _after_load(conn, spec, ids)
     return LoadReport(
         layer=spec.name,
@@ -567,19 +600,25 @@ def _write(
     geoms: NDArray[np.object_],
     key: str | None,
     progress: Progress | None,
+    bulk: bool | None,
 ) -> tuple[int, NDArray[np.int64]]:
     n = len(geoms)
     columns = list(values)
-    defs = ", ".join(f"{quote_ident(c)} {layer.fields[c].sql_type}" for c in columns)
+    defs = [f"{quote_ident(c)} {layer.fields[c].sql_type}" for c in columns]
+    defs += [f"{name} {sql_type}" for name, sql_type in _geom_columns(layer)]
     # Times travel as UTC text; the session zone must not reinterpret them.
     cur.execute("SET LOCAL TimeZone = 'UTC'")
-    cur.execute(
-        f"CREATE TEMP TABLE {_TMP} (__row bigint, {defs}{', ' if defs else ''}"
-        f"geom {layer.geom_sql_type}) ON COMMIT DROP"
+    cur.execute(f"CREATE TEMP TABLE {_TMP} (__row bigint, {', '.join(defs)}) ON COMMIT DROP")
+    _copy_rows(
+        cur,
+        _arrow_table(layer, values, geoms),
+        ["__row", *columns] + [name for name, _ in _geom_columns(layer)],
     )
-    _copy_rows(cur, _arrow_table(values, geoms), ["__row", *columns, "geom"])
     cur.execute(f"CREATE INDEX ON {_TMP} (__row)")
-    sql = _insert_sql(layer, [*columns, "geom"], key)
+    if bulk is None:
+        bulk = n >= BULK_MIN_ROWS and _rows_up_to(cur, layer.table, n) < n
+    rebuild = _drop_secondary_indexes(cur, layer.table) if bulk else []
+    sql = _insert_sql(layer, columns, key)
     ids: list[NDArray[np.int64]] = []
     inserted = 0
     if progress:
@@ -593,7 +632,36 @@ def _write(
             inserted += int(arr[:, 1].sum())
         if progress:
             progress(min(start + CHUNK_ROWS, n), n)
+    for definition in rebuild:
+        cur.execute(definition)
     return inserted, (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64))
+
+
+def _rows_up_to(cur: Any, table: str, limit: int) -> int:
+    """The table's row count, counted no further than ``limit`` (cheap on a big table)."""
+    cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_ident(table)} LIMIT %s) s", (limit,))
+    return int(cur.fetchone()[0])
+
+
+def _drop_secondary_indexes(cur: Any, table: str) -> list[str]:
+    """Drop the table's non-unique indexes; returns the statements that re-create them.
+
+    Maintaining eight indexes row by row costs more than building them once when a load
+    at least doubles a table (measured in bench/load.py). Unique and constraint indexes
+    stay: they enforce keys and serve ON CONFLICT. DDL is transactional, so a failed load
+    gets its indexes back with the rollback. The price is an exclusive lock on the table
+    until the commit, which is why this is only automatic when the table is small.
+    """
+    cur.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        (quote_ident(table),),
+    )
+    found = cur.fetchall()
+    for name, _ in found:
+        cur.execute(f"DROP INDEX {name}")
+    return [definition for _, definition in found]
 
 
 def describe_layers() -> dict[str, dict[str, list[str]]]:

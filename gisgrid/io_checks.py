@@ -397,7 +397,9 @@ def check_geometries(
     """
     from gisgrid.crs import convert_geometry, out_of_china
 
-    geoms = shapely.force_2d(np.asarray(geoms, dtype=object))
+    geoms = np.asarray(geoms, dtype=object)
+    if shapely.has_z(geoms).any():  # the columns are 2D; force_2d copies every geometry
+        geoms = shapely.force_2d(geoms)
     if skip is not None:
         geoms[skip] = None
     missing = shapely.is_missing(geoms)

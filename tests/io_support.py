@@ -1,0 +1,106 @@
+"""Shared helpers for the loader tests: a scratch database, seeding, and table snapshots.
+
+Loads commit, so these tests do not use the rolled-back ``db`` fixture: each test module
+gets its own database in the test cluster, and every test starts from truncated tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy import Engine, text
+
+from gisgrid.cluster import Cluster
+from gisgrid.db import make_engine, migrate_to_head
+
+TABLES = (
+    "areas",
+    "buildings",
+    "households",
+    "residents",
+    "places",
+    "units",
+    "accounts",
+    "visit_logs",
+    "incident_categories",
+    "incidents",
+    "incident_events",
+    "plans",
+    "plan_areas",
+)
+
+SQUARE = "MULTIPOLYGON(((126.60 45.70,126.70 45.70,126.70 45.80,126.60 45.80,126.60 45.70)))"
+WEST = "MULTIPOLYGON(((126.60 45.70,126.65 45.70,126.65 45.80,126.60 45.80,126.60 45.70)))"
+
+
+@contextmanager
+def scratch_engine(cluster: Cluster, name: str) -> Iterator[Engine]:
+    """A freshly migrated database ``name`` in the test cluster, dropped afterwards."""
+    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = cluster.url(dbname=name)
+    migrate_to_head(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def reset(engine: Engine) -> dict[str, int]:
+    """Empty every table, then seed two categories, a city, a district and a worker."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "INSERT INTO incident_categories (code, name_zh, name_en) VALUES "
+                "('01', '市容环境', 'City appearance'), ('0101', '暴露垃圾', 'Exposed rubbish')"
+            )
+        )
+        city = conn.execute(
+            text(
+                "INSERT INTO areas (code, name, level, geom) "
+                "VALUES ('230100', '哈尔滨市', 'city', ST_GeomFromText(:g, 4326)) RETURNING id"
+            ),
+            {"g": SQUARE},
+        ).scalar_one()
+        district = conn.execute(
+            text(
+                "INSERT INTO areas (code, name, level, parent_id, geom) VALUES "
+                "('230102', '道里区', 'district', :p, ST_GeomFromText(:g, 4326)) RETURNING id"
+            ),
+            {"p": city, "g": WEST},
+        ).scalar_one()
+        worker = conn.execute(
+            text(
+                "INSERT INTO accounts (username, role, scope_area_id) "
+                "VALUES ('w1', 'grid_worker', :a) RETURNING id"
+            ),
+            {"a": district},
+        ).scalar_one()
+    return {"city": city, "district": district, "worker": worker}
+
+
+def snapshot(engine: Engine) -> dict[str, tuple[int, str]]:
+    """Row count and a checksum of every row's text, per table."""
+    out = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            row = conn.execute(
+                text(
+                    f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))"
+                    f" FROM {table} t"
+                )
+            ).one()
+            out[table] = (int(row[0]), str(row[1]))
+    return out
+
+
+def rows(engine: Engine, sql: str, **params: object) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params).all()]
