@@ -166,12 +166,12 @@ def report(rows: int, results: list[tuple[str, str, float, int]]) -> str:
     ours = {fmt: secs for tool, fmt, secs, _ in results if tool.startswith("gisgrid")}
     lines = [
         f"load benchmark: {rows:,} incident points (Harbin bbox), {os.cpu_count()} cores",
-        f"{'tool':<24}{'file':<12}{'seconds':>9}{'rows/s':>12}{'rows in db':>12}"
+        f"{'tool':<28}{'file':<12}{'seconds':>9}{'rows/s':>12}{'rows in db':>12}"
         f"{'time / gisgrid':>16}",
     ]
     for tool, fmt, secs, n in results:
         ratio = secs / ours[fmt] if fmt in ours else float("nan")
-        lines.append(f"{tool:<24}{fmt:<12}{secs:>9.1f}{rows / secs:>12,.0f}{n:>12,}{ratio:>16.2f}")
+        lines.append(f"{tool:<28}{fmt:<12}{secs:>9.1f}{rows / secs:>12,.0f}{n:>12,}{ratio:>16.2f}")
     return "\n".join(lines)
 
 
