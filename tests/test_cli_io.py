@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from gisgrid import cli_io
 from gisgrid.cli import app
@@ -21,23 +21,26 @@ def engine(cluster: Cluster) -> Iterator[Engine]:
         yield eng
 
 
+Invoke = Callable[..., Result]
+
+
 @pytest.fixture()
-def run(engine: Engine, cluster: Cluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(engine: Engine, cluster: Cluster, monkeypatch: pytest.MonkeyPatch):
     reset(engine)
     monkeypatch.setenv("GISGRID_DATABASE_URL", cluster.url(dbname="cli_io_scratch"))
     # Wide enough that no reason wraps inside its table cell.
     monkeypatch.setattr(cli_io.console, "width", 240)
     runner = CliRunner()
 
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
+    def invoke(*args: str) -> Result:
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     return invoke
 
 
 def test_three_different_bad_rows_are_all_named_and_nothing_changes(
-    run, engine: Engine, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    run: Invoke, engine: Engine, tmp_path: Path
+) -> None:
     path = tmp_path / "incidents.csv"
     path.write_text(
         "code,category,reported_at,lon,lat\n"
@@ -67,7 +70,7 @@ def test_three_different_bad_rows_are_all_named_and_nothing_changes(
     assert snapshot(engine) == before
 
 
-def test_a_good_load_prints_count_and_rate(run, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_load_prints_count_and_rate(run: Invoke, engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "places.csv"
     path.write_text(
         "code,kind,name,lon,lat\nS1,small_shop,a,126.61,45.71\nS2,hydrant,b,126.62,45.72\n"
@@ -81,7 +84,7 @@ def test_a_good_load_prints_count_and_rate(run, engine: Engine, tmp_path: Path) 
     assert rows(engine, "SELECT count(*) FROM places") == [(2,)]
 
 
-def test_options_reach_the_loader(run, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_options_reach_the_loader(run: Invoke, engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "amap.csv"
     path.write_text("kind,name,x,y\nsmall_shop,a,126.6149,45.7722\n")
     result = run("load", "places", str(path), "--from", "gcj02", "--lon-col", "x", "--lat-col", "y")
@@ -98,7 +101,7 @@ def test_options_reach_the_loader(run, engine: Engine, tmp_path: Path) -> None: 
     assert repaired.exit_code == 0 and "repaired 1 invalid polygons" in repaired.output
 
 
-def test_a_bad_option_names_its_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_option_names_its_field(run: Invoke, tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("kind,name,lon,lat\nsmall_shop,a,126.6,45.7\n")
     result = run("load", "places", str(path), "--from", "wgs72")
@@ -106,7 +109,7 @@ def test_a_bad_option_names_its_field(run, tmp_path: Path) -> None:  # type: ign
     assert "from" in result.output and "gcj02" in result.output
 
 
-def test_export_command(run, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_command(run: Invoke, engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "i.csv"
     path.write_text(
         "category,reported_at,lon,lat\n0101,2026-03-01,126.61,45.71\n0101,2026-03-05,126.68,45.75\n"
