@@ -101,7 +101,8 @@ def table_counts(engine: Engine) -> dict[str, int]:
         f"SELECT '{t}' AS t, count(*) AS n FROM {quote_ident(t)}" for t in COUNTED_TABLES
     )
     with translate_db_errors(), engine.connect() as conn:
-        return {str(name): int(n) for name, n in conn.execute(text(sql))}
+        got = {str(name): int(n) for name, n in conn.execute(text(sql))}
+    return {t: got[t] for t in COUNTED_TABLES}
 
 
 def _alembic_config(url: str) -> Any:

@@ -9,10 +9,15 @@ import pandas as pd
 import psycopg
 import pytest
 import shapely
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from gisgrid.cluster import Cluster
 from gisgrid.db import make_engine, migrate_to_head, table_counts
+from gisgrid.migrations import env_include
+from gisgrid.models import Base
 from gisgrid.synth import City, generate
 from gisgrid.synth.city import MAX_GRID_HH, MAX_GRID_PEOPLE
 from gisgrid.synth.store import store_is_empty, write_city
@@ -182,6 +187,20 @@ def test_loaded_store_keeps_the_invariants(tiny_db: Engine, tiny: City) -> None:
             )
         ).scalar_one()
         assert new_id > len(tiny.tables["places"])
+        conn.rollback()
+
+
+def test_load_leaves_the_schema_as_migrated(tiny_db: Engine) -> None:
+    """The bulk load drops keys and indexes; every one must be back, and checked."""
+    with tiny_db.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"include_object": env_include, "compare_type": True}
+        )
+        assert compare_metadata(ctx, Base.metadata) == []
+        fks = conn.execute(text("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"))
+        assert fks.scalar_one() == sum(len(t.foreign_keys) for t in Base.metadata.tables.values())
+        with pytest.raises(IntegrityError):
+            conn.execute(text("INSERT INTO residents (household_id, name) VALUES (-1, 'x')"))
         conn.rollback()
 
 

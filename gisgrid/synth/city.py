@@ -50,8 +50,8 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", ("230108",), 3_000, 150, 5, 3, 3_000, 10, 2, 1),
-    "small": Scale("small", URBAN6, 250_000, 150, 10, 8, 100_000, 20, 8, 4),
-    "city": Scale("city", None, 3_600_000, 120, 10, 8, 1_000_000, 20, 25, 10),
+    "small": Scale("small", URBAN6, 600_000, 150, 10, 8, 200_000, 20, 8, 4),
+    "city": Scale("city", None, 3_900_000, 120, 10, 8, 1_000_000, 20, 25, 10),
 }
 
 
@@ -127,11 +127,11 @@ def _buildings_for_district(
     # Villages: households cluster around village centres spread over the whole area.
     n_vill = max(3, int(poly.area / 6e6))
     vill = sample_in(poly, n_vill, rng)
-    n_rural = max(1, int(hh_rural / 1.4))
+    n_rural = max(1, int(hh_rural / 1.2))
     which = rng.integers(0, n_vill, n_rural)
-    rpts = vill[which] + rng.normal(0, 150, (n_rural, 2))
+    rpts = vill[which] + rng.normal(0, 250, (n_rural, 2))
     rpts = rpts[shapely.contains_xy(poly, rpts[:, 0], rpts[:, 1])]
-    rhh = rng.choice([1, 1, 1, 2, 2, 3], len(rpts))
+    rhh = rng.choice([1, 1, 1, 1, 2], len(rpts))
     pts = np.concatenate([upts, rpts])
     hh = np.concatenate([uhh, rhh])
     is_urban = np.concatenate([np.ones(len(upts), bool), np.zeros(len(rpts), bool)])

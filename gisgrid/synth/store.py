@@ -181,6 +181,10 @@ def write_city(
                         f"GREATEST((SELECT max(id) FROM {quote_ident(table)}), 1))"
                     )
                 )
+        for i, ddl in enumerate(restore, start=1):
+            conn.execute(text(ddl))
+            if progress:
+                progress("indexes and keys", i, len(restore))
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     return counts
