@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import io as _io
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Engine
 
 from gisgrid.db import quote_ident
-from gisgrid.errors import InvalidInput, LoadError, from_db_error
+from gisgrid.errors import InvalidInput, LoadError, translate_db_errors
 from gisgrid.io_checks import (
     Problems,
     check_duplicates,
@@ -281,21 +280,6 @@ def _after_load(conn: Any, layer: Layer, ids: NDArray[np.int64]) -> None:
     del conn, layer, ids
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Database errors from SQLAlchemy or raw psycopg as GisgridError subclasses."""
-    import psycopg
-    from sqlalchemy import exc as sa_exc
-
-    try:
-        yield
-    except (sa_exc.DBAPIError, psycopg.Error) as exc:
-        translated = from_db_error(exc)
-        if translated is None:
-            raise
-        raise translated from exc
-
-
 def _check_options(layer: Layer, key: str | None, src_crs: Any, from_: str | None) -> None:
     if key is not None and key not in layer.keys:
         allowed = ", ".join(layer.keys) if layer.keys else f"none ({layer.table} has no unique"
@@ -391,7 +375,7 @@ expected one of none (households has no unique column: rows can only be appended
         skip=skip,
     )
     n = len(geoms)
-    with _translated(), engine.connect() as conn, conn.begin():
+    with translate_db_errors(), engine.connect() as conn, conn.begin():
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur:

@@ -6,50 +6,14 @@ gets its own database in the test cluster, and every test starts from truncated 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import psycopg
 from sqlalchemy import Engine, text
 
-from gisgrid.cluster import Cluster
-from gisgrid.db import make_engine, migrate_to_head
+from gisgrid.db import COUNTED_TABLES
 
-TABLES = (
-    "areas",
-    "buildings",
-    "households",
-    "residents",
-    "places",
-    "units",
-    "accounts",
-    "visit_logs",
-    "incident_categories",
-    "incidents",
-    "incident_events",
-    "plans",
-    "plan_areas",
-)
+TABLES = (*COUNTED_TABLES, "plan_areas")
 
 SQUARE = "MULTIPOLYGON(((126.60 45.70,126.70 45.70,126.70 45.80,126.60 45.80,126.60 45.70)))"
 WEST = "MULTIPOLYGON(((126.60 45.70,126.65 45.70,126.65 45.80,126.60 45.80,126.60 45.70)))"
-
-
-@contextmanager
-def scratch_engine(cluster: Cluster, name: str) -> Iterator[Engine]:
-    """A freshly migrated database ``name`` in the test cluster, dropped afterwards."""
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = cluster.url(dbname=name)
-    migrate_to_head(url)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def reset(engine: Engine) -> dict[str, int]:

@@ -4,26 +4,18 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from gisgrid.cli import app
 from gisgrid.cluster import Cluster
-from gisgrid.db import migrate_to_head
+from tests.support import scratch_engine
 
 
 @pytest.fixture()
 def demo_db(cluster: Cluster) -> Iterator[str]:
-    name = "demo_cli_scratch"
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = cluster.url(dbname=name)
-    migrate_to_head(url)
-    yield url
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_engine(cluster, "demo_cli_scratch") as engine:
+        yield engine.url.render_as_string(hide_password=False)
 
 
 def test_demo_loads_once_then_reuses(demo_db: str, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from typer.testing import CliRunner, Result
 from gisgrid import cli_io
 from gisgrid.cli import app
 from gisgrid.cluster import Cluster
-from tests.io_support import reset, rows, scratch_engine, snapshot
+from tests.io_support import reset, rows, snapshot
+from tests.support import scratch_engine
 
 
 @pytest.fixture(scope="module")

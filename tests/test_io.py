@@ -19,7 +19,8 @@ from gisgrid.cluster import Cluster
 from gisgrid.crs import convert_xy
 from gisgrid.errors import Conflict, InvalidInput, LoadError, NotFound
 from gisgrid.io import export_layer, load_file
-from tests.io_support import reset, rows, scratch_engine, snapshot
+from tests.io_support import reset, rows, snapshot
+from tests.support import scratch_engine
 
 SHOPS = [
     # code, kind, name, lon, lat

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +11,7 @@ from gisgrid.cluster import Cluster
 from gisgrid.db import current_revision, migrate_down, migrate_to_head
 from gisgrid.migrations import env_include
 from gisgrid.models import Base
+from tests.support import scratch_engine
 
 OUR_TABLES = set(Base.metadata.tables)
 
@@ -19,13 +19,8 @@ OUR_TABLES = set(Base.metadata.tables)
 @pytest.fixture()
 def scratch_db(cluster: Cluster) -> Iterator[str]:
     """An empty database (with PostGIS available) in the test cluster."""
-    name = "migration_scratch"
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    yield cluster.url(dbname=name)
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_engine(cluster, "migration_scratch", migrate=False) as engine:
+        yield engine.url.render_as_string(hide_password=False)
 
 
 def _tables(url: str) -> set[str]:

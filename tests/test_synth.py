@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 import shapely
 from alembic.autogenerate import compare_metadata
@@ -15,12 +14,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from gisgrid.cluster import Cluster
-from gisgrid.db import make_engine, migrate_to_head, table_counts
+from gisgrid.db import table_counts
 from gisgrid.migrations import env_include
 from gisgrid.models import Base
 from gisgrid.synth import City, generate
 from gisgrid.synth.city import MAX_GRID_HH, MAX_GRID_PEOPLE
 from gisgrid.synth.store import store_is_empty, write_city
+from tests.support import scratch_engine
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +30,9 @@ def tiny() -> City:
 
 @pytest.fixture(scope="module")
 def tiny_db(cluster: Cluster, tiny: City) -> Iterator[Engine]:
-    name = "synth_scratch"
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = cluster.url(dbname=name)
-    migrate_to_head(url)
-    engine = make_engine(url)
-    write_city(engine, tiny)
-    yield engine
-    engine.dispose()
-    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_engine(cluster, "synth_scratch") as engine:
+        write_city(engine, tiny)
+        yield engine
 
 
 def _geoms(df: pd.DataFrame) -> np.ndarray:
