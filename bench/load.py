@@ -175,10 +175,10 @@ def report(rows: int, results: list[tuple[str, str, float, int]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = run(args.rows)
     print()
     print(report(args.rows, results))

@@ -1,0 +1,25 @@
+"""``python -m bench [NAME ...]``: run the benchmarks (all by default), each beside its peer."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ("load",)
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; expected some of {list(BENCHMARKS)}")
+        return 2
+    for name in names:
+        print(f"== bench.{name}", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        module.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
