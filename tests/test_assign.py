@@ -77,8 +77,8 @@ def _adversarial(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     third = v[:-1] + (v[1:] - v[:-1]) / 3
     w, s, e, n = frame.total_bounds
     corners = np.array([[w, s], [w, n], [e, s], [e, n], [w - 1, s - 1], [e + 1, n + 1]])
-    tiny = 1e-12
-    nudged = np.concatenate([v + [tiny, 0], v - [tiny, 0], v + [0, tiny], v - [0, tiny]])
+    tiny_x, tiny_y = np.array([1e-12, 0.0]), np.array([0.0, 1e-12])
+    nudged = np.concatenate([v + tiny_x, v - tiny_x, v + tiny_y, v - tiny_y])
     pts = np.concatenate([v, mid, third, corners, nudged])
     return pts[:, 0], pts[:, 1]
 
