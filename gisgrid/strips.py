@@ -3,20 +3,23 @@
 The plane is cut into horizontal strips of height ``h``. In each strip, every polygon edge
 occupies an x-interval (its extent inside the strip, padded by a hair). Merged, these
 intervals are the strip's *edge zones*; between them lie *clean zones*, which no edge touches,
-so each lies wholly inside one polygon or outside all: its label is read once, at build time,
-from the crossings of the strip's midline (even-odd, per polygon). A point is then resolved by
-one binary search over the breakpoints of all strips:
+so each lies wholly inside one polygon or outside all. Polygons are oriented (exteriors
+counter-clockwise, holes clockwise), so every edge knows the polygon on its west and on its
+east side; a clean zone's label follows from the edges its strip's midline crosses to its
+left. A point is resolved by one search over the breakpoints of all strips (through a hint
+table per strip and x-bucket):
 
 - in a clean zone: its label, no geometry at all (most points);
-- in an edge zone holding one edge that crosses the whole strip: the side of that edge, one
-  cross product, gives the label of the clean zone on that side;
-- anywhere else (a vertex or several edges in the zone, a point exactly on an edge, overlapping
-  polygons): the exact test, GEOS ``intersects`` (closed: a point on the boundary counts) on
-  the candidates of an STRtree, keeping the lowest polygon index among those that cover it.
+- in an edge zone: start from the clean zone on its left and walk east along the point's own
+  row across the zone's few edges (left of the point), leaving the polygon west of each edge
+  and entering the one east of it;
+- a point on an edge or a vertex, or where polygons overlap: the exact test, GEOS
+  ``intersects`` (closed: a point on the boundary counts) on the candidates of an STRtree,
+  keeping the lowest polygon index among those that cover it (the tie rule).
 
 Coordinates are used as given (lon/lat), so results agree with planar predicates such as
 PostGIS ``ST_Covers`` on SRID 4326. Paddings keep float rounding of a point's strip or key on
-the safe side: a point near a zone boundary falls into the edge zone and is tested.
+the safe side: a point near a zone boundary falls into the edge zone and is walked.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import shapely
 OUTSIDE = -1
 _EXACT = -2
 _PAD = 1e-9  # degrees; far above the rounding of the keys (about 1e-11)
+_BAD = 1 << 40  # makes the running polygon count impossible: "resolve exactly"
+_MAX_WALK = 24  # edges in a zone beyond which its points take the exact test
+_CHUNK = 262_144  # points walked at once (bounds the memory of the point x edge pairs)
 
 
 @dataclass
@@ -50,16 +56,19 @@ class StripIndex:
     n_strips: int
     width: float
     x0: float
-    keys: np.ndarray  # sorted breakpoints, strip * width + (x - x0)
+    keys: np.ndarray  # sorted breakpoints: strip * width + (x - x0)
     strip_off: np.ndarray  # first key of each strip (n_strips + 1)
-    clean_label: np.ndarray  # label of clean zone j (global numbering)
-    zone_kind: np.ndarray  # per edge zone: 0 exact, 1 one edge
-    zone_seg: np.ndarray  # per edge zone: (x0, y0, x1, y1) of its edge, upward
+    clean_label: np.ndarray  # label of each clean zone (global numbering)
+    zone_ptr: np.ndarray  # edge zone z holds segments zone_seg[zone_ptr[z]:zone_ptr[z + 1]]
+    zone_seg: np.ndarray
+    seg: np.ndarray  # unique segments, upward: x0, y0, x1, y1 (n, 4)
+    seg_west: np.ndarray  # polygon west of each segment (-1 none; _BAD overlapping)
+    seg_east: np.ndarray
     tree: shapely.STRtree
-    bx0: float = 0.0  # x of the first hint bucket
-    bw: float = 1.0  # width of a hint bucket
+    bx0: float = 0.0
+    bw: float = 1.0
     n_buckets: int = 0
-    hint: np.ndarray | None = None  # keys <= each bucket's left edge, per strip and bucket
+    hint: np.ndarray | None = None
 
     @classmethod
     def build(cls, geoms: np.ndarray, h: float | None = None) -> StripIndex:
@@ -67,9 +76,9 @@ class StripIndex:
         shapely.prepare(geoms)
         tree = shapely.STRtree(geoms)
         bounds = shapely.bounds(geoms)
+        seg, west, east = _sided_segments(geoms)
         if h is None:
-            heights = bounds[:, 3] - bounds[:, 1]
-            h = float(np.median(heights[heights > 0]) / 25) if (heights > 0).any() else 1.0
+            h = _default_h(bounds, seg)
         ymin, ymax = float(np.nanmin(bounds[:, 1])), float(np.nanmax(bounds[:, 3]))
         xmin, xmax = float(np.nanmin(bounds[:, 0])), float(np.nanmax(bounds[:, 2]))
         x0 = xmin - 1.0
@@ -77,30 +86,20 @@ class StripIndex:
         y0 = ymin - h
         n_strips = int(np.floor((ymax - y0) / h)) + 2
 
-        sx0, sy0, sx1, sy1, spoly = _segments(geoms)
-        # Edge intervals per strip, from the segments without their duplicates (a shared edge
-        # is stored once per polygon).
-        ux0, uy0, ux1, uy1 = _unique_segments(sx0, sy0, sx1, sy1)
-        seg, strip, xa, xb, spans = _intervals(ux0, uy0, ux1, uy1, y0, h)
-        order = np.lexsort((xa, strip))
-        seg, strip, xa, xb, spans = seg[order], strip[order], xa[order], xb[order], spans[order]
+        sid, strip, xa, xb = _intervals(seg, y0, h)
         gxa = strip * width + (xa - x0)
-        gxb = strip * width + (xb - x0)
-        run_max = np.maximum.accumulate(gxb)
+        order = np.argsort(gxa)  # by strip, then x: one float key
+        sid, strip, gxa = sid[order], strip[order], gxa[order]
+        gxb = strip * width + (xb[order] - x0)
+        run_max = np.maximum.accumulate(gxb) if len(gxb) else gxb
         new_zone = np.ones(len(gxa), dtype=bool)
         new_zone[1:] = gxa[1:] > run_max[:-1]
-        zone_of = np.cumsum(new_zone) - 1
-        n_zones = int(zone_of[-1]) + 1 if len(zone_of) else 0
-        z_left = gxa[new_zone]
-        z_right = np.maximum.reduceat(gxb, np.flatnonzero(new_zone)) if n_zones else gxb[:0]
-        z_strip = strip[new_zone]
-        z_count = np.bincount(zone_of, minlength=n_zones)
-        z_first = np.flatnonzero(new_zone)
-        one = (z_count == 1) & spans[z_first]
-        zone_kind = one.astype(np.int8)
-        zone_seg = np.column_stack(
-            [ux0[seg[z_first]], uy0[seg[z_first]], ux1[seg[z_first]], uy1[seg[z_first]]]
-        )
+        starts = np.flatnonzero(new_zone)
+        n_zones = len(starts)
+        z_left = gxa[starts]
+        z_right = np.maximum.reduceat(gxb, starts) if n_zones else gxb[:0]
+        z_strip = strip[starts]
+        zone_ptr = np.append(starts, len(sid)).astype(np.int64)
         keys = np.empty(2 * n_zones)
         keys[0::2] = z_left
         keys[1::2] = z_right
@@ -108,19 +107,7 @@ class StripIndex:
         strip_off = np.zeros(n_strips + 1, dtype=np.int64)
         strip_off[1:] = np.cumsum(2 * zones_per_strip)
         clean_label = _clean_labels(
-            sx0,
-            sy0,
-            sx1,
-            sy1,
-            spoly,
-            y0,
-            h,
-            width,
-            x0,
-            z_right,
-            z_strip,
-            zones_per_strip,
-            n_strips,
+            seg, west, east, y0, h, width, x0, z_right, z_strip, zones_per_strip, n_strips
         )
         index = cls(
             geoms,
@@ -132,8 +119,11 @@ class StripIndex:
             keys,
             strip_off,
             clean_label,
-            zone_kind,
-            zone_seg,
+            zone_ptr,
+            sid,
+            seg,
+            west,
+            east,
             tree,
         )
         index._build_hint(xmin, xmax)
@@ -145,7 +135,7 @@ class StripIndex:
         span = max(xmax - xmin, 1e-12)
         n_b = int(max(1, min(np.ceil(span / self.h), max_cells // max(self.n_strips, 1))))
         self.bx0, self.bw, self.n_buckets = xmin, span / n_b, n_b
-        # count keys per (strip, bucket) cell; a cumulative sum gives each cell's first key
+        # count keys per (strip, bucket) cell; the cumulative sum gives each cell's first key
         k_strip = (self.keys // self.width).astype(np.int64)
         k_x = self.keys - k_strip * self.width + self.x0
         k_b = np.clip(np.floor((k_x - xmin) / self.bw) + 1, 0, n_b).astype(np.int64)
@@ -162,14 +152,14 @@ class StripIndex:
         hi = self.hint[cell + 1]
         keys = self.keys
         n_keys = len(keys)
-        # x below the first bucket, or rounding at a bucket edge: step back while needed
+        # rounding at a bucket edge, or x left of the first bucket: step back while needed
         act = np.flatnonzero(pos > 0)
         while len(act):
             back = keys[pos[act] - 1] > key[act]
             act = act[back]
             pos[act] -= 1
             act = act[pos[act] > 0]
-        # forward over the few keys inside the bucket (and past it, for x beyond the last)
+        # forward over the few keys inside the bucket (past it, for x beyond the last one)
         hi = np.where(b == self.n_buckets - 1, self.strip_off[si + 1], hi)
         act = np.flatnonzero(pos < hi)
         while len(act):
@@ -184,45 +174,77 @@ class StripIndex:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         out = np.full(len(x), OUTSIDE, dtype=np.int64)
-        ok = np.isfinite(x) & np.isfinite(y)
-        s = np.floor((y - self.y0) / self.h)
-        ok &= (s >= 0) & (s < self.n_strips)
+        with np.errstate(invalid="ignore"):
+            s = np.floor((y - self.y0) / self.h)
+            ok = np.isfinite(x) & np.isfinite(y) & (s >= 0) & (s < self.n_strips)
         idx = np.flatnonzero(ok)
         si = s[idx].astype(np.int64)
-        key = si * self.width + (x[idx] - self.x0)
-        pos = self._positions(si, x[idx], key)
+        px, py = x[idx], y[idx]
+        key = si * self.width + (px - self.x0)
+        pos = self._positions(si, px, key)
         local = pos - self.strip_off[si]
         clean = (local % 2) == 0
-        # clean zone j of strip s has global number (strip_off[s] / 2) + s + j
-        cz = self.strip_off[si] // 2 + si + local // 2
-        label = np.where(clean, self.clean_label[np.where(clean, cz, 0)], _EXACT)
-        edge = ~clean
-        if edge.any():
-            zi = (pos[edge] - 1) // 2  # global edge-zone number
-            kind = self.zone_kind[zi]
-            line = kind == 1
-            sub = np.flatnonzero(edge)[line]
-            zl = zi[line]
-            sx0, sy0, sx1, sy1 = self.zone_seg[zl].T
-            px, py = x[idx[sub]], y[idx[sub]]
-            cross = (sx1 - sx0) * (py - sy0) - (sy1 - sy0) * (px - sx0)
-            # clean zone left of edge zone k in strip s is number k - ... : left = cz, right = cz+1
-            left_cz = self.strip_off[si[sub]] // 2 + si[sub] + (local[sub] - 1) // 2
-            lab = np.where(cross > 0, self.clean_label[left_cz], self.clean_label[left_cz + 1])
-            lab = np.where(cross == 0, _EXACT, lab)
-            label[sub] = lab
+        # clean zone j of strip s has the global number (edge zones before s) + s + j
+        first_clean = self.strip_off[si] // 2 + si
+        label = np.empty(len(idx), dtype=np.int64)
+        label[clean] = self.clean_label[first_clean[clean] + local[clean] // 2]
+        edge = np.flatnonzero(~clean)
+        zone = (pos[edge] - 1) // 2
+        # a zone crowded with edges (a tiny polygon, a long sliver) goes to the exact test:
+        # walking it would cost more than GEOS
+        crowded = (self.zone_ptr[zone + 1] - self.zone_ptr[zone]) > _MAX_WALK
+        label[edge[crowded]] = _EXACT
+        edge, zone = edge[~crowded], zone[~crowded]
+        for c in range(0, len(edge), _CHUNK):
+            e, z = edge[c : c + _CHUNK], zone[c : c + _CHUNK]
+            left_label = self.clean_label[first_clean[e] + (local[e] - 1) // 2]
+            label[e] = self._walk(z, left_label, px[e], py[e])
         out[idx] = label
         exact = np.flatnonzero(out == _EXACT)
         if len(exact):
             out[exact] = self._exact(x[exact], y[exact])
         return out
 
+    def _walk(
+        self, zone: np.ndarray, left_label: np.ndarray, px: np.ndarray, py: np.ndarray
+    ) -> np.ndarray:
+        """Label of points in edge zones: the left clean zone's, updated by every zone edge
+        that the point's row crosses west of the point."""
+        n_seg = self.zone_ptr[zone + 1] - self.zone_ptr[zone]
+        pair_pt = np.repeat(np.arange(len(zone)), n_seg)
+        first = np.repeat(np.cumsum(n_seg) - n_seg, n_seg)
+        k = self.zone_seg[np.repeat(self.zone_ptr[zone], n_seg) + np.arange(len(pair_pt)) - first]
+        sx0, sy0, sx1, sy1 = self.seg[k].T
+        qx, qy = px[pair_pt], py[pair_pt]
+        cross = (sx1 - sx0) * (qy - sy0) - (sy1 - sy0) * (qx - sx0)
+        on = (
+            (cross == 0)
+            & (np.minimum(sx0, sx1) <= qx)
+            & (qx <= np.maximum(sx0, sx1))
+            & (sy0 <= qy)
+            & (qy <= sy1)
+        )
+        # segments are upward: the row crosses one when y0 <= y < y1; left of the point when
+        # the point is east of the segment, i.e. right of it going up (cross < 0)
+        hits = (sy0 <= qy) & (qy < sy1) & (cross < 0)
+        d_a, d_s = _deltas(self.seg_west[k], self.seg_east[k])
+        d_a = np.where(hits, d_a, 0)
+        d_s = np.where(hits, d_s, 0)
+        a = np.where(left_label >= 0, 1, 0) + np.bincount(pair_pt, d_a, len(zone)).astype(np.int64)
+        s = np.where(left_label >= 0, left_label + 1, 0) + np.bincount(
+            pair_pt, d_s, len(zone)
+        ).astype(np.int64)
+        res = np.where(a == 0, OUTSIDE, np.where(a == 1, s - 1, _EXACT))
+        res = np.where(left_label == _EXACT, _EXACT, res)
+        on_any = np.bincount(pair_pt, on, len(zone)) > 0
+        return np.where(on_any, _EXACT, res)
+
     def _exact(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         pts = shapely.points(x, y)
         pi, gi = self.tree.query(pts, predicate="intersects")
         res = np.full(len(pts), OUTSIDE, dtype=np.int64)
         if len(pi):
-            # lowest polygon index among those covering the point: the tie rule
+            # the lowest polygon index among those covering the point: the tie rule
             order = np.lexsort((gi, pi))
             pi, gi = pi[order], gi[order]
             first = np.ones(len(pi), dtype=bool)
@@ -231,67 +253,94 @@ class StripIndex:
         return res
 
 
-def _segments(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
+def _deltas(west: np.ndarray, east: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Change of (polygons inside, sum of their numbers + 1) when crossing edges eastward:
+    leave the west polygon, enter the east one. An overlap poisons the count."""
+    bad = (west == _BAD) | (east == _BAD)
+    d_a = (east >= 0).astype(np.int64) - (west >= 0)
+    d_s = np.where(east >= 0, east + 1, 0) - np.where(west >= 0, west + 1, 0)
+    return np.where(bad, _BAD, d_a), np.where(bad, 0, d_s)
+
+
+def _default_h(bounds: np.ndarray, seg: np.ndarray) -> float:
+    """A strip height: about a tenth of a typical polygon's height, but not so small that
+    the strips' edge intervals explode (they grow with the edges' total height / h)."""
+    heights = bounds[:, 3] - bounds[:, 1]
+    heights = heights[np.isfinite(heights) & (heights > 0)]
+    if not len(heights):
+        return 1.0
+    h = float(np.percentile(heights, 25) / 8)
+    total_dy = float(np.sum(seg[:, 3] - seg[:, 1]))
+    return max(h, total_dy / 500_000)
+
+
+def _sided_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique edges, upward (y0 <= y1), with the polygon west and east of each."""
+    # Exterior rings counter-clockwise and holes clockwise: a polygon's interior is then
+    # left of its directed edges, so an upward edge has its polygon on the west.
+    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     parts, part_poly = shapely.get_parts(geoms, return_index=True)
-    ring_geoms, ring_part = shapely.get_rings(parts, return_index=True)
-    ring_poly = part_poly[ring_part]
-    coords, ring_of = shapely.get_coordinates(ring_geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
     same = ring_of[1:] == ring_of[:-1]
     a = coords[:-1][same]
     b = coords[1:][same]
-    poly = ring_poly[ring_of[:-1][same]]
-    nz = (a[:, 0] != b[:, 0]) | (a[:, 1] != b[:, 1])
-    return a[nz, 0], a[nz, 1], b[nz, 0], b[nz, 1], poly[nz]
+    poly = part_poly[ring_part[ring_of[:-1][same]]]
+    keep = (a[:, 0] != b[:, 0]) | (a[:, 1] != b[:, 1])
+    a, b, poly = a[keep], b[keep], poly[keep]
+    up = (a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 0] < b[:, 0]))
+    lo = np.where(up[:, None], a, b)
+    hi = np.where(up[:, None], b, a)
+    segs = np.column_stack([lo, hi])
+    # duplicates (an edge shared by two polygons) become one segment with both sides
+    order = np.lexsort((segs[:, 3], segs[:, 2], segs[:, 1], segs[:, 0]))
+    srt = segs[order]
+    new = np.ones(len(srt), dtype=bool)
+    new[1:] = (srt[1:] != srt[:-1]).any(axis=1)
+    uniq = srt[new]
+    inv = np.empty(len(segs), dtype=np.int64)
+    inv[order] = np.cumsum(new) - 1
+    n = len(uniq)
+    # an upward directed edge has its polygon on the west; a downward one on the east
+    west = np.full(n, -1, dtype=np.int64)
+    east = np.full(n, -1, dtype=np.int64)
+    w_cnt = np.bincount(inv[up], minlength=n)
+    e_cnt = np.bincount(inv[~up], minlength=n)
+    west[inv[up]] = poly[up]
+    east[inv[~up]] = poly[~up]
+    # two polygons on one side: they overlap there; resolve such points exactly
+    west[w_cnt > 1] = _BAD
+    east[e_cnt > 1] = _BAD
+    return uniq, west, east
 
 
-def _unique_segments(
-    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """Segments oriented upward (y0 <= y1), duplicates removed."""
-    flip = (y0 > y1) | ((y0 == y1) & (x0 > x1))
-    ax = np.where(flip, x1, x0)
-    ay = np.where(flip, y1, y0)
-    bx = np.where(flip, x0, x1)
-    by = np.where(flip, y0, y1)
-    u = np.unique(np.column_stack([ax, ay, bx, by]), axis=0)
-    return u[:, 0], u[:, 1], u[:, 2], u[:, 3]
-
-
-def _intervals(
-    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, ys: float, h: float
-) -> tuple[np.ndarray, ...]:
-    """(segment, strip, x from, x to, spans the whole padded strip) for every strip touched."""
+def _intervals(seg: np.ndarray, ys: float, h: float) -> tuple[np.ndarray, ...]:
+    """(segment, strip, x from, x to) for every strip a segment touches (padded)."""
+    x0, y0, x1, y1 = seg.T
     pad_y = h * 1e-6 + _PAD
     s_lo = np.floor((y0 - pad_y - ys) / h).astype(np.int64)
     s_hi = np.floor((y1 + pad_y - ys) / h).astype(np.int64)
     n = s_hi - s_lo + 1
-    seg = np.repeat(np.arange(len(x0)), n)
+    sid = np.repeat(np.arange(len(x0)), n)
     start = np.repeat(np.cumsum(n) - n, n)
-    strip = s_lo[seg] + (np.arange(len(seg)) - start)
+    strip = s_lo[sid] + (np.arange(len(sid)) - start)
     lo = ys + strip * h - pad_y
     hi = ys + (strip + 1) * h + pad_y
-    dy = y1[seg] - y0[seg]
-    dx = x1[seg] - x0[seg]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ta = np.clip((lo - y0[seg]) / dy, 0.0, 1.0)
-        tb = np.clip((hi - y0[seg]) / dy, 0.0, 1.0)
+    dy = y1[sid] - y0[sid]
+    dx = x1[sid] - x0[sid]
     flat = dy == 0
-    ta = np.where(flat, 0.0, ta)
-    tb = np.where(flat, 1.0, tb)
-    xa = x0[seg] + ta * dx
-    xb = x0[seg] + tb * dx
-    left = np.minimum(xa, xb) - _PAD
-    right = np.maximum(xa, xb) + _PAD
-    spans = (y0[seg] < lo) & (y1[seg] > hi)
-    return seg, strip, left, right, spans
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ta = np.where(flat, 0.0, np.clip((lo - y0[sid]) / dy, 0.0, 1.0))
+        tb = np.where(flat, 1.0, np.clip((hi - y0[sid]) / dy, 0.0, 1.0))
+    xa = x0[sid] + ta * dx
+    xb = x0[sid] + tb * dx
+    return sid, strip, np.minimum(xa, xb) - _PAD, np.maximum(xa, xb) + _PAD
 
 
 def _clean_labels(
-    x0: np.ndarray,
-    y0: np.ndarray,
-    x1: np.ndarray,
-    y1: np.ndarray,
-    poly: np.ndarray,
+    seg: np.ndarray,
+    west: np.ndarray,
+    east: np.ndarray,
     ys: float,
     h: float,
     width: float,
@@ -301,44 +350,26 @@ def _clean_labels(
     zones_per_strip: np.ndarray,
     n_strips: int,
 ) -> np.ndarray:
-    """Label of every clean zone, from the even-odd state along each strip's midline."""
-    lo = np.minimum(y0, y1)
-    hi = np.maximum(y0, y1)
-    s_lo = np.ceil((lo - ys) / h - 0.5).astype(np.int64)
-    s_hi = np.ceil((hi - ys) / h - 0.5).astype(np.int64) - 1
+    """Label of every clean zone, from the edges its strip's midline crosses to its left."""
+    x0, y0, x1, y1 = seg.T
+    s_lo = np.ceil((y0 - ys) / h - 0.5).astype(np.int64)
+    s_hi = np.ceil((y1 - ys) / h - 0.5).astype(np.int64) - 1
     n = np.maximum(s_hi - s_lo + 1, 0)
-    seg = np.repeat(np.arange(len(x0)), n)
+    sid = np.repeat(np.arange(len(x0)), n)
     start = np.repeat(np.cumsum(n) - n, n)
-    strip = s_lo[seg] + (np.arange(len(seg)) - start)
+    strip = s_lo[sid] + (np.arange(len(sid)) - start)
     ym = ys + (strip + 0.5) * h
-    # the half-open rule lo <= ym < hi, re-checked after rounding
-    keep = (lo[seg] <= ym) & (ym < hi[seg])
-    seg, strip, ym = seg[keep], strip[keep], ym[keep]
-    xm = x0[seg] + (ym - y0[seg]) * (x1[seg] - x0[seg]) / (y1[seg] - y0[seg])
-    p = poly[seg]
+    keep = (y0[sid] <= ym) & (ym < y1[sid])  # the half-open rule, re-checked after rounding
+    sid, strip, ym = sid[keep], strip[keep], ym[keep]
+    xm = x0[sid] + (ym - y0[sid]) * (x1[sid] - x0[sid]) / (y1[sid] - y0[sid])
     key = strip * width + (xm - xs)
-    order = np.lexsort((key, p, strip))  # by strip, polygon, x: parity per polygon
-    strip_o, p_o = strip[order], p[order]
-    grp_start = np.ones(len(order), dtype=bool)
-    grp_start[1:] = (strip_o[1:] != strip_o[:-1]) | (p_o[1:] != p_o[:-1])
-    grp_id = np.cumsum(grp_start) - 1
-    first_of_grp = np.flatnonzero(grp_start)
-    rank = np.arange(len(order)) - first_of_grp[grp_id]
-    sign = np.empty(len(order), dtype=np.int64)
-    sign[order] = np.where(rank % 2 == 0, 1, -1)  # odd count so far: inside
-    # now in x order within strip
-    xorder = np.argsort(key, kind="stable")
-    sx = sign[xorder]
-    sp = p[xorder] + 1  # polygon number + 1, so "outside" sums to 0
-    a = np.cumsum(sx)
-    b = np.cumsum(sx * sp)
-    k_sorted = key[xorder]
-    # state just after each edge zone = cumulative values at its last crossing
-    n_zones = len(z_right)
-    last = np.searchsorted(k_sorted, z_right, side="right") - 1
-    # subtract what came before the strip of each zone
-    strip_start_key = z_strip * width
-    before = np.searchsorted(k_sorted, strip_start_key, side="left") - 1
+    order = np.argsort(key)  # ties are crossings of one zone: their order does not matter
+    sid, key = sid[order], key[order]
+    d_a, d_s = _deltas(west[sid], east[sid])
+    a = np.cumsum(d_a)
+    b = np.cumsum(d_s)
+    last = np.searchsorted(key, z_right, side="right") - 1
+    before = np.searchsorted(key, z_strip * width, side="left") - 1
     a_z = np.where(last >= 0, a[np.maximum(last, 0)], 0) - np.where(
         before >= 0, a[np.maximum(before, 0)], 0
     )
@@ -346,12 +377,8 @@ def _clean_labels(
         before >= 0, b[np.maximum(before, 0)], 0
     )
     after = np.where(a_z == 0, OUTSIDE, np.where(a_z == 1, b_z - 1, _EXACT))
-    # clean zones: per strip, one before the first edge zone, then one after each
-    total = n_strips + n_zones
-    labels = np.full(total, OUTSIDE, dtype=np.int64)
-    zone_idx = np.arange(n_zones)
+    labels = np.full(n_strips + len(z_right), OUTSIDE, dtype=np.int64)
     zone_first_of_strip = np.cumsum(zones_per_strip) - zones_per_strip
-    k_in_strip = zone_idx - zone_first_of_strip[z_strip]
-    # clean zone after edge zone k of strip s: global number zone_first*1 + s + k + 1
+    k_in_strip = np.arange(len(z_right)) - zone_first_of_strip[z_strip]
     labels[zone_first_of_strip[z_strip] + z_strip + k_in_strip + 1] = after
     return labels

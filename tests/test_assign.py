@@ -127,6 +127,24 @@ def test_shared_edge_goes_to_the_lowest_id() -> None:
     assert got.grid_id.tolist() == [3, 3, 3, 7]
 
 
+def test_overlapping_grids_use_the_lowest_id() -> None:
+    """Not a tiling (a bad input), but the rule still holds where grids overlap."""
+    rng = np.random.default_rng(3)
+    frame = gpd.GeoDataFrame(
+        {"id": [5, 2, 9, 4], "level": "grid"},
+        geometry=[
+            shapely.box(0, 0, 2, 2),
+            shapely.box(1, 1, 3, 3),
+            shapely.box(1.5, 0, 2.5, 1),
+            shapely.box(0, 0, 2, 2),
+        ],  # a duplicate of the first
+        crs=4326,
+    )
+    x, y = rng.uniform(-0.5, 3.5, 20_000), rng.uniform(-0.5, 3.5, 20_000)
+    got = GridIndex.from_frame(frame).assign(x, y).grid_id
+    np.testing.assert_array_equal(got, _brute(frame, x, y))
+
+
 def test_hole_and_island(index: GridIndex, tiling: gpd.GeoDataFrame) -> None:
     island = tiling.set_index("id").geometry[99]
     c = island.centroid
