@@ -59,8 +59,14 @@ def load(
     lon_col: Annotated[str, typer.Option(help="CSV longitude column.")] = "lon",
     lat_col: Annotated[str, typer.Option(help="CSV latitude column.")] = "lat",
     show: Annotated[int, typer.Option(help="Bad rows to print at most (0 = all).")] = 1000,
+    max_distance_m: Annotated[
+        float | None,
+        typer.Option(help="Give a point outside every grid the nearest grid within this."),
+    ] = None,
 ) -> None:
-    """Load a file into a layer: every row, or (with a table of every bad row) none."""
+    """Load a file into a layer: every row, or (with a table of every bad row) none.
+
+    Points (and buildings) are stored with their grid, community, street and district."""
     from gisgrid.io import load_file
 
     engine = _engine()
@@ -90,6 +96,7 @@ def load(
                 lon_col=lon_col,
                 lat_col=lat_col,
                 progress=tick,
+                max_distance_m=max_distance_m,
             )
     except LoadError as exc:
         print_load_error(exc, show)

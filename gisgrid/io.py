@@ -27,6 +27,7 @@ import shapely
 from numpy.typing import NDArray
 from sqlalchemy import Engine
 
+from gisgrid.assign_store import ASSIGNED_SQL_TYPES, assigned_columns, trigger_off
 from gisgrid.db import quote_ident
 from gisgrid.errors import InvalidInput, LoadError, translate_db_errors
 from gisgrid.io_checks import (
@@ -273,9 +274,9 @@ def _table_columns(layer: Layer) -> list[Any]:
 def _after_load(conn: Any, layer: Layer, ids: NDArray[np.int64]) -> None:
     """Hook run inside the load's transaction, after the rows are in, before the commit.
 
-    The point -> grid assignment fills grid_id, community_id, street_id and district_id
-    here (a separate issue): every insert path calls it, so a loaded row is never left
-    unassigned once that lands. ``ids`` are the inserted and updated rows' ids.
+    ``ids`` are the inserted and updated rows' ids. The grid ids are not filled here: they
+    travel with the rows (:func:`gisgrid.assign_store.assigned_columns`), so each row is
+    written once, and rows a load leaves without them get them from the assign trigger.
     """
     del conn, layer, ids
 
@@ -319,6 +320,7 @@ def load_file(
     progress: Progress | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     bulk: bool | None = None,
+    max_distance_m: float | None = None,
 ) -> LoadReport:
     """Load a file into a layer's table: every row in one transaction, or nothing.
 
@@ -327,6 +329,9 @@ def load_file(
     With ``key`` (a unique column such as ``"code"``) a re-load updates instead of adding.
     ``bulk`` (default: when the load at least doubles a table, from 50,000 rows) rebuilds
     the table's non-unique indexes after the insert, holding an exclusive lock until commit.
+    Rows of incidents, visit logs, places, buildings and households are stored with their
+    grid and hierarchy ids; a point outside every grid gets none (an incident is flagged
+    ``unassigned``) unless ``max_distance_m`` allows the nearest grid within that distance.
 
     Examples
     --------
@@ -375,6 +380,11 @@ expected one of none (households has no unique column: rows can only be appended
         skip=skip,
     )
     n = len(geoms)
+    if not len(problems):
+        times = values.get(spec.time_column) if spec.time_column else None
+        values.update(
+            assigned_columns(engine, spec.table, geoms, times, max_distance_m=max_distance_m)
+        )
     with translate_db_errors(), engine.connect() as conn, conn.begin():
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -408,10 +418,16 @@ def _write(
 ) -> tuple[int, NDArray[np.int64]]:
     n = len(geoms)
     columns = list(values)
-    defs = [f"{quote_ident(c)} {layer.fields[c].sql_type}" for c in columns]
+    types = {
+        c: (layer.fields[c].sql_type if c in layer.fields else ASSIGNED_SQL_TYPES[c])
+        for c in columns
+    }
+    defs = [f"{quote_ident(c)} {types[c]}" for c in columns]
     defs += [f"{name} {sql_type}" for name, sql_type in _geom_columns(layer)]
     # Times travel as UTC text; the session zone must not reinterpret them.
     cur.execute("SET LOCAL TimeZone = 'UTC'")
+    if "grid_id" in values:
+        trigger_off(cur)  # the ids are in the rows, nearest-grid ones included
     cur.execute(f"CREATE TEMP TABLE {_TMP} (__row bigint, {', '.join(defs)}) ON COMMIT DROP")
     _copy_rows(
         cur,

@@ -55,7 +55,7 @@ _INT_BOUNDS = {
 }
 
 # Columns a file never sets: ids come from the sequence, the grid and hierarchy are assigned
-# after the insert (a later step), and version/updated_at belong to the incident workflow.
+# by the load (gisgrid.assign_store), and version/updated_at belong to the incident workflow.
 _NOT_LOADED = {"id", *models.HIERARCHY, "version", "updated_at", "unassigned", "geom"}
 # units.service_area is a second geometry; one file feature carries one geometry.
 _NOT_LOADED_PER_TABLE = {"units": {"service_area"}}
