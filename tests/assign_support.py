@@ -16,13 +16,15 @@ at time T.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
 from tests.io_support import TABLES
 
 T = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Harbin
+T2 = datetime(2026, 5, 31, 16, 0, tzinfo=UTC)  # 2026-06-01 00:00 in Harbin: see redraw()
+BEFORE, AFTER = T - timedelta(days=30), T + timedelta(days=30)
 BBOX = (126.595, 45.695, 126.635, 45.735)
 
 
@@ -129,3 +131,67 @@ def _area(
         "vt": valid_to,
     }
     return int(conn.execute(text(sql), params).scalar_one())
+
+
+def incident(engine: Engine, lon: float, lat: float, at: datetime, **given: object) -> int:
+    cols = ", ".join(given)
+    vals = ", ".join(f":{c}" for c in given)
+    sql = (
+        f"INSERT INTO incidents (category, reported_at, geom{', ' + cols if given else ''}) "
+        f"VALUES ('0101', :at, ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
+        f"{', ' + vals if given else ''}) RETURNING id"
+    )
+    with engine.begin() as conn:
+        return int(conn.execute(text(sql), {"at": at, "x": lon, "y": lat, **given}).scalar_one())
+
+
+def redraw(engine: Engine, city: dict[str, int]) -> dict[str, int]:
+    """At T2 the GP/GQ edge moves again, from 126.62 to 126.625."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE areas SET valid_to = :t WHERE id IN (:p, :q)"),
+            {"t": T2, "p": city["GP2"], "q": city["GQ2"]},
+        )
+        for name, code, (w, e) in (
+            ("GP3", "GP", (126.60, 126.625)),
+            ("GQ3", "GQ", (126.625, 126.63)),
+        ):
+            city[name] = conn.execute(
+                text(
+                    "INSERT INTO areas (code, name, level, parent_id, valid_from, geom) VALUES "
+                    "(:c, :n, 'grid', :k, :t, ST_GeomFromText(:g, 4326)) RETURNING id"
+                ),
+                {
+                    "c": code,
+                    "n": name,
+                    "k": city["K2"],
+                    "t": T2,
+                    "g": f"MULTIPOLYGON({box(w, 45.72, e, 45.73)})",
+                },
+            ).scalar_one()
+    return city
+
+
+def seed_rows(engine: Engine, city: dict[str, int]) -> dict[int, str | None]:
+    """Incidents and places on both sides of the coming redraw; returns, per row, the grid it
+    must have after re-assignment (incidents by id, places by minus their id)."""
+    after_t2 = T2 + timedelta(days=10)
+    expected: dict[int, str | None] = {}
+    # 126.625 lies on the new shared edge: GP3, the lower id
+    for x in (126.6201, 126.6225, 126.6249, 126.625):
+        expected[incident(engine, x, 45.725, after_t2)] = "GP3"  # GQ2 -> GP3
+        expected[incident(engine, x, 45.725, AFTER)] = "GQ2"  # before T2: as it was
+    expected[incident(engine, 126.61, 45.725, after_t2)] = "GP3"  # a new version of GP
+    expected[incident(engine, 126.6275, 45.725, after_t2)] = "GQ3"
+    expected[incident(engine, 126.64, 45.725, after_t2)] = None  # outside, still
+    with engine.begin() as conn:
+        for x, grid in ((126.6225, "GP3"), (126.6275, "GQ3")):
+            pid = conn.execute(
+                text(
+                    "INSERT INTO places (kind, name, geom) VALUES ('hydrant', 'h', "
+                    "ST_SetSRID(ST_MakePoint(:x, 45.725), 4326)) RETURNING id"
+                ),
+                {"x": x},
+            ).scalar_one()
+            expected[-int(pid)] = grid
+    return expected

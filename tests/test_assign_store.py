@@ -21,12 +21,20 @@ from gisgrid.cluster import Cluster
 from gisgrid.db import make_engine, migrate_down, migrate_to_head
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.io import load_file
-from tests.assign_support import BBOX, GRIDS, T, box, reset_city
+from tests.assign_support import (
+    AFTER,
+    BBOX,
+    BEFORE,
+    GRIDS,
+    T,
+    box,
+    incident,
+    redraw,
+    reset_city,
+    seed_rows,
+)
 from tests.io_support import rows, snapshot
 from tests.support import scratch_engine
-
-T2 = datetime(2026, 5, 31, 16, 0, tzinfo=UTC)  # 2026-06-01 00:00 in Harbin
-BEFORE, AFTER = T - timedelta(days=30), T + timedelta(days=30)
 
 
 @pytest.fixture(scope="module")
@@ -167,18 +175,6 @@ def test_hierarchy_walks_parent_ids(engine: Engine, city: dict[str, int]) -> Non
 
 
 # -- triggers ---------------------------------------------------------------------------------
-def _incident(engine: Engine, lon: float, lat: float, at: datetime, **given: object) -> int:
-    cols = ", ".join(given)
-    vals = ", ".join(f":{c}" for c in given)
-    sql = (
-        f"INSERT INTO incidents (category, reported_at, geom{', ' + cols if given else ''}) "
-        f"VALUES ('0101', :at, ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
-        f"{', ' + vals if given else ''}) RETURNING id"
-    )
-    with engine.begin() as conn:
-        return int(conn.execute(text(sql), {"at": at, "x": lon, "y": lat, **given}).scalar_one())
-
-
 def _ids(engine: Engine, table: str, row_id: int) -> tuple[object, ...]:
     extra = ", unassigned" if table == "incidents" else ""
     return rows(
@@ -189,8 +185,8 @@ def _ids(engine: Engine, table: str, row_id: int) -> tuple[object, ...]:
 
 
 def test_trigger_fills_a_plain_insert(engine: Engine, city: dict[str, int]) -> None:
-    inside = _incident(engine, 126.605, 45.705, AFTER)
-    outside = _incident(engine, 126.64, 45.705, AFTER)
+    inside = incident(engine, 126.605, 45.705, AFTER)
+    outside = incident(engine, 126.64, 45.705, AFTER)
     assert _ids(engine, "incidents", inside) == (
         city["GA"],
         city["K1"],
@@ -203,14 +199,14 @@ def test_trigger_fills_a_plain_insert(engine: Engine, city: dict[str, int]) -> N
 
 def test_trigger_leaves_given_ids_alone(engine: Engine, city: dict[str, int]) -> None:
     # deliberately "wrong" ids: the caller's word stands
-    given = _incident(engine, 126.605, 45.705, AFTER, grid_id=city["GM"], community_id=None)
+    given = incident(engine, 126.605, 45.705, AFTER, grid_id=city["GM"], community_id=None)
     assert _ids(engine, "incidents", given) == (city["GM"], None, None, None, False)
 
 
 def test_trigger_reassigns_when_the_point_or_its_time_moves(
     engine: Engine, city: dict[str, int]
 ) -> None:
-    row = _incident(engine, 126.605, 45.705, BEFORE)
+    row = incident(engine, 126.605, 45.705, BEFORE)
     with engine.begin() as conn:
         conn.execute(text("UPDATE incidents SET description = 'x' WHERE id = :i"), {"i": row})
     assert _ids(engine, "incidents", row)[0] == city["GA"]
@@ -286,7 +282,7 @@ def test_trigger_off_for_a_transaction_that_writes_ids_itself(
             )
         ).scalar_one()
     assert _ids(engine, "incidents", row) == (None, None, None, None, False)
-    later = _incident(engine, 126.605, 45.705, AFTER)  # a new transaction: the trigger is back
+    later = incident(engine, 126.605, 45.705, AFTER)  # a new transaction: the trigger is back
     assert _ids(engine, "incidents", later)[0] == city["GA"]
 
 
@@ -386,58 +382,6 @@ def test_loader_assigns_buildings_by_a_point_on_the_footprint(
 
 
 # -- re-assignment ----------------------------------------------------------------------------
-def _redraw(engine: Engine, city: dict[str, int]) -> dict[str, int]:
-    """At T2 the GP/GQ edge moves again, from 126.62 to 126.625."""
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE areas SET valid_to = :t WHERE id IN (:p, :q)"),
-            {"t": T2, "p": city["GP2"], "q": city["GQ2"]},
-        )
-        for name, code, (w, e) in (
-            ("GP3", "GP", (126.60, 126.625)),
-            ("GQ3", "GQ", (126.625, 126.63)),
-        ):
-            city[name] = conn.execute(
-                text(
-                    "INSERT INTO areas (code, name, level, parent_id, valid_from, geom) VALUES "
-                    "(:c, :n, 'grid', :k, :t, ST_GeomFromText(:g, 4326)) RETURNING id"
-                ),
-                {
-                    "c": code,
-                    "n": name,
-                    "k": city["K2"],
-                    "t": T2,
-                    "g": f"MULTIPOLYGON({box(w, 45.72, e, 45.73)})",
-                },
-            ).scalar_one()
-    return city
-
-
-def _seed_rows(engine: Engine, city: dict[str, int]) -> dict[int, str | None]:
-    """Incidents and places on both sides of the coming redraw; returns, per row, the grid it
-    must have after re-assignment (incidents by id, places by minus their id)."""
-    after_t2 = T2 + timedelta(days=10)
-    expected: dict[int, str | None] = {}
-    # 126.625 lies on the new shared edge: GP3, the lower id
-    for x in (126.6201, 126.6225, 126.6249, 126.625):
-        expected[_incident(engine, x, 45.725, after_t2)] = "GP3"  # GQ2 -> GP3
-        expected[_incident(engine, x, 45.725, AFTER)] = "GQ2"  # before T2: as it was
-    expected[_incident(engine, 126.61, 45.725, after_t2)] = "GP3"  # a new version of GP
-    expected[_incident(engine, 126.6275, 45.725, after_t2)] = "GQ3"
-    expected[_incident(engine, 126.64, 45.725, after_t2)] = None  # outside, still
-    with engine.begin() as conn:
-        for x, grid in ((126.6225, "GP3"), (126.6275, "GQ3")):
-            pid = conn.execute(
-                text(
-                    "INSERT INTO places (kind, name, geom) VALUES ('hydrant', 'h', "
-                    "ST_SetSRID(ST_MakePoint(:x, 45.725), 4326)) RETURNING id"
-                ),
-                {"x": x},
-            ).scalar_one()
-            expected[-int(pid)] = grid
-    return expected
-
-
 def _grids(engine: Engine) -> dict[int, object]:
     out: dict[int, object] = {}
     for r in rows(engine, "SELECT id, grid_id FROM incidents"):
@@ -450,9 +394,9 @@ def _grids(engine: Engine) -> dict[int, object]:
 def test_reassign_after_a_redraw_moves_exactly_the_expected_rows(
     engine: Engine, city: dict[str, int]
 ) -> None:
-    expected = _seed_rows(engine, city)
+    expected = seed_rows(engine, city)
     before = _grids(engine)
-    _redraw(engine, city)
+    redraw(engine, city)
     report = reassign(engine, chunk_rows=3)  # many chunks, one transaction each
     after = _grids(engine)
     assert after == {i: (city[g] if g else None) for i, g in expected.items()}
@@ -472,8 +416,8 @@ def test_reassign_after_a_redraw_moves_exactly_the_expected_rows(
 
 
 def test_reassign_dry_run_changes_nothing(engine: Engine, city: dict[str, int]) -> None:
-    _seed_rows(engine, city)
-    _redraw(engine, city)
+    seed_rows(engine, city)
+    redraw(engine, city)
     before = snapshot(engine)
     report = reassign(engine, dry_run=True)
     assert snapshot(engine) == before
@@ -483,8 +427,8 @@ def test_reassign_dry_run_changes_nothing(engine: Engine, city: dict[str, int]) 
 def test_reassign_since_area_and_table_limit_the_rows_checked(
     engine: Engine, city: dict[str, int]
 ) -> None:
-    _seed_rows(engine, city)
-    _redraw(engine, city)
+    seed_rows(engine, city)
+    redraw(engine, city)
 
     def counts(**kw: str) -> tuple[int, int]:
         got = reassign(engine, "incidents", dry_run=True, **kw).tables["incidents"]
@@ -506,8 +450,8 @@ def test_reassign_reads_times_in_any_session_zone(
     engine: Engine, city: dict[str, int], cluster: Cluster
 ) -> None:
     """The driver hands times in the session's zone; with DST the offsets differ by row."""
-    summer = _incident(engine, 126.6175, 45.725, datetime(2025, 7, 1, tzinfo=UTC))  # GQ
-    winter = _incident(engine, 126.6175, 45.725, T - timedelta(seconds=1))  # GQ, just
+    summer = incident(engine, 126.6175, 45.725, datetime(2025, 7, 1, tzinfo=UTC))  # GQ
+    winter = incident(engine, 126.6175, 45.725, T - timedelta(seconds=1))  # GQ, just
     url = engine.url.render_as_string(hide_password=False)
     zoned = make_engine(url, connect_args={"options": "-c TimeZone=America/New_York"})
     try:
