@@ -108,7 +108,12 @@ def read_grids(path: str | Path, grid_id_col: str | None = None) -> GridIndex:
             field="grid_id_col",
         )
     areas = gpd.GeoDataFrame(df, geometry=list(geoms), crs=4326)
-    return GridIndex.from_frame(areas, id_col="__id", level_col="level" if hierarchy else _NO_LEVEL)
+    index = GridIndex.from_frame(
+        areas, id_col="__id", level_col="level" if hierarchy else _NO_LEVEL
+    )
+    if not len(index.grid_ids):
+        raise InvalidInput(f"{path.name} holds no grid polygons", field="grids")
+    return index
 
 
 def _times(

@@ -33,7 +33,7 @@ from tests.assign_support import (
     reset_city,
     seed_rows,
 )
-from tests.io_support import rows, snapshot
+from tests.io_support import reset, rows, snapshot
 from tests.support import scratch_engine
 
 
@@ -379,6 +379,18 @@ def test_loader_assigns_buildings_by_a_point_on_the_footprint(
         "SELECT grid_id, gisgrid_assign_point(ST_PointOnSurface(geom)) FROM buildings",
     )
     assert got == [(city["GQ2"], city["GQ2"])]
+
+
+def test_a_store_without_grids_leaves_every_row_unassigned(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reset(engine)  # a city and a district, no grid yet
+    monkeypatch.setattr(assign_store, "PYTHON_MIN_ROWS", 0)
+    csv = tmp_path / "incidents.csv"
+    csv.write_text(INCIDENTS_CSV, encoding="utf-8")
+    load_file(engine, "incidents", csv, max_distance_m=100)
+    assert set(_stored(engine).values()) == {(None, None, None, True)}
+    assert reassign(engine).changed == 0
 
 
 # -- re-assignment ----------------------------------------------------------------------------

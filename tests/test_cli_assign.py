@@ -165,6 +165,9 @@ def test_grid_ids_from_codes_levels_and_row_numbers(tmp_path: Path) -> None:
     assert index.codes.tolist() == ["west", "east"]
     with pytest.raises(InvalidInput, match="no column 'nope'"):
         read_grids(tmp_path / "plain.geojson", "nope")
+    plain.iloc[:0].to_file(tmp_path / "empty.geojson")
+    with pytest.raises(InvalidInput, match="no grid polygons"):
+        read_grids(tmp_path / "empty.geojson")
     # an export of the areas layer: levels and parent ids give the hierarchy
     areas = gpd.GeoDataFrame(
         {
