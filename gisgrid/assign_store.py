@@ -171,7 +171,7 @@ class TableReassign:
     table: str
     checked: int = 0
     moved: int = 0  # grid_id changed
-    hierarchy_only: int = 0  # same grid, but an id above it changed
+    hierarchy_only: int = 0  # same grid; an id above it (or the unassigned flag) changed
     now_unassigned: int = 0
     now_assigned: int = 0
     skipped: int = 0  # changed by someone else between our read and our write

@@ -23,12 +23,15 @@ def assign(
         Path | None,
         typer.Argument(help="Points: CSV (lon/lat), GeoParquet, GeoJSON, GeoPackage, Shapefile."),
     ] = None,
-    grids: Annotated[Path | None, typer.Option(help="Grid polygons (any OGR format).")] = None,
+    grids: Annotated[
+        Path | None, typer.Option(help="Grid polygons: GeoJSON, GeoPackage, Shapefile, GeoParquet.")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help=".csv, .parquet, .gpkg or .geojson")
     ] = None,
     grid_id_col: Annotated[
-        str | None, typer.Option(help="Grid id column [default: id, else code, else row number]")
+        str | None,
+        typer.Option(help="Grid id column (default: id, else code, else the row number)."),
     ] = None,
     time_col: Annotated[
         str | None, typer.Option(help="Time of each point: grids valid at that time.")
