@@ -261,6 +261,11 @@ class GridIndex:
         return rows_out, dist_out
 
     def _result(self, rows: np.ndarray, dist: np.ndarray) -> Assignment:
+        if not len(self.grid_ids):  # no grid at all: every point is unassigned
+            none = np.full(len(rows), -1, dtype=np.int64)
+            return Assignment(
+                none, none.copy(), none.copy(), none.copy(), np.full(len(rows), np.nan)
+            )
         ok = rows >= 0
         safe = np.maximum(rows, 0)
 

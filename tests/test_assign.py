@@ -260,6 +260,14 @@ def test_bad_inputs_name_the_field(tiling: gpd.GeoDataFrame) -> None:
         GridIndex.from_frame(tiling).assign([1.0, 2.0], [1.0])
 
 
+def test_no_grids_leaves_every_point_unassigned() -> None:
+    frame = gpd.GeoDataFrame(
+        {"id": [1], "level": ["district"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326
+    )
+    a = GridIndex.from_frame(frame).assign([0.5, 2.0], [0.5, 2.0], max_distance_m=10)
+    assert a.grid_id.tolist() == [-1, -1] and a.district_id.tolist() == [-1, -1]
+
+
 def test_strip_index_empty_and_single() -> None:
     idx = StripIndex.build(np.array([shapely.box(0, 0, 1, 1)]))
     assert idx.locate(np.array([]), np.array([])).tolist() == []
