@@ -51,6 +51,37 @@ def test_same_seed_same_city(tiny: City) -> None:
     assert tiny.ground_truth == again.ground_truth
 
 
+_DIGEST = """
+import hashlib, pandas as pd
+from gisgrid.synth import generate
+city = generate("tiny", seed=7)
+h = hashlib.sha256()
+for name, df in sorted(city.tables.items()):
+    plain = df[[c for c in df.columns if c not in ("geom", "tags", "categories")]]
+    h.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_same_seed_same_city_in_another_process() -> None:
+    """String hashing differs per process (PYTHONHASHSEED): nothing may depend on it."""
+    import os
+    import subprocess
+    import sys
+
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _DIGEST],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
+
+
 def test_another_seed_another_city(tiny: City) -> None:
     other = generate("tiny", seed=8)
     assert list(other.tables["residents"]["id_hash"][:50]) != list(

@@ -86,7 +86,8 @@ def incidents(
     cat_w = 1.0 / rank**0.8
     cat_w /= cat_w.sum()
     dates = pd.date_range(START_LOCAL, periods=DAYS, freq="D")
-    profiles = {s: _season_profile(s, dates) for s in {c.season for c in cats}}
+    # sorted: a set of strings iterates in a per-process order, and each draws from rng
+    profiles = {s: _season_profile(s, dates) for s in sorted({c.season for c in cats})}
     season_of = np.array([c.season for c in cats])
     sla_of = np.array([c.sla_hours for c in cats])
     kind_of = np.array([c.unit_kind for c in cats])
