@@ -290,16 +290,26 @@ def _default_h(bounds: np.ndarray, seg: np.ndarray) -> float:
 
 def _sided_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique edges, upward (y0 <= y1), with the polygon west and east of each."""
-    # Exterior rings counter-clockwise and holes clockwise: a polygon's interior is then
-    # left of its directed edges, so an upward edge has its polygon on the west.
-    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     parts, part_poly = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, ring_of = shapely.get_coordinates(rings, return_index=True)
     same = ring_of[1:] == ring_of[:-1]
     a = coords[:-1][same]
     b = coords[1:][same]
-    poly = part_poly[ring_part[ring_of[:-1][same]]]
+    ring = ring_of[:-1][same]
+    poly = part_poly[ring_part[ring]]
+    # Which side of an edge is inside depends on its ring's turn: an exterior ring turning
+    # counter-clockwise (or a hole turning clockwise) has the inside on the left. Rather than
+    # re-orient every ring, read each ring's turn from its signed area (shoelace formula).
+    first = np.searchsorted(ring, np.arange(len(rings)))  # first edge of each ring
+    o = a[np.minimum(first, len(a) - 1)][ring]  # measured from the ring's first vertex
+    ra, rb = a - o, b - o
+    twice_area = np.bincount(ring, ra[:, 0] * rb[:, 1] - rb[:, 0] * ra[:, 1], minlength=len(rings))
+    is_exterior = np.ones(len(rings), dtype=bool)
+    is_exterior[1:] = ring_part[1:] != ring_part[:-1]  # get_rings lists a part's exterior first
+    inside_left = (twice_area > 0) == is_exterior
+    flip = ~inside_left[ring]
+    a, b = np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)
     keep = (a[:, 0] != b[:, 0]) | (a[:, 1] != b[:, 1])
     a, b, poly = a[keep], b[keep], poly[keep]
     up = (a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 0] < b[:, 0]))
