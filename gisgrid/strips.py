@@ -35,8 +35,8 @@ OUTSIDE = -1
 _EXACT = -2
 _PAD = 1e-9  # degrees; far above the rounding of the keys (about 1e-11)
 _BAD = 1 << 40  # makes the running polygon count impossible: "resolve exactly"
-_MAX_WALK = 24  # edges in a zone beyond which its points take the exact test
-_CHUNK = 262_144  # points walked at once (bounds the memory of the point x edge pairs)
+_MAX_WALK = 64  # edges in a zone beyond which its points take the exact test
+_PAIRS = 1_000_000  # (point, edge) pairs walked at once: bounds the memory
 
 
 @dataclass
@@ -73,6 +73,7 @@ class StripIndex:
     bw: float = 1.0
     n_buckets: int = 0
     hint: np.ndarray | None = None
+    exact_count: int = 0  # points the last locate() had to test exactly (the slow path)
 
     @classmethod
     def build(cls, geoms: np.ndarray, h: float | None = None) -> StripIndex:
@@ -204,15 +205,19 @@ class StripIndex:
         zone = (pos[edge] - 1) // 2
         # a zone crowded with edges (a tiny polygon, a long sliver) goes to the exact test:
         # walking it would cost more than GEOS
-        crowded = (self.zone_ptr[zone + 1] - self.zone_ptr[zone]) > _MAX_WALK
+        n_seg = self.zone_ptr[zone + 1] - self.zone_ptr[zone]
+        crowded = n_seg > _MAX_WALK
         label[edge[crowded]] = _EXACT
-        edge, zone = edge[~crowded], zone[~crowded]
-        for c in range(0, len(edge), _CHUNK):
-            e, z = edge[c : c + _CHUNK], zone[c : c + _CHUNK]
+        edge, zone, n_seg = edge[~crowded], zone[~crowded], n_seg[~crowded]
+        # walk in groups of at most _PAIRS (point, edge) pairs, to bound the memory
+        cut = np.searchsorted(np.cumsum(n_seg), np.arange(_PAIRS, n_seg.sum(), _PAIRS), "right")
+        for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(edge)], strict=True):
+            e, z = edge[lo:hi], zone[lo:hi]
             left_label = self.clean_label[first_clean[e] + (local[e] - 1) // 2]
             label[e] = self._walk(z, left_label, px[e], py[e])
         out[idx] = label
         exact = np.flatnonzero(out == _EXACT)
+        self.exact_count = len(exact)
         if len(exact):
             out[exact] = self._exact(x[exact], y[exact])
         return out

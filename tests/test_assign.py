@@ -117,6 +117,26 @@ def test_strip_height_does_not_change_answers(tiling: gpd.GeoDataFrame, h: float
     np.testing.assert_array_equal(got, _brute(tiling, x, y))
 
 
+def test_almost_every_point_takes_the_fast_path(tiling: gpd.GeoDataFrame) -> None:
+    """Only points on an edge or vertex (or crowded zones) may need GEOS: if edge sides or
+    ring turns were read wrong, answers would stay right (the exact test catches them) but
+    slow; this catches that."""
+    geoms = np.asarray(tiling.geometry.to_numpy(), dtype=object)
+    idx = StripIndex.build(geoms)
+    rng = np.random.default_rng(11)
+    x = rng.uniform(LON0, LON0 + SPAN, 50_000)
+    y = rng.uniform(LAT0, LAT0 + SPAN, 50_000)
+    idx.locate(x, y)
+    assert idx.exact_count / len(x) < 0.005
+    # around the hole and the island, both ring kinds are read right
+    island = tiling.set_index("id").geometry[99]
+    c = island.centroid
+    x = rng.uniform(c.x - 0.003, c.x + 0.003, 20_000)
+    y = rng.uniform(c.y - 0.003, c.y + 0.003, 20_000)
+    idx.locate(x, y)
+    assert idx.exact_count == 0
+
+
 def test_shared_edge_goes_to_the_lowest_id() -> None:
     frame = gpd.GeoDataFrame(
         {"id": [7, 3], "level": "grid"},
