@@ -1,0 +1,83 @@
+"""Scope: which rows a caller may see, as an SQL condition with bind parameters.
+
+Every account has a scope area (admins have none: everything). A row is in scope when the
+area it was assigned to lies under the scope area: rows carry ``grid_id``, ``community_id``,
+``street_id`` and ``district_id``, so the test is one indexed equality on the column of the
+scope's level (a city scope sees everything in the city). Areas themselves are in scope when
+they are the scope area, lie under it, or lie above it (a grid worker may see the outline of
+their own street and district, not their siblings' data).
+
+Examples
+--------
+>>> sql, params = Scope(level="street", area_id=42).rows_sql("i")
+>>> sql, params
+('i.street_id = :scope_area_id', {'scope_area_id': 42})
+>>> Scope.everything().rows_sql("i")
+('TRUE', {})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gisgrid.errors import InvalidInput
+
+_COLUMN = {
+    "grid": "grid_id",
+    "community": "community_id",
+    "street": "street_id",
+    "district": "district_id",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The area a caller is confined to; ``level=None`` means no limit (admin, city)."""
+
+    level: str | None
+    area_id: int | None
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls(level=None, area_id=None)
+
+    def __post_init__(self) -> None:
+        if self.level is not None and self.level not in (*_COLUMN, "city"):
+            raise InvalidInput(
+                f"level={self.level!r}; expected one of {[*_COLUMN, 'city']}", field="level"
+            )
+
+    @property
+    def unlimited(self) -> bool:
+        return self.level in (None, "city")
+
+    def rows_sql(self, alias: str) -> tuple[str, dict[str, int]]:
+        """Condition on a table with the assignment columns (incidents, places, ...)."""
+        if self.unlimited:
+            return "TRUE", {}
+        return f"{_alias(alias)}.{_COLUMN[str(self.level)]} = :scope_area_id", {
+            "scope_area_id": int(self.area_id or 0)
+        }
+
+    def areas_sql(self, alias: str) -> tuple[str, dict[str, int]]:
+        """Condition on ``areas``: the scope area, everything under it and its ancestors."""
+        if self.unlimited:
+            return "TRUE", {}
+        a = _alias(alias)
+        sql = (
+            f"({a}.id IN (WITH RECURSIVE down(id) AS ("
+            " SELECT CAST(:scope_area_id AS bigint)"
+            " UNION ALL SELECT c.id FROM areas c JOIN down d ON c.parent_id = d.id)"
+            " SELECT id FROM down)"
+            f" OR {a}.id IN (WITH RECURSIVE up(id, parent_id) AS ("
+            " SELECT id, parent_id FROM areas WHERE id = :scope_area_id"
+            " UNION ALL SELECT p.id, p.parent_id FROM areas p JOIN up u ON p.id = u.parent_id)"
+            " SELECT id FROM up))"
+        )
+        return sql, {"scope_area_id": int(self.area_id or 0)}
+
+
+def _alias(alias: str) -> str:
+    if not alias.isidentifier():
+        raise ValueError(f"alias={alias!r}; expected an SQL identifier")
+    return alias
