@@ -50,8 +50,9 @@ def test_areas_in_scope_are_the_area_its_subtree_and_its_ancestors(store: Engine
     with store.connect() as conn:
         grid, community, street, district = conn.execute(
             text(
-                "SELECT g.id, c.id, s.id, s.parent_id FROM areas g JOIN areas c ON c.id = g.parent_id"
-                " JOIN areas s ON s.id = c.parent_id WHERE g.level = 'grid' ORDER BY g.id LIMIT 1"
+                "SELECT g.id, c.id, s.id, s.parent_id FROM areas g"
+                " JOIN areas c ON c.id = g.parent_id JOIN areas s ON s.id = c.parent_id"
+                " WHERE g.level = 'grid' ORDER BY g.id LIMIT 1"
             )
         ).one()
         city = conn.execute(text("SELECT id FROM areas WHERE level = 'city'")).scalar_one()
