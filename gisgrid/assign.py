@@ -294,11 +294,15 @@ class GridIndex:
         types = shapely.get_type_id(geoms)
         if (types != 0).any():
             raise InvalidInput("point geometries expected", field="geometry")
+        empty = shapely.is_empty(geoms)
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise InvalidInput(f"empty point at row {row + 1}", field="geometry")
         times = points[time_col] if time_col else None
         res = self.assign(shapely.get_x(geoms), shapely.get_y(geoms), times, max_distance_m)
         out = points.copy()
         for k, v in res.to_frame().items():
-            out[k] = v
+            out[k] = v.to_numpy()  # by position: the frame's own index may be anything
         if self.codes is not None:
             rows_code = dict(zip(self.grid_ids, self.codes, strict=True))
             out["grid_code"] = [rows_code.get(g) for g in res.grid_id.tolist()]

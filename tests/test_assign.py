@@ -268,6 +268,16 @@ def test_assign_frame_adds_columns(index: GridIndex, tiling: gpd.GeoDataFrame) -
     assert index.assign_frame(projected)["grid_id"].tolist() == tiling["id"].tolist()[:50]
 
 
+def test_assign_frame_keeps_any_index(index: GridIndex, tiling: gpd.GeoDataFrame) -> None:
+    pts = gpd.GeoDataFrame(
+        geometry=tiling.representative_point().to_numpy()[:3], index=[10, 11, 0], crs=4326
+    )
+    assert index.assign_frame(pts)["grid_id"].tolist() == tiling["id"].tolist()[:3]
+    empty = gpd.GeoDataFrame(geometry=[shapely.Point()], crs=4326)
+    with pytest.raises(InvalidInput, match="empty point at row 1"):
+        index.assign_frame(empty)
+
+
 def test_bad_inputs_name_the_field(tiling: gpd.GeoDataFrame) -> None:
     with pytest.raises(InvalidInput) as info:
         GridIndex.from_frame(tiling.assign(id=1))
