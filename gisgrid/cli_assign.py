@@ -58,6 +58,14 @@ def assign(
     chunk_rows: Annotated[int, typer.Option(help="--reassign: rows per transaction.")] = 100_000,
     top: Annotated[int, typer.Option(help="--reassign: moves to list.")] = 10,
     show: Annotated[int, typer.Option(help="Bad rows to print at most (0 = all).")] = 1000,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Files: run on a local dask cluster of this many worker processes."),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Files: run on this dask.distributed scheduler (tcp://h:p)."),
+    ] = None,
 ) -> None:
     """Assign points to grids (POINTS --grids GRIDS -o OUT), or re-assign the store
     (--reassign) after boundaries changed.
@@ -81,6 +89,20 @@ def assign(
                 "give POINTS, --grids and --out (or --reassign to work on the store)",
                 field="points" if points is None else ("grids" if grids is None else "out"),
             )
+        if workers is not None or dask is not None:
+            _files_dask(
+                points,
+                grids,
+                out,
+                workers,
+                dask,
+                grid_id_col,
+                time_col,
+                max_distance_m,
+                lon_col,
+                lat_col,
+            )
+            return
         _files(points, grids, out, grid_id_col, time_col, max_distance_m, lon_col, lat_col)
     except LoadError as exc:
         from gisgrid.cli_io import print_load_error
@@ -129,6 +151,43 @@ def _files(
         f"assigned in {report.seconds:.2f} s ({report.points_per_s:,.0f} points/s, index "
         f"build included); {report.total_seconds:.2f} s with reading and writing"
     )
+
+
+def _files_dask(
+    points: Path,
+    grids: Path,
+    out: Path,
+    workers: int | None,
+    address: str | None,
+    grid_id_col: str | None,
+    time_col: str | None,
+    max_distance_m: float | None,
+    lon_col: str,
+    lat_col: str,
+) -> None:
+    from gisgrid.scaleout import assign_file_dask
+
+    if workers is not None and address is not None:
+        raise InvalidInput("give --workers or --dask, not both", field="dask")
+    if workers is not None and workers < 1:
+        raise InvalidInput("must be at least 1", field="workers")
+    where = address or f"a local cluster of {workers} workers"
+    opts: dict[str, object] = {"lon_col": lon_col, "lat_col": lat_col}
+    if grid_id_col:
+        opts["id_col"] = grid_id_col
+    if time_col:
+        opts["time_col"] = time_col
+    if max_distance_m is not None:
+        opts["max_distance_m"] = max_distance_m
+    with err.status(f"assigning {points.name} to {grids.name} on {where}..."):
+        counts = assign_file_dask(points, grids, out, workers=workers, address=address, **opts)
+    table = Table(title=f"{counts['points']:,} points on {where} -> {out}")
+    table.add_column("", style="bold")
+    table.add_column("points", justify="right")
+    for key in ("assigned", "nearest", "unassigned"):
+        table.add_row(key, f"{counts[key]:,}")
+    console.print(table)
+    console.print(f"{counts['partitions']} partitions in {counts['seconds']:.2f} s")
 
 
 def _reassign(

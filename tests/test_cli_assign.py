@@ -260,3 +260,44 @@ def test_reassign_bad_options(run: Invoke, redrawn: Engine) -> None:
     assert result.exit_code == 1 and "expected one of incidents" in result.output
     result = run("assign", "--reassign", "--area", "NOPE")
     assert result.exit_code == 1 and "no area has code 'NOPE'" in result.output
+
+
+def test_dask_workers_give_the_same_answer(
+    run: Invoke, districts: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """--workers runs the same assignment on a local dask cluster (gisgrid.scaleout)."""
+    pts = district_points(districts).dropna(subset=["lon"])
+    src = tmp_path / "points.csv"
+    pts.drop(columns="want").to_csv(src, index=False)
+    out = tmp_path / "assigned.csv"
+    result = run(
+        "assign",
+        str(src),
+        "--grids",
+        str(DISTRICTS),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--grid-id-col",
+        "code",
+    )
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(out, dtype=str, keep_default_na=False).sort_values(
+        "input_row", key=lambda s: s.astype(int)
+    )
+    want = ["" if pd.isna(w) else w for w in pts["want"]]
+    assert got["grid_code"].tolist() == want
+    both = run(
+        "assign",
+        str(src),
+        "--grids",
+        str(DISTRICTS),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--dask",
+        "tcp://127.0.0.1:1",
+    )
+    assert both.exit_code == 1 and "not both" in both.output
