@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("load", "assign", "assign_trigger")
+BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask")
 
 
 def main(argv: list[str]) -> int:
