@@ -1,4 +1,4 @@
-"""Request dependencies: the app's settings and engine, and one session per request."""
+"""Request dependencies: the app's settings and engine, one session per request, the caller."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gisgrid.errors import translate_db_errors
+from gisgrid.auth import Caller, caller_from_token
+from gisgrid.errors import NotAuthenticated, translate_db_errors
 from gisgrid.settings import Settings
 
 
@@ -32,3 +34,29 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# -- the caller ------------------------------------------------------------------------------
+
+# auto_error=False: a missing token becomes NotAuthenticated, mapped to 401 in one place.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+
+def get_optional_caller(
+    session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Caller | None:
+    """The caller a bearer token names, or None without a token (an invalid one is 401)."""
+    if token is None:
+        return None
+    return caller_from_token(session, token, settings)
+
+
+def get_caller(caller: Annotated[Caller | None, Depends(get_optional_caller)]) -> Caller:
+    """The caller a bearer token names; 401 (WWW-Authenticate: Bearer) without one."""
+    if caller is None:
+        raise NotAuthenticated("not authenticated: send Authorization: Bearer <token>")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 
 from gisgrid import errors as e
@@ -27,14 +32,55 @@ def status_for(exc: e.GisgridError) -> int:
     return 500
 
 
+def _response(exc: e.GisgridError) -> JSONResponse:
+    status = status_for(exc)
+    # RFC 6750: a 401 names the scheme the client should use.
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
+
+
+def invalid_input(exc: RequestValidationError) -> e.InvalidInput:
+    """The first of FastAPI's validation errors as InvalidInput naming the field.
+
+    Examples
+    --------
+    >>> err = RequestValidationError([{"loc": ("query", "lat"), "msg": "not a number"}])
+    >>> invalid_input(err).to_dict()
+    {'error': 'InvalidInput', 'field': 'lat', 'reason': 'not a number'}
+    """
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = [str(p) for p in first.get("loc", ())]
+    field = ".".join(loc[1:] if loc and loc[0] in ("query", "body", "path", "header") else loc)
+    return e.InvalidInput(str(first.get("msg", "invalid")), field=field or None)
+
+
+class FieldErrorRoute(APIRoute):
+    """A route whose request validation errors are 400 naming the field, like InvalidInput.
+
+    Used by routers that promise "400 with the field named" for bad input; other routers
+    keep FastAPI's 422.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _response(invalid_input(exc))
+
+        return route_handler
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.GisgridError)
     async def _gisgrid_error(request: Request, exc: e.GisgridError) -> JSONResponse:
-        return JSONResponse(status_code=status_for(exc), content=exc.to_dict())
+        return _response(exc)
 
     @app.exception_handler(sa_exc.DBAPIError)
     async def _db_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
         translated = e.from_db_error(exc)
         if translated is None:
             raise exc
-        return JSONResponse(status_code=status_for(translated), content=translated.to_dict())
+        return _response(translated)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gisgrid import cli_assign, cli_demo, cli_io
+from gisgrid import cli_accounts, cli_assign, cli_demo, cli_io
 from gisgrid.errors import GisgridError
 from gisgrid.settings import Settings, get_settings
 
@@ -169,6 +169,7 @@ def version() -> None:
 cli_demo.register(app)
 cli_io.register(app)
 cli_assign.register(app)
+cli_accounts.register(app)
 
 
 def main() -> None:

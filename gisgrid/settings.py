@@ -6,10 +6,18 @@ with :func:`get_settings` and pass it down (to the cluster, the engine, the app)
 
 from __future__ import annotations
 
+import secrets
+from functools import cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@cache
+def _process_secret() -> SecretStr:
+    """One random signing key per process, made on first use (never at import)."""
+    return SecretStr(secrets.token_urlsafe(48))
 
 
 class Settings(BaseSettings):
@@ -47,6 +55,16 @@ class Settings(BaseSettings):
     id_salt: SecretStr = Field(
         default=SecretStr("gisgrid-demo-salt-change-me"),
         description="Secret salt for hashing residents' id numbers.",
+    )
+    secret_key: SecretStr = Field(
+        default_factory=_process_secret,
+        description=(
+            "Key that signs access tokens (HS256). Unset, a random key is made once per process,"
+            " so tokens die with the process: production must set GISGRID_SECRET_KEY."
+        ),
+    )
+    token_ttl_s: int = Field(
+        default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of an access token."
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

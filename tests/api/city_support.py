@@ -1,0 +1,41 @@
+"""A scratch database holding the tiny synthetic city, with a few passwords set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, text
+
+from gisgrid.auth import set_password
+from gisgrid.cluster import Cluster
+from gisgrid.synth import generate
+from gisgrid.synth.store import write_city
+from tests.support import scratch_engine
+
+PASSWORD = "correct horse battery"
+
+
+@contextmanager
+def tiny_city(cluster: Cluster, name: str, seed: int = 5) -> Iterator[Engine]:
+    """The tiny city in a fresh database; the admin and one account of each role get
+    :data:`PASSWORD` (the rest have none, as the generator leaves them)."""
+    with scratch_engine(cluster, name) as engine:
+        write_city(engine, generate("tiny", seed=seed))
+        with engine.connect() as conn:
+            users = conn.execute(
+                text("SELECT DISTINCT ON (role) username FROM accounts ORDER BY role, id")
+            ).scalars()
+            usernames = list(users)
+        for u in usernames:
+            set_password(engine, u, PASSWORD)
+        yield engine
+
+
+def username_of(engine: Engine, role: str) -> str:
+    """The first account of a role (the one :func:`tiny_city` gave a password)."""
+    with engine.connect() as conn:
+        name: str = conn.execute(
+            text("SELECT username FROM accounts WHERE role = :r ORDER BY id LIMIT 1"), {"r": role}
+        ).scalar_one()
+    return name
