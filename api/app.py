@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import auth, health
+from api.routes import auth, health, ogc
 from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
 from gisgrid.settings import Settings, get_settings
@@ -38,4 +38,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(ogc.router)
     return app

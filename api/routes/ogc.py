@@ -1,0 +1,334 @@
+"""OGC API - Features, Part 1 core: landing page, conformance, collections and items.
+
+The routes of every collection come from one small factory, :class:`CollectionRoutes`, so
+the OpenAPI document lists each collection's own filter parameters. The SQL lives in
+:mod:`gisgrid.features`; this module parses the query string (unknown or malformed
+parameters are a 400 naming them), builds links and pages, and applies the caller's scope.
+
+Scope: areas and units are public. Incidents, buildings and places are filtered by the
+caller's scope in SQL and answer 401 to a caller without credentials. The caller comes from
+``_OptionalCaller``; switching to the auth dependency is the one line marked below.
+
+``datetime`` applies to incidents.reported_at. The other collections have no temporal
+property, so a datetime filter leaves them whole (every item is answered).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from api.deps import EngineDep
+from gisgrid import features as ft
+from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
+from gisgrid.scope import Scope
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+EXTENT_TTL_S = 300.0
+_ITEMS_PARAMS = ("limit", "offset", "bbox", "datetime", "f")
+
+router = APIRouter(tags=["OGC API - Features"])
+
+
+def _no_caller() -> Any:
+    """Until the auth dependency lands, every caller is anonymous."""
+    return None
+
+
+# The one line to change when auth lands: ``_OptionalCaller = OptionalCallerDep``.
+_OptionalCaller = Annotated[Any, Depends(_no_caller)]
+
+
+def scope_for_request(request: Request, caller: _OptionalCaller) -> Scope | None:
+    """The caller's scope, or None for an anonymous caller."""
+    del request
+    if caller is None:
+        return None
+    scope: Scope = caller.scope
+    return scope
+
+
+ScopeDep = Annotated[Scope | None, Depends(scope_for_request)]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _url(
+    request: Request, path: str, query: dict[str, str] | list[tuple[str, str]] | None = None
+) -> str:
+    base = str(request.base_url).rstrip("/")
+    url = f"{base}{path}"
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _format(request: Request) -> None:
+    f = request.query_params.get("f")
+    if f is not None and f not in ("json", "geojson"):
+        raise InvalidInput(f"{f!r}; expected json", field="f")
+
+
+def _json(body: Any, media_type: str = JSON) -> JSONResponse:
+    return JSONResponse(body, media_type=media_type)
+
+
+def _extent(request: Request, engine: Engine, collection: ft.Collection) -> ft.Extent:
+    """The collection's extent, cached per app for EXTENT_TTL_S (it scans the table)."""
+    cache: dict[str, tuple[float, ft.Extent]] | None = getattr(
+        request.app.state, "ogc_extents", None
+    )
+    if cache is None:
+        cache = request.app.state.ogc_extents = {}
+    hit = cache.get(collection.id)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < EXTENT_TTL_S:
+        return hit[1]
+    with engine.connect() as conn:
+        ext = ft.extent(conn, collection)
+    cache[collection.id] = (now, ext)
+    return ext
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _collection_doc(request: Request, engine: Engine, c: ft.Collection) -> dict[str, Any]:
+    ext = _extent(request, engine, c)
+    path = f"/collections/{c.id}"
+    return {
+        "id": c.id,
+        "title": c.title,
+        "description": c.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {
+            "spatial": {"bbox": [list(ext.bbox)] if ext.bbox else [], "crs": CRS84},
+            "temporal": {
+                "interval": [[_iso(ext.interval[0]), _iso(ext.interval[1])]],
+                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+            },
+        },
+        "links": [
+            {"href": _url(request, path), "rel": "self", "type": JSON, "title": c.title},
+            {"href": _url(request, f"{path}/items"), "rel": "items", "type": GEOJSON},
+        ],
+    }
+
+
+def _scope_or_401(c: ft.Collection, scope: Scope | None) -> Scope | None:
+    if c.public:
+        return None
+    if scope is None:
+        raise NotAuthenticated(f"{c.id} needs credentials", field="Authorization")
+    return scope
+
+
+# ---------------------------------------------------------------- landing, conformance
+
+
+@router.get("/", summary="Landing page")
+def landing(request: Request) -> JSONResponse:
+    _format(request)
+    return _json(
+        {
+            "title": request.app.title,
+            "description": request.app.description,
+            "links": [
+                {"href": _url(request, "/"), "rel": "self", "type": JSON},
+                {
+                    "href": _url(request, "/openapi.json"),
+                    "rel": "service-desc",
+                    "type": "application/vnd.oai.openapi+json;version=3.1",
+                },
+                {"href": _url(request, "/docs"), "rel": "service-doc", "type": "text/html"},
+                {"href": _url(request, "/conformance"), "rel": "conformance", "type": JSON},
+                {"href": _url(request, "/collections"), "rel": "data", "type": JSON},
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance(request: Request) -> JSONResponse:
+    _format(request)
+    return _json({"conformsTo": CONFORMANCE})
+
+
+@router.get("/collections", summary="Feature collections")
+def collections(request: Request, engine: EngineDep) -> JSONResponse:
+    _format(request)
+    return _json(
+        {
+            "links": [{"href": _url(request, "/collections"), "rel": "self", "type": JSON}],
+            "collections": [_collection_doc(request, engine, c) for c in ft.COLLECTIONS.values()],
+        }
+    )
+
+
+# ---------------------------------------------------------------- per-collection routes
+
+
+def parse_items_query(c: ft.Collection, request: Request) -> ft.ItemQuery:
+    """Check every query parameter; unknown ones are a 400 that names them."""
+    qp = request.query_params
+    allowed = {*_ITEMS_PARAMS, *c.filters}
+    unknown = sorted(k for k in qp if k not in allowed)
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter(s) {', '.join(unknown)}; "
+            f"expected {', '.join(sorted(allowed))}",
+            field=unknown[0],
+        )
+    _format(request)
+    bbox = qp.get("bbox")
+    dt = qp.get("datetime")
+    return ft.ItemQuery(
+        limit=ft.parse_limit(qp.get("limit")),
+        offset=ft.parse_offset(qp.get("offset")),
+        bbox=ft.parse_bbox(bbox) if bbox is not None else None,
+        interval=ft.parse_datetime(dt) if dt is not None else None,
+        filters=ft.parse_filters(c, qp),
+    )
+
+
+def _page_links(
+    request: Request, path: str, query: ft.ItemQuery, returned: int, matched: int
+) -> list[dict[str, str]]:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+
+    def at(offset: int) -> str:
+        return _url(request, path, [*kept, ("offset", str(offset))] if offset else kept)
+
+    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    if query.offset + returned < matched:
+        links.append({"href": at(query.offset + returned), "rel": "next", "type": GEOJSON})
+    if query.offset > 0:
+        links.append(
+            {"href": at(max(0, query.offset - query.limit)), "rel": "prev", "type": GEOJSON}
+        )
+    parent = path.rsplit("/", 1)[0]
+    links.append({"href": _url(request, parent), "rel": "collection", "type": JSON})
+    return links
+
+
+def _openapi_params(c: ft.Collection) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": ft.MAX_LIMIT,
+                "default": ft.DEFAULT_LIMIT,
+            },
+        },
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {
+            "name": "bbox",
+            "in": "query",
+            "style": "form",
+            "explode": False,
+            "schema": {
+                "type": "array",
+                "minItems": 4,
+                "maxItems": 6,
+                "items": {"type": "number"},
+            },
+        },
+        {
+            "name": "datetime",
+            "in": "query",
+            "description": (
+                f"RFC 3339 instant or interval on {c.time_column}"
+                if c.time_column
+                else "accepted; this collection has no temporal property, so every item matches"
+            ),
+            "schema": {"type": "string"},
+        },
+        {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json"]}},
+    ]
+    types = {"text": "string", "int": "integer", "bool": "boolean"}
+    for name, kind in c.filters.items():
+        params.append({"name": name, "in": "query", "schema": {"type": types[kind]}})
+    return params
+
+
+class CollectionRoutes:
+    """The three routes of one collection: its description, its items, one item."""
+
+    def __init__(self, collection: ft.Collection) -> None:
+        self.collection = collection
+
+    def register(self, router: APIRouter) -> None:
+        c = self.collection
+        path = f"/collections/{c.id}"
+
+        def describe(request: Request, engine: EngineDep) -> JSONResponse:
+            _format(request)
+            return _json(_collection_doc(request, engine, c))
+
+        def items(request: Request, engine: EngineDep, scope: ScopeDep) -> JSONResponse:
+            query = parse_items_query(c, request)
+            allowed = _scope_or_401(c, scope)
+            with engine.connect() as conn:
+                feats, matched = ft.items(conn, c, query, allowed)
+            body = {
+                "type": "FeatureCollection",
+                "features": feats,
+                "numberMatched": matched,
+                "numberReturned": len(feats),
+                "timeStamp": _iso(datetime.now(UTC)),
+                "links": _page_links(request, f"{path}/items", query, len(feats), matched),
+            }
+            return _json(body, GEOJSON)
+
+        def one(request: Request, fid: str, engine: EngineDep, scope: ScopeDep) -> JSONResponse:
+            _format(request)
+            allowed = _scope_or_401(c, scope)
+            if not fid.isdigit() or len(fid) > 18:
+                raise NotFound(f"no feature {fid!r} in {c.id}", field="featureId")
+            with engine.connect() as conn:
+                feat = ft.item(conn, c, int(fid), allowed)
+            feat["links"] = [
+                {"href": str(request.url), "rel": "self", "type": GEOJSON},
+                {"href": _url(request, path), "rel": "collection", "type": JSON},
+            ]
+            return _json(feat, GEOJSON)
+
+        router.add_api_route(
+            path, describe, methods=["GET"], summary=f"{c.title}: description", name=c.id
+        )
+        router.add_api_route(
+            f"{path}/items",
+            items,
+            methods=["GET"],
+            summary=f"{c.title}: items",
+            name=f"{c.id}_items",
+            response_class=JSONResponse,
+            openapi_extra={"parameters": _openapi_params(c)},
+        )
+        router.add_api_route(
+            f"{path}/items/{{fid}}",
+            one,
+            methods=["GET"],
+            summary=f"{c.title}: one item",
+            name=f"{c.id}_item",
+        )
+
+
+for _c in ft.COLLECTIONS.values():
+    CollectionRoutes(_c).register(router)
