@@ -6,8 +6,8 @@ the OpenAPI document lists each collection's own filter parameters. The SQL live
 parameters are a 400 naming them), builds links and pages, and applies the caller's scope.
 
 Scope: areas and units are public. Incidents, buildings and places are filtered by the
-caller's scope in SQL and answer 401 to a caller without credentials. The caller comes from
-``_OptionalCaller``; switching to the auth dependency is the one line marked below.
+caller's scope in SQL and answer 401 to a caller without credentials (a bearer token from
+``POST /token``; GDAL sends one with ``GDAL_HTTP_HEADERS="Authorization: Bearer ..."``).
 
 ``datetime`` applies to incidents.reported_at. The other collections have no temporal
 property, so a datetime filter leaves them whole (every item is answered).
@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from api.deps import EngineDep
+from api.deps import EngineDep, OptionalCallerDep
 from gisgrid import features as ft
 from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
 from gisgrid.scope import Scope
@@ -42,22 +42,10 @@ _ITEMS_PARAMS = ("limit", "offset", "bbox", "datetime", "f")
 router = APIRouter(tags=["OGC API - Features"])
 
 
-def _no_caller() -> Any:
-    """Until the auth dependency lands, every caller is anonymous."""
-    return None
-
-
-# The one line to change when auth lands: ``_OptionalCaller = OptionalCallerDep``.
-_OptionalCaller = Annotated[Any, Depends(_no_caller)]
-
-
-def scope_for_request(request: Request, caller: _OptionalCaller) -> Scope | None:
-    """The caller's scope, or None for an anonymous caller."""
+def scope_for_request(request: Request, caller: OptionalCallerDep) -> Scope | None:
+    """The caller's scope, or None for an anonymous caller (a bad token is already a 401)."""
     del request
-    if caller is None:
-        return None
-    scope: Scope = caller.scope
-    return scope
+    return None if caller is None else caller.scope
 
 
 ScopeDep = Annotated[Scope | None, Depends(scope_for_request)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sqlite3
@@ -20,10 +21,9 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from api.routes.ogc import scope_for_request
+from gisgrid.auth import issue_token
 from gisgrid.cluster import Cluster
 from gisgrid.features import COLLECTIONS
-from gisgrid.scope import Scope
 from gisgrid.settings import Settings
 from gisgrid.synth import generate
 from gisgrid.synth.store import write_city
@@ -37,7 +37,8 @@ CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 def store(cluster: Cluster) -> Iterator[tuple[Engine, Settings]]:
     with scratch_engine(cluster, DB) as engine:
         write_city(engine, generate("tiny", seed=5))
-        yield engine, Settings(database_url=cluster.url(dbname=DB))
+        url = cluster.url(dbname=DB)
+        yield engine, Settings(database_url=url, secret_key="k" * 40, _env_file=None)
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +52,27 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
+def _account(engine: Engine, role: str) -> tuple[int, int | None]:
+    """The first account of a role: its id and scope area."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, scope_area_id FROM accounts WHERE role = :r ORDER BY id LIMIT 1"),
+            {"r": role},
+        ).one()
+    return int(row[0]), row[1]
+
+
+def _bearer(store: tuple[Engine, Settings], role: str) -> str:
+    account_id, _ = _account(store[0], role)
+    return f"Bearer {issue_token(account_id, role, store[1]).access_token}"
+
+
 @pytest.fixture()
-def as_city(app: FastAPI) -> Iterator[None]:
-    """A caller who sees the whole city (until auth lands, through the scope hook)."""
-    app.dependency_overrides[scope_for_request] = Scope.everything
+def as_city(client: TestClient, store: tuple[Engine, Settings]) -> Iterator[None]:
+    """The client sends an admin's token (whose scope is everything) during the test."""
+    client.headers["Authorization"] = _bearer(store, "admin")
     yield
-    app.dependency_overrides.pop(scope_for_request, None)
+    del client.headers["Authorization"]
 
 
 def _ids(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> set[int]:
@@ -329,21 +345,31 @@ def test_scoped_collections_need_credentials(client: TestClient, cid: str) -> No
     assert client.get(f"/collections/{cid}/items/1").status_code == 401
 
 
-def test_scope_limits_items(app: FastAPI, client: TestClient, store: Any) -> None:
+def test_scope_limits_items(client: TestClient, store: Any) -> None:
     engine, _ = store
-    area = min(_ids(engine, "SELECT id FROM areas WHERE level='community'"))
-    app.dependency_overrides[scope_for_request] = lambda: Scope(level="community", area_id=area)
+    _, area = _account(engine, "community")
+    client.headers["Authorization"] = _bearer(store, "community")
     try:
         want = _ids(engine, "SELECT id FROM incidents WHERE community_id = :a", {"a": area})
-        feats, _ = _walk(client, "/collections/incidents/items?limit=1000")
+        feats, pages = _walk(client, "/collections/incidents/items?limit=1000")
         assert {f["id"] for f in feats} == want and want
+        assert pages[0]["numberMatched"] == len(want)
         others = "SELECT id FROM incidents WHERE community_id <> :a"
         outside = min(_ids(engine, others, {"a": area}))
         assert client.get(f"/collections/incidents/items/{outside}").status_code == 404
         inside = min(want)
         assert client.get(f"/collections/incidents/items/{inside}").status_code == 200
+        # public collections are whole whoever asks
+        grids = _ids(engine, "SELECT id FROM areas WHERE level='grid' AND valid_to IS NULL")
+        body = client.get("/collections/areas_grid/items?limit=1000").json()
+        assert body["numberMatched"] == len(grids)
     finally:
-        app.dependency_overrides.pop(scope_for_request, None)
+        del client.headers["Authorization"]
+
+
+def test_a_bad_token_is_401(client: TestClient) -> None:
+    r = client.get("/collections/incidents/items", headers={"Authorization": "Bearer nonsense"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 
 
 # ---------------------------------------------------------------- geometry
@@ -393,8 +419,11 @@ def server(store: tuple[Engine, Settings]) -> Iterator[str]:
 needs_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL is not installed")
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+def _run(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if token is not None:
+        env["GDAL_HTTP_HEADERS"] = f"Authorization: {token}"
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, env=env)
 
 
 @needs_gdal
@@ -432,3 +461,25 @@ def test_ogr2ogr_copies_every_grid(
     assert got == want
     r = _run("ogrinfo", "-ro", "-so", str(out), "areas_grid")
     assert f"Feature Count: {len(want)}" in r.stdout
+
+
+@needs_gdal
+def test_gdal_with_a_token_reads_the_scoped_incidents(
+    server: str, store: Any, tmp_path: Path
+) -> None:
+    engine, _ = store
+    token = _bearer(store, "street_centre")
+    r = _run("ogrinfo", "-ro", "-so", f"OAPIF:{server}", token=token)
+    assert r.returncode == 0 and "401" not in r.stderr, r.stderr
+    assert "incidents (title: Incidents) (Point)" in r.stdout
+    _, street = _account(engine, "street_centre")
+    want = _ids(engine, "SELECT id FROM incidents WHERE street_id = :s", {"s": street})
+    out = tmp_path / "incidents.gpkg"
+    args = ["ogr2ogr", "-oo", "PAGE_SIZE=500", "-preserve_fid", "-f", "GPKG", str(out)]
+    r = _run(*args, f"OAPIF:{server}", "incidents", token=token)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(out) as conn:
+        got = {row[0] for row in conn.execute("SELECT fid FROM incidents")}
+        times = conn.execute("SELECT min(reported_at), max(reported_at) FROM incidents").fetchone()
+    assert got == want and want
+    assert times is not None and times[0] < times[1]
