@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import auth, health, ogc
+from api.routes import auth, health, ogc, query
 from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
+from gisgrid.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
 
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        app.state.grid_index = GridIndexCache(engine)
         try:
             yield
         finally:
@@ -38,5 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(query.router)
     app.include_router(ogc.router)
     return app

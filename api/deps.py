@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth import Caller, caller_from_token
 from gisgrid.errors import NotAuthenticated, translate_db_errors
+from gisgrid.locate import GridIndexCache
 from gisgrid.settings import Settings
 
 
@@ -34,6 +35,15 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_grid_index(request: Request) -> GridIndexCache:
+    """The app's GridIndex holder (built on first use, rebuilt when the grids change)."""
+    cache: GridIndexCache = request.app.state.grid_index
+    return cache
+
+
+GridIndexDep = Annotated[GridIndexCache, Depends(get_grid_index)]
 
 
 # -- the caller ------------------------------------------------------------------------------

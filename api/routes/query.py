@@ -1,0 +1,176 @@
+"""Spatial questions: where is this point, which units are nearest, what lies inside.
+
+``crs`` (wgs84, gcj02, bd09) says in which system the caller's coordinates are given and
+wants them back; everything is stored and computed in WGS84. Bad input is 400 naming the
+field (this router's routes turn request validation errors into InvalidInput).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import CallerDep, GridIndexDep, OptionalCallerDep, SessionDep
+from api.errors import FieldErrorRoute
+from gisgrid.locate import check_lonlat, from_wgs84, locate, to_wgs84
+from gisgrid.nearest import MAX_K, nearest_units
+from gisgrid.within import MAX_ITEMS, parse_region, within
+
+router = APIRouter(tags=["query"], route_class=FieldErrorRoute)
+
+Crs = Literal["wgs84", "gcj02", "bd09"]
+# str, not float: "abc" and "NaN" get gisgrid's own message, naming the field
+Lon = Annotated[str, Query(description="Longitude, in `crs`.", examples=["126.63"])]
+Lat = Annotated[str, Query(description="Latitude, in `crs`.", examples=["45.75"])]
+CrsQuery = Annotated[Crs, Query(description="System of the coordinates given and returned.")]
+
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"description": "Bad input; `field` names it"}}
+
+
+class AreaOut(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class WorkerOut(BaseModel):
+    username: str
+    display_name: str | None
+
+
+class LocateOut(BaseModel):
+    lon: float
+    lat: float
+    crs: Crs
+    grid: AreaOut
+    community: AreaOut | None
+    street: AreaOut | None
+    district: AreaOut | None
+    workers: list[WorkerOut] | None = Field(
+        description="The grid's active grid workers; null for anonymous callers."
+    )
+
+
+@router.get(
+    "/locate",
+    summary="The grid (and community, street, district) a point lies in, and its workers",
+    responses={**ERRORS, 404: {"description": "The point lies outside every grid"}},
+)
+def locate_point(
+    lon: Lon,
+    lat: Lat,
+    session: SessionDep,
+    grids: GridIndexDep,
+    caller: OptionalCallerDep,
+    crs: CrsQuery = "wgs84",
+) -> LocateOut:
+    """Open to anonymous callers, who get the areas but not the workers' account names."""
+    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
+    loc = locate(session, grids.get(session), x, y)
+    out_lon, out_lat = from_wgs84(loc.lon, loc.lat, crs)
+
+    def area(a: Any) -> AreaOut | None:
+        return AreaOut(id=a.id, code=a.code, name=a.name) if a else None
+
+    return LocateOut(
+        lon=out_lon,
+        lat=out_lat,
+        crs=crs,
+        grid=AreaOut(id=loc.grid.id, code=loc.grid.code, name=loc.grid.name),
+        community=area(loc.community),
+        street=area(loc.street),
+        district=area(loc.district),
+        workers=(
+            [WorkerOut(username=w.username, display_name=w.display_name) for w in loc.workers]
+            if caller is not None
+            else None
+        ),
+    )
+
+
+class UnitOut(BaseModel):
+    id: int
+    code: str | None
+    name: str
+    kind: str
+    available: bool
+    phone: str | None
+    area_id: int | None
+    lon: float
+    lat: float
+    distance_m: float
+
+
+class NearestOut(BaseModel):
+    category: str
+    crs: Crs
+    units: list[UnitOut]
+
+
+@router.get(
+    "/units/nearest",
+    summary="The k nearest units that handle a category",
+    responses=ERRORS,
+)
+def units_nearest(
+    lon: Lon,
+    lat: Lat,
+    category: Annotated[str, Query(description="Incident category code (item or group).")],
+    session: SessionDep,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
+    available: Annotated[
+        bool, Query(description="true: only available units; false: every unit.")
+    ] = True,
+    crs: CrsQuery = "wgs84",
+) -> NearestOut:
+    """Units are public reference data: the caller's scope does not hide any, and no token
+    is needed. Distances are geodesic metres from the given point."""
+    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
+    hits = nearest_units(session, x, y, category, k=k, available_only=available)
+    units = []
+    for h in hits:
+        ux, uy = from_wgs84(h.lon, h.lat, crs)
+        units.append(UnitOut(**{**h.__dict__, "lon": ux, "lat": uy}))
+    return NearestOut(category=category, crs=crs, units=units)
+
+
+class WithinIn(BaseModel):
+    """A GeoJSON (Multi)Polygon in ``geometry``, or ``point`` ([lon, lat] or a GeoJSON
+    Point) with ``radius_m``."""
+
+    geometry: dict[str, Any] | None = None
+    point: list[Any] | dict[str, Any] | None = None
+    radius_m: Any = Field(default=None, description="Metres, with point.")
+    limit: int = Field(default=1000, ge=0, le=MAX_ITEMS, description="At most this many items.")
+
+
+class WithinOut(BaseModel):
+    crs: Crs
+    scope: dict[str, Any]
+    counts: dict[str, int]
+    incident_categories: dict[str, int]
+    incidents: list[dict[str, Any]]
+    truncated: bool
+
+
+@router.post(
+    "/query/within",
+    summary="Counts by layer and the incidents inside a polygon or circle, in the caller's scope",
+    responses={**ERRORS, 401: {"description": "No valid bearer token"}},
+)
+def query_within(
+    body: WithinIn, session: SessionDep, caller: CallerDep, crs: CrsQuery = "wgs84"
+) -> WithinOut:
+    """Every count and item is limited to the caller's scope (a grid worker: their grid)."""
+    region = parse_region(body.geometry, body.point, body.radius_m, crs)
+    res = within(session, region, caller.scope, limit=body.limit, crs=crs)
+    return WithinOut(
+        crs=crs,
+        scope={"level": caller.scope.level, "area_id": caller.scope.area_id},
+        counts=res.counts,
+        incident_categories=res.incident_categories,
+        incidents=res.incidents,
+        truncated=res.truncated,
+    )

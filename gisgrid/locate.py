@@ -1,0 +1,172 @@
+"""Where is this point: its grid, the community, street and district above, and who works it.
+
+The point -> grid step runs in memory on a :class:`gisgrid.assign.GridIndex`, which a server
+keeps in a :class:`GridIndexCache`; names and the grid's workers come from the store.
+
+Examples
+--------
+>>> check_lonlat(126.6, 45.7)
+(126.6, 45.7)
+>>> check_lonlat(126.6, 95)
+Traceback (most recent call last):
+...
+gisgrid.errors.InvalidInput: lat: 95.0 is out of range; expected -90 <= lat <= 90
+>>> to_wgs84(126.6, 45.7, "wgs84")
+(126.6, 45.7)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
+
+from gisgrid.assign import GridIndex
+from gisgrid.crs import convert_xy
+from gisgrid.db import load_sql
+from gisgrid.errors import InvalidInput, NotFound
+
+CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+
+
+def check_crs(crs: str) -> str:
+    """The coordinate system name in lower case, or InvalidInput naming ``crs``."""
+    if not isinstance(crs, str) or crs.lower() not in CRS_CHOICES:
+        raise InvalidInput(f"crs={crs!r}; expected one of {CRS_CHOICES}", field="crs")
+    return crs.lower()
+
+
+def check_lonlat(
+    lon: Any, lat: Any, lon_field: str = "lon", lat_field: str = "lat"
+) -> tuple[float, float]:
+    """Finite numbers in range, or InvalidInput naming the field."""
+    out = []
+    for value, name, limit in ((lon, lon_field, 180), (lat, lat_field, 90)):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{value!r} is not a number", field=name) from None
+        if not math.isfinite(v):
+            raise InvalidInput(f"{value!r} is not a finite number", field=name)
+        if not -limit <= v <= limit:
+            short = name.rsplit(".", 1)[-1]
+            raise InvalidInput(
+                f"{v!r} is out of range; expected -{limit} <= {short} <= {limit}", field=name
+            )
+        out.append(v)
+    return out[0], out[1]
+
+
+def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """A point given in ``crs`` (wgs84, gcj02, bd09) as WGS84 lon/lat."""
+    crs = check_crs(crs)
+    if crs == "wgs84":
+        return lon, lat
+    x, y = convert_xy(lon, lat, crs, "wgs84")
+    return float(x), float(y)
+
+
+def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """A WGS84 point in ``crs`` (wgs84, gcj02, bd09)."""
+    crs = check_crs(crs)
+    if crs == "wgs84":
+        return lon, lat
+    x, y = convert_xy(lon, lat, "wgs84", crs)
+    return float(x), float(y)
+
+
+class GridIndexCache:
+    """A :class:`GridIndex` of the store's grids, built on first use and rebuilt when the
+    grids change (a cheap fingerprint query on ``areas`` is compared on each ``get``).
+
+    Building is lazy so that a server starts, and answers ``/health``, while the store is
+    down or empty.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._index: GridIndex | None = None
+        self._fingerprint: tuple[Any, ...] | None = None
+        self.builds = 0
+
+    def _current(self, conn: Connection | Session) -> tuple[Any, ...]:
+        return tuple(conn.execute(text(load_sql("grid_fingerprint"))).one())
+
+    def get(self, conn: Connection | Session) -> GridIndex:
+        """The index for the grids as they are now."""
+        now = self._current(conn)
+        with self._lock:
+            if self._index is None or now != self._fingerprint:
+                self._index = GridIndex.from_areas(self.engine)
+                self._fingerprint = now
+                self.builds += 1
+            return self._index
+
+    def invalidate(self) -> None:
+        """Forget the index; the next ``get`` rebuilds it."""
+        with self._lock:
+            self._index = None
+
+
+@dataclass(frozen=True)
+class AreaRef:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Worker:
+    username: str
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class Location:
+    """The grid a point lies in, the areas above it and the grid's workers."""
+
+    lon: float
+    lat: float
+    grid: AreaRef
+    community: AreaRef | None
+    street: AreaRef | None
+    district: AreaRef | None
+    workers: list[Worker] = field(default_factory=list)
+
+
+def locate(conn: Connection | Session, index: GridIndex, lon: float, lat: float) -> Location:
+    """Locate a WGS84 point among the current grids; NotFound when no grid covers it.
+
+    A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
+    """
+    lon, lat = check_lonlat(lon, lat)
+    a = index.assign([lon], [lat])
+    grid_id = int(a.grid_id[0])
+    if grid_id < 0:
+        raise NotFound(f"the point ({lon}, {lat}) lies outside every grid", field="lon,lat")
+    ids = {
+        "grid": grid_id,
+        "community": int(a.community_id[0]),
+        "street": int(a.street_id[0]),
+        "district": int(a.district_id[0]),
+    }
+    rows = conn.execute(
+        text(load_sql("locate_areas")),
+        {"ids": [i for i in ids.values() if i >= 0], "grid_id": grid_id},
+    ).all()
+    areas = {r.id: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
+    workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
+    return Location(
+        lon=lon,
+        lat=lat,
+        grid=areas[grid_id],
+        community=areas.get(ids["community"]),
+        street=areas.get(ids["street"]),
+        district=areas.get(ids["district"]),
+        workers=workers,
+    )
