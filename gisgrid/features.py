@@ -317,7 +317,6 @@ def _conditions(
         params.update(scope_params)
     if query is not None:
         if query.bbox is not None:
-            where.append("t.geom && ST_MakeEnvelope(:bw, :bs, :be, :bn, 4326)")
             where.append("ST_Intersects(t.geom, ST_MakeEnvelope(:bw, :bs, :be, :bn, 4326))")
             params.update(zip(("bw", "bs", "be", "bn"), query.bbox, strict=True))
         if query.interval is not None and collection.time_column is not None:

@@ -21,10 +21,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, OptionalCallerDep
+from api.routes import ogc_html
 from gisgrid import features as ft
 from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
 from gisgrid.scope import Scope
@@ -35,6 +36,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
 ]
 EXTENT_TTL_S = 300.0
 _ITEMS_PARAMS = ("limit", "offset", "bbox", "datetime", "f")
@@ -64,11 +66,29 @@ def _url(
 
 def _format(request: Request) -> None:
     f = request.query_params.get("f")
-    if f is not None and f not in ("json", "geojson"):
-        raise InvalidInput(f"{f!r}; expected json", field="f")
+    if f is not None and f not in ("json", "geojson", "html"):
+        raise InvalidInput(f"{f!r}; expected json or html", field="f")
 
 
-def _json(body: Any, media_type: str = JSON) -> JSONResponse:
+def _with_f(request: Request, f: str) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "f"]
+    return _url(request, request.url.path, [*kept, ("f", f)])
+
+
+def _respond(
+    request: Request, title: str, body: dict[str, Any], media_type: str = JSON
+) -> Response:
+    """The document as JSON, or as the html page when the client asks for html."""
+    if ogc_html.wants_html(request):
+        body["links"] = [
+            *body.get("links", []),
+            {"href": _with_f(request, "json"), "rel": "alternate", "type": media_type},
+        ]
+        return ogc_html.render(title, body)
+    body["links"] = [
+        *body.get("links", []),
+        {"href": _with_f(request, "html"), "rel": "alternate", "type": ogc_html.HTML},
+    ]
     return JSONResponse(body, media_type=media_type)
 
 
@@ -128,9 +148,11 @@ def _scope_or_401(c: ft.Collection, scope: Scope | None) -> Scope | None:
 
 
 @router.get("/", summary="Landing page")
-def landing(request: Request) -> JSONResponse:
+def landing(request: Request) -> Response:
     _format(request)
-    return _json(
+    return _respond(
+        request,
+        request.app.title,
         {
             "title": request.app.title,
             "description": request.app.description,
@@ -145,24 +167,26 @@ def landing(request: Request) -> JSONResponse:
                 {"href": _url(request, "/conformance"), "rel": "conformance", "type": JSON},
                 {"href": _url(request, "/collections"), "rel": "data", "type": JSON},
             ],
-        }
+        },
     )
 
 
 @router.get("/conformance", summary="Conformance classes")
-def conformance(request: Request) -> JSONResponse:
+def conformance(request: Request) -> Response:
     _format(request)
-    return _json({"conformsTo": CONFORMANCE})
+    return _respond(request, "Conformance", {"conformsTo": CONFORMANCE})
 
 
 @router.get("/collections", summary="Feature collections")
-def collections(request: Request, engine: EngineDep) -> JSONResponse:
+def collections(request: Request, engine: EngineDep) -> Response:
     _format(request)
-    return _json(
+    return _respond(
+        request,
+        "Collections",
         {
             "links": [{"href": _url(request, "/collections"), "rel": "self", "type": JSON}],
             "collections": [_collection_doc(request, engine, c) for c in ft.COLLECTIONS.values()],
-        }
+        },
     )
 
 
@@ -180,6 +204,9 @@ def parse_items_query(c: ft.Collection, request: Request) -> ft.ItemQuery:
             f"expected {', '.join(sorted(allowed))}",
             field=unknown[0],
         )
+    repeated = sorted({k for k in qp if len(qp.getlist(k)) > 1})
+    if repeated:
+        raise InvalidInput(f"{repeated[0]} is given more than once", field=repeated[0])
     _format(request)
     bbox = qp.get("bbox")
     dt = qp.get("datetime")
@@ -247,7 +274,7 @@ def _openapi_params(c: ft.Collection) -> list[dict[str, Any]]:
             ),
             "schema": {"type": "string"},
         },
-        {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json"]}},
+        {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
     ]
     types = {"text": "string", "int": "integer", "bool": "boolean"}
     for name, kind in c.filters.items():
@@ -265,11 +292,11 @@ class CollectionRoutes:
         c = self.collection
         path = f"/collections/{c.id}"
 
-        def describe(request: Request, engine: EngineDep) -> JSONResponse:
+        def describe(request: Request, engine: EngineDep) -> Response:
             _format(request)
-            return _json(_collection_doc(request, engine, c))
+            return _respond(request, c.title, _collection_doc(request, engine, c))
 
-        def items(request: Request, engine: EngineDep, scope: ScopeDep) -> JSONResponse:
+        def items(request: Request, engine: EngineDep, scope: ScopeDep) -> Response:
             query = parse_items_query(c, request)
             allowed = _scope_or_401(c, scope)
             with engine.connect() as conn:
@@ -282,9 +309,9 @@ class CollectionRoutes:
                 "timeStamp": _iso(datetime.now(UTC)),
                 "links": _page_links(request, f"{path}/items", query, len(feats), matched),
             }
-            return _json(body, GEOJSON)
+            return _respond(request, f"{c.title}: items", body, GEOJSON)
 
-        def one(request: Request, fid: str, engine: EngineDep, scope: ScopeDep) -> JSONResponse:
+        def one(request: Request, fid: str, engine: EngineDep, scope: ScopeDep) -> Response:
             _format(request)
             allowed = _scope_or_401(c, scope)
             if not fid.isdigit() or len(fid) > 18:
@@ -295,7 +322,7 @@ class CollectionRoutes:
                 {"href": str(request.url), "rel": "self", "type": GEOJSON},
                 {"href": _url(request, path), "rel": "collection", "type": JSON},
             ]
-            return _json(feat, GEOJSON)
+            return _respond(request, f"{c.title}: {fid}", feat, GEOJSON)
 
         router.add_api_route(
             path, describe, methods=["GET"], summary=f"{c.title}: description", name=c.id

@@ -31,6 +31,7 @@ from tests.support import scratch_engine
 
 DB = "ogc_scratch"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+HTML = "text/html"
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +116,34 @@ def test_landing_links(client: TestClient) -> None:
 
 def test_conformance_claims_only_what_is_served(client: TestClient) -> None:
     classes = client.get("/conformance").json()["conformsTo"]
-    assert CORE in classes
-    assert not any(c.endswith("/oas30") or c.endswith("/html") for c in classes)
+    assert CORE in classes and f"{CORE[:-4]}geojson" in classes and f"{CORE[:-4]}html" in classes
+    assert not any(c.endswith("/oas30") for c in classes)
     assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", "/conformance", "/collections", "/collections/units", "/collections/units/items"],
+)
+def test_html_view(client: TestClient, url: str) -> None:
+    for r in (client.get(url, params={"f": "html"}), client.get(url, headers={"Accept": HTML})):
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert r.text.startswith("<!doctype html>") and "<h1>" in r.text
+    # the json documents point at their html alternates, and back
+    links = client.get(url).json()["links"]
+    alt = next(link for link in links if link["rel"] == "alternate")
+    assert alt["type"] == HTML and alt["href"].endswith("f=html")
+    assert (
+        client.get(url, headers={"Accept": "application/json"})
+        .headers["content-type"]
+        .startswith("application/")
+    )
+
+
+def test_html_items_keep_paging(client: TestClient) -> None:
+    r = client.get("/collections/units/items", params={"f": "html", "limit": 2})
+    assert "2 of" in r.text and "offset=2&amp;f=html" in r.text
+    assert '?limit=2&amp;f=json">alternate' in r.text
 
 
 def test_collections_have_the_required_fields(client: TestClient, store: Any) -> None:
@@ -134,7 +160,9 @@ def test_collections_have_the_required_fields(client: TestClient, store: Any) ->
         assert items[0]["href"].endswith(f"/collections/{cid}/items")
         [[w, s, e, n]] = c["extent"]["spatial"]["bbox"]
         assert w < e and s < n
-        assert client.get(f"/collections/{cid}").json() == c
+        one = client.get(f"/collections/{cid}").json()
+        one["links"] = [link for link in one["links"] if link["rel"] != "alternate"]
+        assert one == c
     with engine.connect() as conn:
         grid_box = conn.execute(
             text(
@@ -308,6 +336,7 @@ def _kind(engine: Engine) -> set[str]:
         ("grid_id=abc", "grid_id"),
         ("colour=red", "colour"),
         ("f=xml", "f"),
+        ("limit=5&limit=6", "limit"),
     ],
 )
 def test_bad_parameters_are_400_naming_them(
