@@ -211,7 +211,9 @@ antimeridian are not supported
     if len(nums) == 4:
         w, s, e, n = nums
     elif len(nums) == 6:
-        w, s, _, e, n, _ = nums
+        w, s, z0, e, n, z1 = nums
+        if z0 > z1:
+            raise InvalidInput(f"lower height {z0} is above upper height {z1}", field="bbox")
     else:
         raise InvalidInput(f"expected 4 or 6 numbers; got {len(nums)}", field="bbox")
     if any(x != x or x in (float("inf"), float("-inf")) for x in nums):

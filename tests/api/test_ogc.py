@@ -329,6 +329,8 @@ def _kind(engine: Engine) -> set[str]:
         ("bbox=a,b,c,d", "bbox"),
         ("bbox=170,-10,-170,10", "bbox"),
         ("bbox=0,100,1,101", "bbox"),
+        ("bbox=0,0,10,1,1,5", "bbox"),
+        ("bbox=0,0,1,1,2", "bbox"),
         ("datetime=yesterday", "datetime"),
         ("datetime=../..", "datetime"),
         ("datetime=2024-02-01T00:00:00Z/2024-01-01T00:00:00Z", "datetime"),
@@ -497,12 +499,23 @@ def test_gdal_with_a_token_reads_the_scoped_incidents(
     server: str, store: Any, tmp_path: Path
 ) -> None:
     engine, _ = store
-    token = _bearer(store, "street_centre")
+    token = _bearer(store, "community")
+    _, area = _account(engine, "community")
+    want = _ids(engine, "SELECT id FROM incidents WHERE community_id = :a", {"a": area})
+    assert 0 < len(want) < len(_ids(engine, "SELECT id FROM incidents"))
     r = _run("ogrinfo", "-ro", "-so", f"OAPIF:{server}", token=token)
     assert r.returncode == 0 and "401" not in r.stderr, r.stderr
     assert "incidents (title: Incidents) (Point)" in r.stdout
-    _, street = _account(engine, "street_centre")
-    want = _ids(engine, "SELECT id FROM incidents WHERE street_id = :s", {"s": street})
+    r = _run("ogrinfo", "-ro", "-so", f"OAPIF:{server}", "incidents", "units", token=token)
+    for line in [
+        f"Feature Count: {len(want)}",  # numberMatched in the caller's scope
+        "TEMPORAL_INTERVAL_MIN=",
+        "reported_at: DateTime",
+        "grid_id: Integer",
+        "categories: StringList",
+        "available: Integer(Boolean)",
+    ]:
+        assert line in r.stdout
     out = tmp_path / "incidents.gpkg"
     args = ["ogr2ogr", "-oo", "PAGE_SIZE=500", "-preserve_fid", "-f", "GPKG", str(out)]
     r = _run(*args, f"OAPIF:{server}", "incidents", token=token)
