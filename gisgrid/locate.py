@@ -31,6 +31,7 @@ from gisgrid.db import load_sql
 from gisgrid.errors import InvalidInput, NotFound
 
 CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+MAX_SNAP_M = 5_000.0
 
 
 def check_crs(crs: str) -> str:
@@ -113,6 +114,23 @@ class GridIndexCache:
             self._index = None
 
 
+def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box surely enclosing the circle of ``radius_m`` around a point.
+
+    A degree of latitude is at least 110.5 km; a degree of longitude shrinks with the cosine
+    of the circle's farthest latitude.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in degree_box(126.6, 45.7, 1000)]
+    [126.587, 45.6908, 126.613, 45.7092]
+    """
+    dlat = radius_m / 110_000.0 * 1.01
+    far = min(abs(lat) + dlat, 89.9)
+    dlon = min(radius_m / (111_000.0 * math.cos(math.radians(far))) * 1.01, 360.0)
+    return (lon - dlon, max(lat - dlat, -90.0), lon + dlon, min(lat + dlat, 90.0))
+
+
 @dataclass(frozen=True)
 class AreaRef:
     id: int
@@ -137,36 +155,62 @@ class Location:
     street: AreaRef | None
     district: AreaRef | None
     workers: list[Worker] = field(default_factory=list)
+    distance_m: float = 0.0
 
 
-def locate(conn: Connection | Session, index: GridIndex, lon: float, lat: float) -> Location:
+def locate(
+    conn: Connection | Session,
+    index: GridIndex,
+    lon: float,
+    lat: float,
+    max_distance_m: float | None = None,
+) -> Location:
     """Locate a WGS84 point among the current grids; NotFound when no grid covers it.
 
     A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
+    With ``max_distance_m``, a point outside every grid gets the nearest grid within that
+    distance, and ``distance_m`` says how far it was (0 for a covered point).
     """
     lon, lat = check_lonlat(lon, lat)
-    a = index.assign([lon], [lat])
-    grid_id = int(a.grid_id[0])
+    if max_distance_m is not None and not (
+        math.isfinite(max_distance_m) and 0 < max_distance_m <= MAX_SNAP_M
+    ):
+        raise InvalidInput(
+            f"must be a number of metres in (0, {MAX_SNAP_M:.0f}] ({max_distance_m} given)",
+            field="max_distance_m",
+        )
+    grid_id = int(index.assign([lon], [lat]).grid_id[0])
+    distance_m = 0.0
+    if grid_id < 0 and max_distance_m is not None:
+        # one point: measure exactly in PostGIS (geodesic distance to the polygon itself)
+        xmin, ymin, xmax, ymax = degree_box(lon, lat, max_distance_m)
+        near = conn.execute(
+            text(load_sql("nearest_grid")),
+            {
+                "lon": lon,
+                "lat": lat,
+                "max_m": max_distance_m,
+                "xmin": xmin,
+                "ymin": ymin,
+                "xmax": xmax,
+                "ymax": ymax,
+            },
+        ).first()
+        if near is not None:
+            grid_id, distance_m = int(near.id), float(near.distance_m)
     if grid_id < 0:
-        raise NotFound(f"the point ({lon}, {lat}) lies outside every grid", field="lon,lat")
-    ids = {
-        "grid": grid_id,
-        "community": int(a.community_id[0]),
-        "street": int(a.street_id[0]),
-        "district": int(a.district_id[0]),
-    }
-    rows = conn.execute(
-        text(load_sql("locate_areas")),
-        {"ids": [i for i in ids.values() if i >= 0], "grid_id": grid_id},
-    ).all()
-    areas = {r.id: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
+        within = f" or within {max_distance_m} m of one" if max_distance_m else ""
+        raise NotFound(f"the point ({lon}, {lat}) lies outside every grid{within}", field="lon,lat")
+    rows = conn.execute(text(load_sql("locate_areas")), {"grid_id": grid_id}).all()
+    levels = {r.level: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
     workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
     return Location(
         lon=lon,
         lat=lat,
-        grid=areas[grid_id],
-        community=areas.get(ids["community"]),
-        street=areas.get(ids["street"]),
-        district=areas.get(ids["district"]),
+        grid=levels["grid"],
+        community=levels.get("community"),
+        street=levels.get("street"),
+        district=levels.get("district"),
         workers=workers,
+        distance_m=distance_m,
     )

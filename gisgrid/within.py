@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from gisgrid.crs import convert_geometry
 from gisgrid.db import load_sql
 from gisgrid.errors import InvalidInput
-from gisgrid.locate import check_crs, check_lonlat, from_wgs84, to_wgs84
+from gisgrid.locate import check_crs, check_lonlat, degree_box, from_wgs84, to_wgs84
 from gisgrid.scope import Scope
 
 MAX_RADIUS_M = 100_000.0
@@ -142,12 +142,7 @@ def _circle(point: Any, radius_m: Any, crs: str) -> Region:
     if r > MAX_RADIUS_M:
         raise InvalidInput(f"at most {MAX_RADIUS_M:.0f} m ({r} given)", field="radius_m")
     lon, lat = to_wgs84(lon, lat, crs)
-    # A box surely wider than the circle: a degree of latitude is at least 110.5 km, and a
-    # degree of longitude shrinks with the cosine of the circle's farthest latitude.
-    dlat = r / 110_000.0 * 1.01
-    far = min(abs(lat) + dlat, 89.9)
-    dlon = min(r / (111_000.0 * math.cos(math.radians(far))) * 1.01, 360.0)
-    box = (lon - dlon, max(lat - dlat, -90.0), lon + dlon, min(lat + dlat, 90.0))
+    box = degree_box(lon, lat, r)
     return Region(kind="circle", box=box, lon=lon, lat=lat, radius_m=r)
 
 

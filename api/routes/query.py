@@ -51,6 +51,9 @@ class LocateOut(BaseModel):
     workers: list[WorkerOut] | None = Field(
         description="The grid's active grid workers; null for anonymous callers."
     )
+    distance_m: float = Field(
+        description="0 inside a grid; with max_distance_m, how far the nearest grid is."
+    )
 
 
 @router.get(
@@ -65,10 +68,14 @@ def locate_point(
     grids: GridIndexDep,
     caller: OptionalCallerDep,
     crs: CrsQuery = "wgs84",
+    max_distance_m: Annotated[
+        float | None,
+        Query(description="Outside every grid, take the nearest grid within this distance."),
+    ] = None,
 ) -> LocateOut:
     """Open to anonymous callers, who get the areas but not the workers' account names."""
     x, y = to_wgs84(*check_lonlat(lon, lat), crs)
-    loc = locate(session, grids.get(session), x, y)
+    loc = locate(session, grids.get(session), x, y, max_distance_m=max_distance_m)
     out_lon, out_lat = from_wgs84(loc.lon, loc.lat, crs)
 
     def area(a: Any) -> AreaOut | None:
@@ -87,6 +94,7 @@ def locate_point(
             if caller is not None
             else None
         ),
+        distance_m=loc.distance_m,
     )
 
 

@@ -1,8 +1,12 @@
--- The areas a located point falls in (grid and the levels above it), and the grid's workers.
--- :ids is the array of area ids; :grid_id the grid.
-SELECT 'area' AS kind, a.id, a.code, a.name, a.level, NULL AS username, NULL AS display_name
-FROM areas a
-WHERE a.id = ANY(CAST(:ids AS bigint[]))
+-- The grid :grid_id and the areas above it (walking parent_id), and the grid's workers.
+WITH RECURSIVE up AS (
+    SELECT id, code, name, level, parent_id FROM areas WHERE id = :grid_id
+    UNION ALL
+    SELECT p.id, p.code, p.name, p.level, p.parent_id FROM areas p JOIN up ON p.id = up.parent_id
+)
+SELECT 'area' AS kind, up.id, up.code, up.name, up.level,
+       NULL AS username, NULL AS display_name
+FROM up
 UNION ALL
 SELECT 'worker', w.id, NULL, NULL, NULL, w.username, w.display_name
 FROM accounts w

@@ -24,6 +24,14 @@ DB = "query_scratch"
 GEOD = Geod(ellps="WGS84")
 
 
+def parent_of(store: Engine, area_id: int) -> int:
+    with store.connect() as conn:
+        parent: int = conn.execute(
+            text("SELECT parent_id FROM areas WHERE id = :a"), {"a": area_id}
+        ).scalar_one()
+    return parent
+
+
 @pytest.fixture(scope="module")
 def store(cluster: Cluster) -> Iterator[Engine]:
     with tiny_city(cluster, DB) as engine:
@@ -141,6 +149,45 @@ def test_locate_agrees_with_grid_index_and_postgis(
             assert [w["username"] for w in body["workers"]] == list(workers)
             assert body["workers"]
     assert 10 < inside < 60
+
+
+def test_locate_snaps_to_the_nearest_grid_only_when_asked(
+    client: TestClient,
+    store: Engine,
+    index: GridIndex,
+    city_box: tuple[float, float, float, float],
+) -> None:
+    pts = points_in(city_box, 200, seed=4)
+    outside = pts[index.assign(pts[:, 0], pts[:, 1]).grid_id < 0]
+    snapped = 0
+    for x, y in outside.tolist():
+        with store.connect() as conn:
+            # geodesic distance from the point to every current grid, by PostGIS
+            dist = dict(
+                conn.execute(
+                    text(
+                        "SELECT id, ST_Distance(geom::geography,"
+                        " ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography)"
+                        " FROM areas WHERE level = 'grid' AND valid_to IS NULL"
+                    ),
+                    {"x": x, "y": y},
+                ).all()
+            )
+        nearest = min(dist.values())
+        assert client.get("/locate", params={"lon": x, "lat": y}).status_code == 404
+        r = client.get("/locate", params={"lon": x, "lat": y, "max_distance_m": 3000})
+        if nearest > 3000 * 1.001:
+            assert r.status_code == 404
+            assert "within 3000" in r.json()["reason"]
+        elif nearest < 3000 * 0.999:
+            assert r.status_code == 200, r.text
+            snapped += 1
+            body = r.json()
+            best = min(g for g, d in dist.items() if d == nearest)
+            assert body["grid"]["id"] == best
+            assert body["distance_m"] == pytest.approx(nearest, abs=0.01)
+            assert body["community"]["id"] == parent_of(store, best)
+    assert snapped > 0
 
 
 def test_locate_hides_worker_accounts_from_anonymous_callers(
@@ -453,6 +500,8 @@ BOWTIE = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0
         ("/locate", {"lon": "abc", "lat": 45.7}, "lon"),
         ("/locate", {"lon": 181, "lat": 45.7}, "lon"),
         ("/locate", {"lon": 126.6}, "lat"),
+        ("/locate", {"lon": 126.6, "lat": 45.7, "max_distance_m": -5}, "max_distance_m"),
+        ("/locate", {"lon": 126.6, "lat": 45.7, "max_distance_m": "x"}, "max_distance_m"),
         ("/locate", {"lon": 126.6, "lat": 45.7, "crs": "epsg:4326"}, "crs"),
         ("/units/nearest", {"lon": 126.6, "lat": 45.7, "category": "9999"}, "category"),
         ("/units/nearest", {"lon": 126.6, "lat": "inf", "category": "0101"}, "lat"),
@@ -465,6 +514,8 @@ BOWTIE = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0
         "lon-abc",
         "lon-181",
         "lat-missing",
+        "snap-negative",
+        "snap-text",
         "crs-unknown",
         "unknown-category",
         "lat-inf",
