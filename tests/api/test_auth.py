@@ -269,3 +269,40 @@ def test_cli_demo_passwords_sets_every_account(
         assert rows and all(a.has_password for a in rows)
         with engine.connect() as conn:
             assert auth.authenticate(conn, rows[-1].username, "demo demo demo").id == rows[-1].id
+
+
+def test_an_invalid_token_is_401_even_where_anonymous_callers_are_welcome(
+    client: TestClient,
+) -> None:
+    params = {"lon": 126.6, "lat": 45.7}
+    r = client.get("/locate", params=params, headers={"Authorization": "Bearer not.a.jwt"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_openapi_names_the_password_flow(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert any(
+        s.get("flows", {}).get("password", {}).get("tokenUrl") == "token" for s in schemes.values()
+    )
+    assert {"/token", "/me", "/locate", "/units/nearest", "/query/within"} <= set(spec["paths"])
+
+
+def test_cli_prompts_for_the_password_twice(
+    client: TestClient, store: Engine, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GISGRID_DATABASE_URL", cluster.url(dbname=DB))
+    username = username_of(store, "community")
+    runner = CliRunner()
+    mismatch = runner.invoke(
+        cli_app, ["accounts", "set-password", username], input="one password\nanother one\n"
+    )
+    assert mismatch.exit_code != 0
+    assert login(client, username)  # unchanged
+    r = runner.invoke(
+        cli_app, ["accounts", "set-password", username], input="prompted pw 1\nprompted pw 1\n"
+    )
+    assert r.exit_code == 0, r.output
+    assert login(client, username, "prompted pw 1")
+    auth.set_password(store, username, PASSWORD)
