@@ -398,6 +398,22 @@ def test_scope_limits_items(client: TestClient, store: Any) -> None:
         del client.headers["Authorization"]
 
 
+@pytest.mark.parametrize("table", ["buildings", "places"])
+def test_scope_limits_buildings_and_places(client: TestClient, store: Any, table: str) -> None:
+    engine, _ = store
+    _, area = _account(engine, "community")
+    want = _ids(engine, f"SELECT id FROM {table} WHERE community_id = :a", {"a": area})
+    every = _ids(engine, f"SELECT id FROM {table}")
+    assert 0 < len(want) < len(every)
+    headers = {"Authorization": _bearer(store, "community")}
+    body = client.get(f"/collections/{table}/items?limit=10000", headers=headers).json()
+    assert {f["id"] for f in body["features"]} == want
+    assert body["numberMatched"] == len(want)
+    headers = {"Authorization": _bearer(store, "admin")}
+    body = client.get(f"/collections/{table}/items?limit=10000", headers=headers).json()
+    assert {f["id"] for f in body["features"]} == every
+
+
 def test_a_bad_token_is_401(client: TestClient) -> None:
     r = client.get("/collections/incidents/items", headers={"Authorization": "Bearer nonsense"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
