@@ -466,8 +466,12 @@ def server(store: tuple[Engine, Settings]) -> Iterator[str]:
 needs_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL is not installed")
 
 
-def _run(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, token: str | None = None, debug: bool = False
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
+    if debug:
+        env["CPL_DEBUG"] = "ON"
     if token is not None:
         env["GDAL_HTTP_HEADERS"] = f"Authorization: {token}"
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, env=env)
@@ -541,3 +545,37 @@ def test_gdal_with_a_token_reads_the_scoped_incidents(
         times = conn.execute("SELECT min(reported_at), max(reported_at) FROM incidents").fetchone()
     assert got == want and want
     assert times is not None and times[0] < times[1]
+
+
+@needs_gdal
+def test_gdal_sends_where_and_spat_to_the_server(server: str, store: Any, tmp_path: Path) -> None:
+    """-where on a listed property and on reported_at, and -spat, become query parameters."""
+    engine, _ = store
+    with engine.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(
+                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
+                "(SELECT ST_Extent(geom) b FROM incidents) x"
+            )
+        ).one()
+    box = (round(x0, 3), round(y0, 3), round((x0 + x1) / 2, 3), round((y0 + y1) / 2, 3))
+    want = _ids(
+        engine,
+        "SELECT id FROM incidents WHERE status = 'closed' AND reported_at >= :t "
+        "AND ST_Intersects(geom, ST_MakeEnvelope(:w, :s, :e, :n, 4326))",
+        {"t": "2026-03-01T00:00:00Z", **dict(zip("wsen", box, strict=True))},
+    )
+    out = tmp_path / "closed.gpkg"
+    where = "status = 'closed' AND reported_at >= '2026/03/01 00:00:00'"
+    r = _run(
+        "ogr2ogr", "-oo", "PAGE_SIZE=1000", "-preserve_fid", "-f", "GPKG", str(out),
+        f"OAPIF:{server}", "incidents", "-where", where, "-spat", *map(str, box),
+        token=_bearer(store, "admin"), debug=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    fetched = [line for line in r.stderr.splitlines() if "/incidents/items?" in line]
+    assert fetched and all("status=closed" in u and "bbox=" in u for u in fetched[1:])
+    assert any("datetime=2026-03-01T00:00:00Z" in u for u in fetched)
+    with sqlite3.connect(out) as conn:
+        got = {row[0] for row in conn.execute("SELECT fid FROM incidents")}
+    assert got == want and want
