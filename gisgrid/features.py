@@ -373,13 +373,18 @@ def items(
     public collections ignore it.
     """
     where, params = _conditions(collection, query, scope)
-    table = quote_ident(collection.table)
-    matched = conn.execute(text(f"SELECT count(*) FROM {table} t WHERE {where}"), params).scalar()
     rows = conn.execute(
         text(f"{_select(collection)} WHERE {where} ORDER BY t.id LIMIT :lim OFFSET :off"),
         {**params, "lim": query.limit, "off": query.offset},
     ).all()
-    return [_feature(collection, r) for r in rows], int(matched or 0)
+    if len(rows) < query.limit and (rows or query.offset == 0):
+        # a short page is the last one: the count is known without scanning again
+        matched = query.offset + len(rows)
+    else:
+        table = quote_ident(collection.table)
+        count = text(f"SELECT count(*) FROM {table} t WHERE {where}")
+        matched = int(conn.execute(count, params).scalar() or 0)
+    return [_feature(collection, r) for r in rows], matched
 
 
 def item(

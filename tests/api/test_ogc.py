@@ -212,6 +212,19 @@ def test_paging_walks_every_item_once(
     assert client.get(prev[0]).json()["features"] == pages[0]["features"]
 
 
+def test_pages_past_the_end_and_at_the_edge(client: TestClient, store: Any) -> None:
+    n = len(_ids(store[0], "SELECT id FROM units"))
+    past = client.get("/collections/units/items?offset=100000").json()
+    assert past["numberReturned"] == 0 and past["numberMatched"] == n
+    assert {link["rel"] for link in past["links"]} >= {"self", "prev"}
+    assert "next" not in {link["rel"] for link in past["links"]}
+    exact = client.get(f"/collections/units/items?limit={n}").json()
+    assert exact["numberReturned"] == exact["numberMatched"] == n
+    assert "next" not in {link["rel"] for link in exact["links"]}
+    last = client.get(f"/collections/units/items?limit=5&offset={n - 2}").json()
+    assert last["numberReturned"] == 2 and last["numberMatched"] == n
+
+
 def test_next_links_keep_filters(client: TestClient, store: Any, as_city: None) -> None:
     want = _ids(store[0], "SELECT id FROM incidents WHERE status = 'closed' AND priority = 'high'")
     feats, pages = _walk(client, "/collections/incidents/items?status=closed&priority=high&limit=7")
