@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask")
+BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask", "nearest")
 
 
 def main(argv: list[str]) -> int:

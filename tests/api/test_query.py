@@ -300,6 +300,43 @@ def test_nearest_units_order_matches_geodesic_brute_force(
         assert all(u["available"] for u in r.json()["units"]) or not available
 
 
+def test_nearest_units_exact_among_many_close_units(
+    client: TestClient,
+    store: Engine,
+    city_box: tuple[float, float, float, float],
+    unit_categories: list[str],
+) -> None:
+    # Hundreds of units: the KNN bound and the degree box must never drop a true neighbour
+    # (ranking by degrees alone gets the order wrong for most points at 45.7 N).
+    rng = np.random.default_rng(9)
+    extra = points_in(city_box, 400, seed=8)
+    category = unit_categories[-1]
+    with store.begin() as conn:
+        first = conn.execute(text("SELECT max(id) + 1 FROM units")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO units (id, name, kind, categories, available, geom) VALUES"
+                " (:id, 'extra', 'police', ARRAY[:c], :a, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+            ),
+            [
+                {"id": first + i, "c": category, "a": bool(rng.random() < 0.8), "x": x, "y": y}
+                for i, (x, y) in enumerate(extra.tolist())
+            ],
+        )
+    try:
+        for lon, lat in points_in(city_box, 25, seed=10).tolist():
+            r = client.get(
+                "/units/nearest", params={"lon": lon, "lat": lat, "category": category, "k": 10}
+            )
+            got = [(u["id"], u["distance_m"]) for u in r.json()["units"]]
+            want = brute_force(store, lon, lat, category, True)[:10]
+            assert [g[0] for g in got] == [w[0] for w in want]
+            assert [g[1] for g in got] == pytest.approx([w[1] for w in want], abs=0.01)
+    finally:
+        with store.begin() as conn:
+            conn.execute(text("DELETE FROM units WHERE id >= :f"), {"f": first})
+
+
 def test_nearest_units_group_code_matches_items_under_it(
     client: TestClient, store: Engine, unit_categories: list[str]
 ) -> None:
