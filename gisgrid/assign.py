@@ -38,14 +38,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Geod
+from pyproj import Transformer
 from sqlalchemy import Engine, text
 
+from gisgrid.crs import metric_crs
 from gisgrid.errors import InvalidInput
 from gisgrid.strips import OUTSIDE, StripIndex
 
 LEVELS_ABOVE = ("community", "street", "district")
-_GEOD = Geod(ellps="WGS84")
 _FAR_FUTURE = np.datetime64("2200-01-01T00:00:00", "ns")  # within datetime64[ns]
 
 
@@ -247,9 +247,17 @@ class GridIndex:
             pi, gi = idx.tree.query(pts, predicate="dwithin", distance=max_deg)
             if not len(pi):
                 continue
-            line = shapely.shortest_line(pts[pi], idx.geoms[gi])
-            c = shapely.get_coordinates(line).reshape(-1, 2, 2)
-            _, _, metres = _GEOD.inv(c[:, 0, 0], c[:, 0, 1], c[:, 1, 0], c[:, 1, 1])
+            # Distances in a metric CRS (the UTM zone of these points): the nearest point of
+            # a polygon in lon/lat degrees is not the nearest on the ground.
+            utm = metric_crs(float(np.mean(x[sel])), float(np.mean(y[sel])))
+            fwd = Transformer.from_crs(4326, utm, always_xy=True)
+
+            def to_m(c: np.ndarray, fwd: Transformer = fwd) -> np.ndarray:
+                return np.column_stack(fwd.transform(c[:, 0], c[:, 1]))
+
+            metres = shapely.distance(
+                shapely.transform(pts[pi], to_m), shapely.transform(idx.geoms[gi], to_m)
+            )
             ok = metres <= max_m
             pi, gi, metres = pi[ok], gi[ok], metres[ok]
             order = np.lexsort((gi, metres, pi))  # nearest, then lowest id

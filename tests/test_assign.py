@@ -218,6 +218,29 @@ def test_nearest_grid_within_a_distance() -> None:
         index.assign(x, y, max_distance_m=-1)
 
 
+def test_nearest_distance_is_on_the_ground_not_in_degrees() -> None:
+    """Against the geodesic distance to a densified boundary: within 0.3% (UTM scale)."""
+    from pyproj import Geod
+
+    tri = shapely.Polygon([(126.0, 45.0), (126.02, 45.0), (126.0, 45.03)])
+    frame = gpd.GeoDataFrame({"id": [1], "level": "grid"}, geometry=[tri], crs=4326)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(126.015, 126.04, 200)
+    y = rng.uniform(45.015, 45.04, 200)
+    out = ~shapely.covers(tri, shapely.points(x, y))
+    got = GridIndex.from_frame(frame).assign(x[out], y[out], max_distance_m=5_000).distance_m
+    ring = shapely.segmentize(tri.exterior, 1e-6)
+    c = shapely.get_coordinates(ring)
+    geod = Geod(ellps="WGS84")
+    want = np.array(
+        [
+            geod.inv(np.full(len(c), px), np.full(len(c), py), c[:, 0], c[:, 1])[2].min()
+            for px, py in zip(x[out], y[out], strict=True)
+        ]
+    )
+    assert np.all(np.abs(got - want) <= 0.003 * want + 0.5)
+
+
 def test_time_aware_across_a_boundary_change() -> None:
     t = pd.Timestamp("2026-06-01T00:00:00Z")
     frame = gpd.GeoDataFrame(
