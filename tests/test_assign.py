@@ -229,7 +229,7 @@ def test_nearest_distance_is_on_the_ground_not_in_degrees() -> None:
     y = rng.uniform(45.015, 45.04, 200)
     out = ~shapely.covers(tri, shapely.points(x, y))
     got = GridIndex.from_frame(frame).assign(x[out], y[out], max_distance_m=5_000).distance_m
-    ring = shapely.segmentize(tri.exterior, 1e-6)
+    ring = shapely.segmentize(tri.exterior, 1e-5)
     c = shapely.get_coordinates(ring)
     geod = Geod(ellps="WGS84")
     want = np.array(
