@@ -7,11 +7,13 @@ with :func:`get_settings` and pass it down (to the cluster, the engine, the app)
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 @cache
@@ -69,6 +71,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=5, ge=1)
+    holidays: Annotated[tuple[date, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Public holidays on which the SLA clock stands still, as comma-separated ISO dates"
+            " (GISGRID_HOLIDAYS=2026-10-01,2026-10-02)."
+        ),
+    )
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _split_holidays(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
 
     @property
     def data_path(self) -> Path:
