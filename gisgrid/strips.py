@@ -146,7 +146,9 @@ class StripIndex:
         keys = self.keys
         n_keys = len(keys)
         # rounding at a bucket edge, or x left of the first bucket: step back while needed
-        act = np.flatnonzero(pos > 0)
+        # (only points within a hair of their bucket's left edge can need it)
+        near_edge = (xs - (self.bx0 + b * self.bw)) < 1e-9
+        act = np.flatnonzero(near_edge & (pos > 0))
         while len(act):
             back = keys[pos[act] - 1] > key[act]
             act = act[back]
@@ -190,17 +192,21 @@ class StripIndex:
         with np.errstate(invalid="ignore"):
             s = np.floor((y - self.y0) / self.h)
             ok = np.isfinite(x) & np.isfinite(y) & (s >= 0) & (s < self.n_strips)
-        idx = np.flatnonzero(ok)
-        si = s[idx].astype(np.int64)
-        px, py = x[idx], y[idx]
+        if ok.all():  # the usual case: no gathers needed
+            idx: np.ndarray | slice = slice(None)
+            si, px, py = s.astype(np.int64), x, y
+        else:
+            idx = np.flatnonzero(ok)
+            si = s[idx].astype(np.int64)
+            px, py = x[idx], y[idx]
         key = si * self.width + (px - self.x0)
         pos = self._positions(si, px, key)
-        local = pos - self.strip_off[si]
-        clean = (local % 2) == 0
-        # clean zone j of strip s has the global number (edge zones before s) + s + j
-        first_clean = self.strip_off[si] // 2 + si
-        label = np.empty(len(idx), dtype=np.int64)
-        label[clean] = self.clean_label[first_clean[clean] + local[clean] // 2]
+        # Each strip's keys come in pairs (edge zone left, right) and strip_off is even, so
+        # pos is even exactly in a clean zone; the clean zone there (or, in an edge zone, the
+        # one to its left) has the global number pos // 2 + strip.
+        clean = (pos % 2) == 0
+        cz = pos // 2 + si
+        label = self.clean_label[cz]
         edge = np.flatnonzero(~clean)
         zone = (pos[edge] - 1) // 2
         # a zone crowded with edges (a tiny polygon, a long sliver) goes to the exact test:
@@ -213,8 +219,7 @@ class StripIndex:
         cut = np.searchsorted(np.cumsum(n_seg), np.arange(_PAIRS, n_seg.sum(), _PAIRS), "right")
         for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(edge)], strict=True):
             e, z = edge[lo:hi], zone[lo:hi]
-            left_label = self.clean_label[first_clean[e] + (local[e] - 1) // 2]
-            label[e] = self._walk(z, left_label, px[e], py[e])
+            label[e] = self._walk(z, label[e], px[e], py[e])
         out[idx] = label
         exact = np.flatnonzero(out == _EXACT)
         self.exact_count = len(exact)
