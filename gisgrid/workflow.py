@@ -1,0 +1,488 @@
+"""The incident closed loop: report, accept, dispatch, handle, feed back, close.
+
+Statuses and actions (``TRANSITIONS``: (from status, action) -> to status)::
+
+    reported --accept--> accepted --dispatch--> dispatched --start--> in_progress
+    in_progress --feedback--> feedback --close--> closed
+    feedback --send_back--> in_progress         (the centre is not satisfied)
+    reported/accepted/escalated --reject--> rejected
+    dispatched --return--> returned --dispatch--> dispatched   (a unit gives the case back)
+    reported/accepted/returned/escalated --escalate--> escalated --accept--> accepted
+
+Who may act (``ROLES``): grid workers and community accounts report; command centres
+(street, district, city; an admin counts as the city centre) accept, dispatch, reject,
+escalate, close and send back; the unit a case is dispatched to starts it, feeds back or
+returns it.
+
+Which centre holds a case: ``escalation_level`` names it. A new case is at ``grid`` and is
+held by its street centre (grid workers only report); each escalation moves the holder one
+centre up, ``street`` -> ``district`` -> ``city``, so the first escalation of a ``grid`` case
+lands at ``district``. A centre may take a centre action when its own level is at or above
+the holder's (the city centre may step in anywhere); a centre below it gets
+PermissionDenied. A city-level case cannot be escalated further.
+
+Scope: a caller sees an incident when it lies in the caller's scope (``gisgrid.scope``); a
+unit also sees the cases dispatched to it. Anything else is NotFound, as if absent.
+
+Every transition writes one ``incident_events`` row (actor, from, to, unit, note) and bumps
+``incidents.version`` with ``UPDATE ... WHERE id = :id AND version = :expected``. An
+expected version that is not the current one is PreconditionFailed (an API's stale
+If-Match); a change that slips in between the read and the update is Conflict.
+
+Examples
+--------
+>>> TRANSITIONS[("feedback", "close")]
+'closed'
+>>> check_action("teleport")
+Traceback (most recent call last):
+...
+gisgrid.errors.InvalidInput: action: action='teleport'; expected one of ['accept', \
+'close', 'dispatch', 'escalate', 'feedback', 'reject', 'return', 'send_back', 'start']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+from gisgrid import vocab
+from gisgrid.assign import GridIndex
+from gisgrid.auth import Caller
+from gisgrid.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
+from gisgrid.locate import Location, locate
+from gisgrid.nearest import UnitHit, check_category, nearest_units
+from gisgrid.sla import due_at
+
+Conn = Connection | Session
+
+CENTRE_ROLES = ("street_centre", "district_centre", "city_centre", "admin")
+REPORTER_ROLES = ("grid_worker", "community")
+UNIT_ROLES = ("unit",)
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("reported", "accept"): "accepted",
+    ("escalated", "accept"): "accepted",
+    ("accepted", "dispatch"): "dispatched",
+    ("returned", "dispatch"): "dispatched",
+    ("dispatched", "start"): "in_progress",
+    ("dispatched", "return"): "returned",
+    ("in_progress", "feedback"): "feedback",
+    ("feedback", "close"): "closed",
+    ("feedback", "send_back"): "in_progress",
+    ("reported", "reject"): "rejected",
+    ("accepted", "reject"): "rejected",
+    ("escalated", "reject"): "rejected",
+    ("reported", "escalate"): "escalated",
+    ("accepted", "escalate"): "escalated",
+    ("returned", "escalate"): "escalated",
+    ("escalated", "escalate"): "escalated",
+}
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "accept": CENTRE_ROLES,
+    "dispatch": CENTRE_ROLES,
+    "reject": CENTRE_ROLES,
+    "escalate": CENTRE_ROLES,
+    "close": CENTRE_ROLES,
+    "send_back": CENTRE_ROLES,
+    "start": UNIT_ROLES,
+    "feedback": UNIT_ROLES,
+    "return": UNIT_ROLES,
+}
+ACTIONS = tuple(sorted(ROLES))
+NOTE_REQUIRED = frozenset({"feedback", "reject", "return", "escalate"})
+OPEN_STATUSES = (
+    "reported",
+    "accepted",
+    "dispatched",
+    "in_progress",
+    "feedback",
+    "returned",
+    "escalated",
+)
+
+_CENTRE_LEVEL = {"street_centre": 1, "district_centre": 2, "city_centre": 3, "admin": 3}
+_HOLDER = {"grid": 1, "street": 1, "district": 2, "city": 3}
+_LEVEL_OF_RANK = {1: "street", 2: "district", 3: "city"}
+MAX_NOTE = 4000
+MAX_LIST = 1000
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    category: str
+    description: str | None
+    status: str
+    priority: str
+    escalation_level: str
+    assigned_unit_id: int | None
+    reported_at: datetime
+    reporter_id: int | None
+    due_at: datetime | None
+    closed_at: datetime | None
+    version: int
+    grid_id: int | None
+    community_id: int | None
+    street_id: int | None
+    district_id: int | None
+    lon: float
+    lat: float
+
+    @property
+    def overdue(self) -> bool:
+        return (
+            self.due_at is not None
+            and self.status in OPEN_STATUSES
+            and self.due_at < datetime.now(UTC)
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    incident_id: int
+    at: datetime
+    actor_id: int | None
+    from_status: str | None
+    to_status: str
+    unit_id: int | None
+    note: str | None
+
+
+_COLUMNS = (
+    "i.id, i.category, i.description, i.status, i.priority, i.escalation_level,"
+    " i.assigned_unit_id, i.reported_at, i.reporter_id, i.due_at, i.closed_at, i.version,"
+    " i.grid_id, i.community_id, i.street_id, i.district_id,"
+    " ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat"
+)
+
+
+def check_action(action: str) -> str:
+    if action not in ROLES:
+        raise InvalidInput(f"action={action!r}; expected one of {list(ACTIONS)}", field="action")
+    return action
+
+
+def _visible_sql(caller: Caller, alias: str = "i") -> tuple[str, dict[str, Any]]:
+    """The scope condition, widened for a unit to the cases dispatched to it."""
+    sql, params = caller.scope.rows_sql(alias)
+    if caller.role == "unit" and caller.unit_id is not None:
+        sql = f"({sql} OR {alias}.assigned_unit_id = :caller_unit_id)"
+        params = {**params, "caller_unit_id": caller.unit_id}
+    return sql, params
+
+
+def get_incident(conn: Conn, caller: Caller, incident_id: int) -> Incident:
+    """One incident in the caller's scope; NotFound when absent or out of scope."""
+    where, params = _visible_sql(caller)
+    row = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM incidents i WHERE i.id = :id AND {where}"),
+        {**params, "id": incident_id},
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no incident {incident_id}", field="id")
+    return Incident(**row._mapping)
+
+
+def list_incidents(
+    conn: Conn,
+    caller: Caller,
+    status: str | None = None,
+    overdue: bool = False,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> list[Incident]:
+    """Incidents in the caller's scope, newest first; ``overdue``: open and past ``due_at``."""
+    if status is not None and status not in vocab.INCIDENT_STATUSES:
+        raise InvalidInput(
+            f"status={status!r}; expected one of {list(vocab.INCIDENT_STATUSES)}", field="status"
+        )
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"must be between 1 and {MAX_LIST} ({limit} given)", field="limit")
+    where, params = _visible_sql(caller)
+    conds = [where]
+    if status is not None:
+        conds.append("i.status = :status")
+        params["status"] = status
+    if overdue:
+        conds.append("i.status = ANY(:open) AND i.due_at < :now")
+        params["open"] = list(OPEN_STATUSES)
+        params["now"] = now or datetime.now(UTC)
+    rows = conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM incidents i WHERE {' AND '.join(conds)}"
+            " ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"
+        ),
+        {**params, "limit": limit},
+    )
+    return [Incident(**r._mapping) for r in rows]
+
+
+def events(conn: Conn, caller: Caller, incident_id: int) -> list[Event]:
+    """The incident's transitions, oldest first (NotFound out of scope)."""
+    get_incident(conn, caller, incident_id)
+    rows = conn.execute(
+        text(
+            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note"
+            " FROM incident_events WHERE incident_id = :id ORDER BY at, id"
+        ),
+        {"id": incident_id},
+    )
+    return [Event(**r._mapping) for r in rows]
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def report(
+    conn: Conn,
+    caller: Caller,
+    index: GridIndex,
+    *,
+    lon: float,
+    lat: float,
+    category: str,
+    description: str | None = None,
+    priority: str = "normal",
+    max_distance_m: float | None = None,
+    holidays: Collection[date] = (),
+    reported_at: datetime | None = None,
+) -> Incident:
+    """Record a new incident at a WGS84 point: grid and hierarchy assigned, due time set.
+
+    A point outside every grid is InvalidInput, unless ``max_distance_m`` lets it take the
+    nearest grid within that distance. The point must lie in the reporter's scope.
+    """
+    if caller.role not in REPORTER_ROLES:
+        raise PermissionDenied(f"role {caller.role!r} may not report incidents", field="role")
+    if priority not in vocab.PRIORITIES:
+        raise InvalidInput(
+            f"priority={priority!r}; expected one of {list(vocab.PRIORITIES)}", field="priority"
+        )
+    check_category(conn, category)
+    try:
+        loc = locate(conn, index, lon, lat, max_distance_m=max_distance_m)
+    except NotFound as exc:  # the point is the caller's input, not a missing resource
+        raise InvalidInput(exc.reason, field=exc.field) from exc
+    _check_in_scope(caller, loc)
+    at = reported_at or datetime.now(UTC)
+    sla = conn.execute(
+        text("SELECT sla_hours FROM incident_categories WHERE code = :c"), {"c": category}
+    ).scalar_one()
+    due = due_at(at, sla, priority, holidays)
+    row = conn.execute(
+        text(
+            "INSERT INTO incidents (category, description, source, reported_at, reporter_id,"
+            " reporter_name, status, escalation_level, priority, due_at, version, grid_id,"
+            " community_id, street_id, district_id, geom)"
+            " VALUES (:category, :description, :source, :at, :reporter, :reporter_name,"
+            " 'reported', 'grid', :priority, :due, 1, :grid, :community, :street, :district,"
+            " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"
+        ),
+        {
+            "category": category,
+            "description": description,
+            "source": "grid_worker",
+            "at": at,
+            "reporter": caller.account_id,
+            "reporter_name": caller.display_name,
+            "priority": priority,
+            "due": due,
+            "grid": loc.grid.id,
+            "community": loc.community.id if loc.community else None,
+            "street": loc.street.id if loc.street else None,
+            "district": loc.district.id if loc.district else None,
+            "lon": loc.lon,
+            "lat": loc.lat,
+        },
+    ).one()
+    incident_id = int(row.id)
+    note = f"located {loc.distance_m:.1f} m from its grid" if loc.distance_m else None
+    _write_event(conn, incident_id, caller, None, "reported", None, note, at=at)
+    return get_incident(conn, caller, incident_id)
+
+
+def _check_in_scope(caller: Caller, loc: Location) -> None:
+    scope = caller.scope
+    if scope.unlimited:
+        return
+    area = {
+        "grid": loc.grid,
+        "community": loc.community,
+        "street": loc.street,
+        "district": loc.district,
+    }[str(scope.level)]
+    if area is None or area.id != scope.area_id:
+        raise PermissionDenied(
+            f"the point lies in grid {loc.grid.code}, outside the caller's scope", field="lon,lat"
+        )
+
+
+# -- transitions ------------------------------------------------------------------------------
+
+
+def suggest_units(conn: Conn, caller: Caller, incident_id: int, k: int = 5) -> list[UnitHit]:
+    """The ``k`` nearest available units that handle the incident's category."""
+    inc = get_incident(conn, caller, incident_id)
+    return nearest_units(conn, inc.lon, inc.lat, inc.category, k=k, available_only=True)
+
+
+def act(
+    conn: Conn,
+    caller: Caller,
+    incident_id: int,
+    action: str,
+    expected_version: int,
+    *,
+    note: str | None = None,
+    unit_id: int | None = None,
+) -> Incident:
+    """Take ``action`` on an incident at ``expected_version``; returns it as it is after.
+
+    ``dispatch`` takes ``unit_id`` (a unit that handles the category), or without one the
+    nearest available unit that does. Errors: NotFound (absent or out of scope),
+    PermissionDenied (role, holder level, not the assigned unit), PreconditionFailed (stale
+    version), Conflict (the status does not allow the action, or a concurrent change),
+    InvalidInput (a missing note, a unit that cannot take the case).
+    """
+    check_action(action)
+    inc = get_incident(conn, caller, incident_id)
+    _check_role(caller, inc, action)
+    if inc.version != expected_version:
+        raise PreconditionFailed(
+            f"incident {incident_id} is at version {inc.version}, not {expected_version}",
+            field="version",
+        )
+    to_status = TRANSITIONS.get((inc.status, action))
+    if to_status is None:
+        allowed = sorted(a for (s, a) in TRANSITIONS if s == inc.status)
+        raise Conflict(
+            f"cannot {action} an incident that is {inc.status}; allowed: {allowed}",
+            field="status",
+        )
+    note = _check_note(action, note)
+    changes: dict[str, Any] = {}
+    event_unit = inc.assigned_unit_id
+    if action == "dispatch":
+        changes["assigned_unit_id"] = event_unit = _dispatch_unit(conn, inc, unit_id)
+    elif unit_id is not None:
+        raise InvalidInput(f"only dispatch takes a unit ({action} given)", field="unit_id")
+    if action == "return":
+        changes["assigned_unit_id"] = None
+    if action == "escalate":
+        rank = _HOLDER[inc.escalation_level]
+        if rank >= 3:
+            raise Conflict("the city centre holds it: it cannot be escalated further", field="id")
+        changes["escalation_level"] = _LEVEL_OF_RANK[rank + 1]
+    if action == "close":
+        changes["closed_at"] = datetime.now(UTC)
+    _update(conn, inc, to_status, changes)
+    _write_event(conn, inc.id, caller, inc.status, to_status, event_unit, note)
+    return get_incident(conn, caller, incident_id)
+
+
+def _check_role(caller: Caller, inc: Incident, action: str) -> None:
+    if caller.role not in ROLES[action]:
+        raise PermissionDenied(f"role {caller.role!r} may not {action}", field="role")
+    if caller.role in UNIT_ROLES:
+        if caller.unit_id is None or inc.assigned_unit_id != caller.unit_id:
+            raise PermissionDenied(
+                f"incident {inc.id} is not dispatched to the caller's unit", field="unit_id"
+            )
+        return
+    holder = _HOLDER[inc.escalation_level]
+    if _CENTRE_LEVEL[caller.role] < holder:
+        raise PermissionDenied(
+            f"incident {inc.id} is held by the {_LEVEL_OF_RANK[holder]} centre", field="role"
+        )
+
+
+def _check_note(action: str, note: str | None) -> str | None:
+    note = (note or "").strip() or None
+    if action in NOTE_REQUIRED and note is None:
+        raise InvalidInput(f"{action} needs a note", field="note")
+    if note is not None and len(note) > MAX_NOTE:
+        raise InvalidInput(f"must have at most {MAX_NOTE} characters", field="note")
+    return note
+
+
+def _dispatch_unit(conn: Conn, inc: Incident, unit_id: int | None) -> int:
+    if unit_id is None:
+        hits = nearest_units(conn, inc.lon, inc.lat, inc.category, k=1, available_only=True)
+        if not hits:
+            raise InvalidInput(
+                f"no available unit handles category {inc.category!r}", field="unit_id"
+            )
+        return hits[0].id
+    row = conn.execute(
+        text(
+            "SELECT u.available, u.categories && ARRAY(SELECT code FROM incident_categories"
+            "  WHERE code = :c OR code = (SELECT parent_code FROM incident_categories"
+            "  WHERE code = :c))::text[] AS capable"
+            " FROM units u WHERE u.id = :u"
+        ),
+        {"u": unit_id, "c": inc.category},
+    ).one_or_none()
+    if row is None:
+        raise InvalidInput(f"no unit {unit_id}", field="unit_id")
+    if not row.capable:
+        raise InvalidInput(
+            f"unit {unit_id} does not handle category {inc.category!r}", field="unit_id"
+        )
+    if not row.available:
+        raise InvalidInput(f"unit {unit_id} is not available", field="unit_id")
+    return unit_id
+
+
+def _update(conn: Conn, inc: Incident, to_status: str, changes: dict[str, Any]) -> None:
+    sets = "".join(f", {col} = :{col}" for col in changes)
+    r = conn.execute(
+        text(
+            "UPDATE incidents SET status = :to, version = version + 1, updated_at = now()"
+            f"{sets} WHERE id = :id AND version = :expected"
+        ),
+        {**changes, "to": to_status, "id": inc.id, "expected": inc.version},
+    )
+    if r.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"incident {inc.id} changed concurrently; read it again", field="version")
+
+
+def _write_event(
+    conn: Conn,
+    incident_id: int,
+    caller: Caller,
+    from_status: str | None,
+    to_status: str,
+    unit_id: int | None,
+    note: str | None,
+    at: datetime | None = None,
+) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO incident_events"
+            " (incident_id, at, actor_id, from_status, to_status, unit_id, note)"
+            " VALUES (:i, coalesce(CAST(:at AS timestamptz), clock_timestamp()),"
+            " :actor, :from, :to, :unit, :note)"
+        ),
+        {
+            "i": incident_id,
+            "at": at,
+            "actor": caller.account_id,
+            "from": from_status,
+            "to": to_status,
+            "unit": unit_id,
+            "note": note,
+        },
+    )
