@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import auth, health, ogc, query
+from api.routes import auth, health, incidents, ogc, query
 from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
 from gisgrid.locate import GridIndexCache
@@ -42,4 +42,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(query.router)
     app.include_router(ogc.router)
+    app.include_router(incidents.router)
     return app

@@ -20,6 +20,7 @@ STATUS: dict[type[e.GisgridError], int] = {
     e.NotFound: 404,
     e.Conflict: 409,
     e.PreconditionFailed: 412,
+    e.PreconditionRequired: 428,
     e.DatabaseUnavailable: 503,
     e.ClusterError: 503,
 }

@@ -43,6 +43,10 @@ class PreconditionFailed(GisgridError):
     """An If-Match / version check did not hold."""
 
 
+class PreconditionRequired(GisgridError):
+    """A change that must name the version it applies to (If-Match) did not."""
+
+
 class PermissionDenied(GisgridError):
     """The caller's role may not do this."""
 

@@ -1,0 +1,264 @@
+"""Incidents: report, read, list, and move through the closed loop (gisgrid.workflow).
+
+Every read is limited to the caller's scope (out of scope is 404, as if absent). A
+transition names the version it applies to with ``If-Match: "<ETag>"`` (the ETag is the
+incident's version): without it 428, with a stale one 412. Bad input is 400 naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
+from api.errors import FieldErrorRoute
+from gisgrid import workflow
+from gisgrid.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from gisgrid.locate import check_lonlat, to_wgs84
+from gisgrid.nearest import MAX_K
+
+router = APIRouter(tags=["incidents"], route_class=FieldErrorRoute)
+
+Crs = Literal["wgs84", "gcj02", "bd09"]
+Priority = Literal["low", "normal", "high", "urgent"]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad input; `field` names it"},
+    401: {"description": "No valid bearer token"},
+    403: {"description": "The caller's role may not do this"},
+    404: {"description": "No such incident in the caller's scope"},
+}
+TRANSITION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"description": "The status does not allow the action, or a concurrent change won"},
+    412: {"description": "If-Match names a version that is not the current one"},
+    428: {"description": "If-Match is missing"},
+}
+
+
+class IncidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Any, not float: "abc", NaN and swapped lon/lat get gisgrid's own message
+    lon: Any = Field(description="Longitude, in `crs`.", examples=[126.63])
+    lat: Any = Field(description="Latitude, in `crs`.", examples=[45.75])
+    category: str = Field(description="Incident category code (small item).", examples=["0101"])
+    description: str | None = Field(default=None, max_length=4000)
+    priority: Priority = "normal"
+    crs: Crs = "wgs84"
+    allow_nearest: bool = Field(
+        default=False,
+        description="Outside every grid, take the nearest grid within `max_distance_m`.",
+    )
+    max_distance_m: float | None = None
+
+
+class IncidentOut(BaseModel):
+    id: int
+    category: str
+    description: str | None
+    status: str
+    priority: str
+    escalation_level: str
+    assigned_unit_id: int | None
+    reported_at: datetime
+    reporter_id: int | None
+    due_at: datetime | None
+    closed_at: datetime | None
+    overdue: bool
+    version: int
+    grid_id: int | None
+    community_id: int | None
+    street_id: int | None
+    district_id: int | None
+    lon: float = Field(description="WGS84.")
+    lat: float = Field(description="WGS84.")
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentOut]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(
+        default=None, description="Required for feedback, reject, return, escalate."
+    )
+    unit_id: int | None = Field(
+        default=None, description="dispatch only; without it, the nearest capable unit."
+    )
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    actor_id: int | None
+    from_status: str | None
+    to_status: str
+    unit_id: int | None
+    note: str | None
+
+
+class EventList(BaseModel):
+    incident_id: int
+    events: list[EventOut]
+
+
+class SuggestedUnit(BaseModel):
+    id: int
+    name: str
+    kind: str
+    distance_m: float
+
+
+class SuggestedUnits(BaseModel):
+    incident_id: int
+    units: list[SuggestedUnit]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int:
+    """The version an If-Match header names: 428 without one, 412 for one that cannot match.
+
+    Examples
+    --------
+    >>> expected_version('"3"'), expected_version('W/"4"')
+    (3, 4)
+    """
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired("send If-Match with the incident's ETag", field="If-Match")
+    tag = if_match.strip()
+    tag = tag[2:] if tag.startswith("W/") else tag
+    tag = tag.strip('"')
+    if not tag.isdigit():
+        raise PreconditionFailed(f"If-Match {if_match!r} names no version", field="If-Match")
+    return int(tag)
+
+
+def _out(inc: workflow.Incident) -> IncidentOut:
+    return IncidentOut(**{**inc.__dict__, "overdue": inc.overdue})
+
+
+@router.post(
+    "/incidents",
+    status_code=201,
+    summary="Report an incident: grid and hierarchy assigned, due time set",
+    responses=ERRORS,
+)
+def report_incident(
+    body: IncidentIn,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    grids: GridIndexDep,
+    caller: CallerDep,
+) -> IncidentOut:
+    """A point outside every grid is 400, unless ``allow_nearest`` with ``max_distance_m``
+    lets it take the nearest grid within that distance."""
+    if body.allow_nearest and body.max_distance_m is None:
+        raise InvalidInput("allow_nearest needs max_distance_m", field="max_distance_m")
+    x, y = to_wgs84(*check_lonlat(body.lon, body.lat), body.crs)
+    inc = workflow.report(
+        session,
+        caller,
+        grids.get(session),
+        lon=x,
+        lat=y,
+        category=body.category,
+        description=body.description,
+        priority=body.priority,
+        max_distance_m=body.max_distance_m if body.allow_nearest else None,
+        holidays=settings.holidays,
+    )
+    session.commit()
+    response.headers["Location"] = f"/incidents/{inc.id}"
+    response.headers["ETag"] = etag(inc.version)
+    return _out(inc)
+
+
+@router.get("/incidents", summary="Incidents in the caller's scope", responses=ERRORS)
+def list_incidents(
+    session: SessionDep,
+    caller: CallerDep,
+    status: Annotated[str | None, Query(description="Only this status.")] = None,
+    overdue: Annotated[bool, Query(description="Only open ones past their due time.")] = False,
+    limit: Annotated[int, Query(ge=1, le=workflow.MAX_LIST)] = 100,
+) -> IncidentList:
+    """Newest first."""
+    found = workflow.list_incidents(session, caller, status=status, overdue=overdue, limit=limit)
+    return IncidentList(incidents=[_out(i) for i in found])
+
+
+@router.get("/incidents/{incident_id}", summary="One incident, with its ETag", responses=ERRORS)
+def get_incident(
+    incident_id: int, response: Response, session: SessionDep, caller: CallerDep
+) -> IncidentOut:
+    inc = workflow.get_incident(session, caller, incident_id)
+    response.headers["ETag"] = etag(inc.version)
+    return _out(inc)
+
+
+@router.get(
+    "/incidents/{incident_id}/events",
+    summary="Every transition of an incident, oldest first",
+    responses=ERRORS,
+)
+def incident_events(incident_id: int, session: SessionDep, caller: CallerDep) -> EventList:
+    evs = workflow.events(session, caller, incident_id)
+    return EventList(
+        incident_id=incident_id,
+        events=[EventOut(**{k: getattr(e, k) for k in EventOut.model_fields}) for e in evs],
+    )
+
+
+@router.get(
+    "/incidents/{incident_id}/units",
+    summary="The nearest available units that handle the incident's category",
+    responses=ERRORS,
+)
+def suggested_units(
+    incident_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
+) -> SuggestedUnits:
+    """What ``dispatch`` without a unit would choose is the first of these."""
+    hits = workflow.suggest_units(session, caller, incident_id, k=k)
+    return SuggestedUnits(
+        incident_id=incident_id,
+        units=[
+            SuggestedUnit(id=h.id, name=h.name, kind=h.kind, distance_m=h.distance_m) for h in hits
+        ],
+    )
+
+
+@router.post(
+    "/incidents/{incident_id}/{action}",
+    summary="Move an incident on: accept, dispatch, start, feedback, close, send_back, reject,"
+    " return, escalate",
+    responses=TRANSITION_ERRORS,
+)
+def take_action(
+    incident_id: int,
+    action: str,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: Annotated[str | None, Header(description='The ETag, e.g. "3".')] = None,
+    body: ActionIn | None = None,
+) -> IncidentOut:
+    workflow.check_action(action)
+    version = expected_version(if_match)
+    body = body or ActionIn()
+    inc = workflow.act(
+        session, caller, incident_id, action, version, note=body.note, unit_id=body.unit_id
+    )
+    session.commit()
+    response.headers["ETag"] = etag(inc.version)
+    return _out(inc)
