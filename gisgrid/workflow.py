@@ -27,7 +27,9 @@ unit also sees the cases dispatched to it. Anything else is NotFound, as if abse
 Every transition writes one ``incident_events`` row (actor, from, to, unit, note) and bumps
 ``incidents.version`` with ``UPDATE ... WHERE id = :id AND version = :expected``. An
 expected version that is not the current one is PreconditionFailed (an API's stale
-If-Match); a change that slips in between the read and the update is Conflict.
+If-Match). The read locks the row (``FOR UPDATE``), so two callers racing with the same
+version are served one after the other and the second gets PreconditionFailed; should the
+update still match no row (a writer that bypassed the lock), that is Conflict.
 
 Examples
 --------
@@ -184,11 +186,17 @@ def _visible_sql(caller: Caller, alias: str = "i") -> tuple[str, dict[str, Any]]
     return sql, params
 
 
-def get_incident(conn: Conn, caller: Caller, incident_id: int) -> Incident:
-    """One incident in the caller's scope; NotFound when absent or out of scope."""
+def get_incident(
+    conn: Conn, caller: Caller, incident_id: int, for_update: bool = False
+) -> Incident:
+    """One incident in the caller's scope; NotFound when absent or out of scope.
+
+    ``for_update`` locks the row until the transaction ends (a transition's read).
+    """
     where, params = _visible_sql(caller)
+    lock = " FOR UPDATE OF i" if for_update else ""
     row = conn.execute(
-        text(f"SELECT {_COLUMNS} FROM incidents i WHERE i.id = :id AND {where}"),
+        text(f"SELECT {_COLUMNS} FROM incidents i WHERE i.id = :id AND {where}{lock}"),
         {**params, "id": incident_id},
     ).one_or_none()
     if row is None:
@@ -358,7 +366,9 @@ def act(
     InvalidInput (a missing note, a unit that cannot take the case).
     """
     check_action(action)
-    inc = get_incident(conn, caller, incident_id)
+    # Locked: of two callers racing with the same version, the second waits here, then
+    # reads the first one's version and gets PreconditionFailed (not a lost update).
+    inc = get_incident(conn, caller, incident_id, for_update=True)
     _check_role(caller, inc, action)
     if inc.version != expected_version:
         raise PreconditionFailed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -130,9 +131,41 @@ def test_a_change_between_read_and_update_is_a_conflict(
     centre = caller(conn, here.street_centre)
     conn.execute(text("UPDATE incidents SET version = 2 WHERE id = :i"), {"i": inc.id})
     # the read still sees version 1 (as if it ran before the other writer committed)
-    monkeypatch.setattr(workflow, "get_incident", lambda *a: inc)
+    monkeypatch.setattr(workflow, "get_incident", lambda *a, **k: inc)
     with pytest.raises(Conflict, match="concurrently"):
         act(conn, centre, inc.id, "accept", 1)
+
+
+def test_a_true_race_serialises_and_the_second_is_stale(
+    store: Engine, index: GridIndex, here: Beat
+) -> None:
+    """Two centres act at once with the same version: the second waits on the row lock,
+    then sees the first one's version."""
+    with store.begin() as c:
+        inc = new_case(c, index, here)
+    outcome: list[Exception | workflow.Incident] = []
+    with store.connect() as a, store.connect() as b:
+        ta = a.begin()
+        act(a, caller(a, here.street_centre), inc.id, "accept", 1)  # holds the lock
+
+        def second() -> None:
+            with b.begin():
+                try:
+                    outcome.append(act(b, caller(b, here.city_centre), inc.id, "accept", 1))
+                except Exception as exc:  # handed to the main thread, asserted there
+                    outcome.append(exc)
+
+        t = threading.Thread(target=second)
+        t.start()
+        t.join(timeout=1.0)
+        assert t.is_alive()  # blocked behind the first transaction
+        ta.commit()
+        t.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], PreconditionFailed)
+    with store.connect() as c:
+        now = get_incident(c, caller(c, here.street_centre), inc.id)
+        assert (now.status, now.version) == ("accepted", 2)
+        assert len(events(c, caller(c, here.street_centre), inc.id)) == 2
 
 
 def test_roles_and_notes(conn: Connection, index: GridIndex, here: Beat) -> None:
