@@ -202,11 +202,17 @@ class GridIndex:
         y = np.asarray(lat, dtype=np.float64)
         if x.shape != y.shape or x.ndim != 1:
             raise InvalidInput("lon and lat must be 1-d arrays of one length", field="lon")
-        epochs = self.epoch_of(times, len(x))
         out = np.full(len(x), OUTSIDE, dtype=np.int64)
-        for e in np.unique(epochs):
-            sel = np.flatnonzero(epochs == e) if len(np.unique(epochs)) > 1 else slice(None)
-            rows, idx = self._epoch_index(int(e))
+        if times is None:  # one period, the current one: no per-point epochs to sort out
+            groups: list[tuple[int, np.ndarray | slice]] = [(len(self._changes()) - 1, slice(None))]
+        else:
+            epochs = self.epoch_of(times, len(x))
+            present = np.flatnonzero(np.bincount(epochs + 1)) - 1  # epochs are >= -1
+            groups = [(int(e), np.flatnonzero(epochs == e)) for e in present]
+            if len(groups) == 1:
+                groups = [(groups[0][0], slice(None))]
+        for e, sel in groups:
+            rows, idx = self._epoch_index(e)
             if not len(rows):
                 continue
             hit = idx.locate(x[sel], y[sel])

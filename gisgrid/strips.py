@@ -37,6 +37,7 @@ _PAD = 1e-9  # degrees; far above the rounding of the keys (about 1e-11)
 _BAD = 1 << 40  # makes the running polygon count impossible: "resolve exactly"
 _MAX_WALK = 64  # edges in a zone beyond which its points take the exact test
 _PAIRS = 1_000_000  # (point, edge) pairs walked at once: bounds the memory
+_BLOCK = 500_000  # points located at once in large calls
 
 
 @dataclass
@@ -184,6 +185,13 @@ class StripIndex:
 
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 list(pool.map(run, range(jobs)))
+            return out
+        if len(x) > 2 * _BLOCK:
+            # Blocks keep every temporary array small enough to stay in cache: whole 10M-point
+            # temporaries made the work memory-bound and slower than linear.
+            out = np.empty(len(x), dtype=np.int64)
+            for lo in range(0, len(x), _BLOCK):
+                out[lo : lo + _BLOCK] = self._locate(x[lo : lo + _BLOCK], y[lo : lo + _BLOCK])
             return out
         return self._locate(x, y)
 
