@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -287,3 +288,37 @@ def test_gcj02_input_lands_in_the_same_grid(client: TestClient, here: Beat) -> N
 
 def test_unauthenticated_is_401(client: TestClient) -> None:
     assert client.get("/incidents").status_code == 401
+
+
+def race(client: TestClient, inc_id: int, *moves: tuple[Headers, str, dict[str, str]]) -> list[int]:
+    """Send each (headers, action, body) from its own thread, released at the same moment,
+    all with If-Match "1"; the status codes, sorted."""
+    barrier = threading.Barrier(len(moves))
+    codes: list[int] = []
+
+    def go(headers: Headers, action: str, body: dict[str, str]) -> None:
+        barrier.wait()
+        r = client.post(
+            f"/incidents/{inc_id}/{action}", json=body, headers={**headers, "If-Match": '"1"'}
+        )
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=go, args=m) for m in moves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return sorted(codes)
+
+
+def test_two_centres_at_once_one_wins(client: TestClient, here: Beat) -> None:
+    """The same ETag sent by two threads at the same moment: whatever the interleaving, one
+    200 and one 412, and one event."""
+    street = auth(client, here.street_centre)
+    city = auth(client, here.city_centre)
+    for _ in range(5):
+        inc = report(client, here)
+        codes = race(client, inc["id"], (street, "accept", {}), (city, "reject", {"note": "dup"}))
+        assert codes == [200, 412]
+        r = client.get(f"/incidents/{inc['id']}/events", headers=city)
+        assert len(r.json()["events"]) == 2
