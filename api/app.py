@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.routes import auth, health, incidents, ogc, query
+from api.routes import photos as photo_routes
 from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
 from gisgrid.locate import GridIndexCache
@@ -42,5 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(query.router)
     app.include_router(ogc.router)
+    # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
+    app.include_router(photo_routes.router)
     app.include_router(incidents.router)
     return app

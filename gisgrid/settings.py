@@ -79,6 +79,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    max_photo_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest photo accepted, in bytes (10 MB)."
+    )
+    open311_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Keys that may POST Open311 service requests, comma-separated"
+            " (GISGRID_OPEN311_API_KEYS=k1,k2); none set, Open311 POST is refused."
+        ),
+    )
+
+    @field_validator("open311_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
     @field_validator("holidays", mode="before")
     @classmethod
     def _split_holidays(cls, value: Any) -> Any:
