@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import auth, health, incidents, ogc, query
+from api.routes import auth, health, incidents, ogc, query, residents
 from api.routes import photos as photo_routes
 from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
@@ -46,4 +46,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
     app.include_router(photo_routes.router)
     app.include_router(incidents.router)
+    app.include_router(residents.router)
     return app

@@ -479,3 +479,21 @@ class PlanArea(Base):
     name: Mapped[str] = mapped_column(Text)
     replaces_area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
+
+
+class AuditLog(Base):
+    """Who read or changed what, when: one row per personal record read (``read_resident``)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_account_at", "account_id", "at"),
+        Index("ix_audit_log_table_row", "table", "row_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    table: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

@@ -59,6 +59,21 @@ class Scope:
             "scope_area_id": int(self.area_id or 0)
         }
 
+    def covers(self, assigned: dict[str, int | None]) -> bool:
+        """Whether an object assigned to these areas (``grid_id`` ... ``district_id``) lies in
+        scope: the in-memory twin of :meth:`rows_sql`.
+
+        Examples
+        --------
+        >>> Scope(level="grid", area_id=5).covers({"grid_id": 5, "district_id": 2})
+        True
+        >>> Scope(level="street", area_id=3).covers({"grid_id": 9, "street_id": 7})
+        False
+        """
+        if self.unlimited:
+            return True
+        return assigned.get(_COLUMN[str(self.level)]) == self.area_id
+
     def areas_sql(self, alias: str) -> tuple[str, dict[str, int]]:
         """Condition on ``areas``: the scope area, everything under it and its ancestors."""
         if self.unlimited:

@@ -49,7 +49,8 @@ class LocateOut(BaseModel):
     street: AreaOut | None
     district: AreaOut | None
     workers: list[WorkerOut] | None = Field(
-        description="The grid's active grid workers; null for anonymous callers."
+        description="The grid's active grid workers; null for anonymous callers and for a"
+        " grid outside the caller's scope (accounts are rows like any other)."
     )
     distance_m: float = Field(
         description="0 inside a grid; with max_distance_m, how far the nearest grid is."
@@ -73,7 +74,8 @@ def locate_point(
         Query(description="Outside every grid, take the nearest grid within this distance."),
     ] = None,
 ) -> LocateOut:
-    """Open to anonymous callers, who get the areas but not the workers' account names."""
+    """Open to anonymous callers, who get the areas but not the workers' account names; an
+    authenticated caller gets them only for a grid in their scope."""
     x, y = to_wgs84(*check_lonlat(lon, lat), crs)
     loc = locate(session, grids.get(session), x, y, max_distance_m=max_distance_m)
     out_lon, out_lat = from_wgs84(loc.lon, loc.lat, crs)
@@ -91,11 +93,23 @@ def locate_point(
         district=area(loc.district),
         workers=(
             [WorkerOut(username=w.username, display_name=w.display_name) for w in loc.workers]
-            if caller is not None
+            if caller is not None and caller.scope.covers(_assigned(loc))
             else None
         ),
         distance_m=loc.distance_m,
     )
+
+
+def _assigned(loc: Any) -> dict[str, int | None]:
+    def id_of(a: Any) -> int | None:
+        return None if a is None else int(a.id)
+
+    return {
+        "grid_id": id_of(loc.grid),
+        "community_id": id_of(loc.community),
+        "street_id": id_of(loc.street),
+        "district_id": id_of(loc.district),
+    }
 
 
 class UnitOut(BaseModel):

@@ -1,0 +1,499 @@
+"""The scope matrix: every row-returning GET route x every role x inside / outside the scope.
+
+The tiny city has one district and one street, so the fixture splits it first: the last
+community (with everything assigned to it) moves under a new street of a new district. Then
+street, district and unit accounts have something outside their scope too.
+
+What is in a caller's scope is computed here independently of gisgrid.scope: the rows whose
+grid lies under the scope area, walking ``areas.parent_id`` (admins and city scopes: every row;
+a unit also sees the incidents dispatched to it through /incidents). Each case asserts that
+no id or count from outside that set comes back, that allowed calls answer 200, forbidden
+roles 403 and objects outside the scope 404.
+
+:data:`ENDPOINTS` must name every GET route under the scoped prefixes; a new route there fails
+:func:`test_the_table_covers_every_scoped_get_route` until it is added to the matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from gisgrid import vocab
+from gisgrid.cluster import Cluster
+from gisgrid.settings import Settings
+from tests.api.city_support import PASSWORD, tiny_city, username_of
+
+DB = "scope_matrix_scratch"
+SCOPED_PREFIXES = (
+    "/collections/incidents",
+    "/collections/buildings",
+    "/collections/places",
+    "/incidents",
+    "/query",
+    "/residents",
+    "/stats",
+    "/locate",
+)
+PEOPLE = ("grid_worker", "community", "street_centre", "district_centre", "city_centre", "admin")
+EVERYONE = vocab.ROLES
+ASSIGNED_TABLES = ("incidents", "places", "buildings", "households", "residents", "visit_logs")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of the matrix: its method and path, who may call it, how its cases run."""
+
+    name: str
+    method: str
+    path: str
+    roles: tuple[str, ...]
+    check: Callable[[Ctx, str, str], None]
+    outside: bool = True  # has an "outside the scope" case
+
+
+@dataclass
+class Ctx:
+    client: TestClient
+    store: Engine
+    headers: dict[str, dict[str, str]]
+    accounts: dict[str, dict[str, Any]]
+    outside_grid: int
+    visible: dict[tuple[str, str], set[int]]
+
+    def rows(self, role: str, table: str, widened: bool = False) -> set[int]:
+        """The ids of ``table`` in the role's scope (computed once per role and table)."""
+        key = (role, f"{table}{'+unit' if widened else ''}")
+        if key not in self.visible:
+            self.visible[key] = _visible(self.store, self.accounts[role], table, widened)
+        return self.visible[key]
+
+    def all_rows(self, table: str) -> set[int]:
+        return self.rows("admin", table)
+
+    def get(self, role: str, path: str, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers=self.headers[role])
+
+
+def _visible(store: Engine, account: dict[str, Any], table: str, widened: bool) -> set[int]:
+    if account["scope_area_id"] is None or account["level"] == "city":
+        sql, params = f"SELECT id FROM {table}", {}
+    else:
+        sql = (
+            "WITH RECURSIVE down(id) AS (SELECT CAST(:a AS bigint)"
+            " UNION ALL SELECT c.id FROM areas c JOIN down d ON c.parent_id = d.id)"
+            f" SELECT t.id FROM {table} t WHERE t.grid_id IN (SELECT id FROM down)"
+        )
+        params = {"a": account["scope_area_id"]}
+        if widened and account["unit_id"] is not None:
+            sql += f" UNION SELECT id FROM {table} WHERE assigned_unit_id = :u"
+            params["u"] = account["unit_id"]
+    with store.connect() as conn:
+        return set(conn.execute(text(sql), params).scalars())
+
+
+def _pick(ctx: Ctx, role: str, table: str, case: str, widened: bool = False) -> int:
+    """An id inside the role's scope, or one that exists but lies outside it."""
+    seen = ctx.rows(role, table, widened)
+    pool = seen if case == "inside" else ctx.all_rows(table) - seen
+    assert pool, f"no {table} row {case} the scope of {role}"
+    return min(pool)
+
+
+def _has_outside(ctx: Ctx, role: str) -> bool:
+    return bool(ctx.all_rows("incidents") - ctx.rows(role, "incidents"))
+
+
+# -- the checks, one per kind of route ---------------------------------------------------------
+
+
+def _ogc_items(collection: str) -> Callable[[Ctx, str, str], None]:
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        params: dict[str, Any] = {"limit": 10_000}
+        if case == "outside":
+            params["grid_id"] = ctx.outside_grid
+        r = ctx.get(role, f"/collections/{collection}/items", **params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        ids = {int(f["id"]) for f in body["features"]}
+        seen = ctx.rows(role, collection)
+        assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+        if case == "inside":
+            assert ids == seen
+            assert body["numberMatched"] == len(seen)
+        else:
+            assert ids == set() and body["numberMatched"] == 0
+
+    return check
+
+
+def _ogc_item(collection: str) -> Callable[[Ctx, str, str], None]:
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        fid = _pick(ctx, role, collection, case)
+        r = ctx.get(role, f"/collections/{collection}/items/{fid}")
+        if case == "outside":
+            assert r.status_code == 404, r.text
+            return
+        assert r.status_code == 200, r.text
+        assert int(r.json()["id"]) == fid
+
+    return check
+
+
+def _incident_list(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    r = ctx.get(role, "/incidents", limit=1000)
+    assert r.status_code == 200, r.text
+    ids = {i["id"] for i in r.json()["incidents"]}
+    seen = ctx.rows(role, "incidents", widened=True)
+    assert ids and ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+
+
+def _incident_one(suffix: str) -> Callable[[Ctx, str, str], None]:
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        iid = _pick(ctx, role, "incidents", case, widened=True)
+        r = ctx.get(role, f"/incidents/{iid}{suffix}")
+        if case == "outside":
+            assert r.status_code == 404, r.text
+            assert str(iid) not in r.text.replace(f"no incident {iid}", "")
+            return
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if suffix == "":
+            assert body["id"] == iid
+        else:
+            assert body["incident_id"] == iid
+        if suffix == "/events":
+            with ctx.store.connect() as conn:
+                own = set(
+                    conn.execute(
+                        text("SELECT id FROM incident_events WHERE incident_id = :i"), {"i": iid}
+                    ).scalars()
+                )
+            assert {e["id"] for e in body["events"]} == own
+
+    return check
+
+
+def _region(ctx: Ctx, role: str, case: str) -> tuple[int, dict[str, Any]]:
+    grid = _grid_in_scope(ctx, role) if case == "inside" else ctx.outside_grid
+    with ctx.store.connect() as conn:
+        geojson = conn.execute(
+            text("SELECT ST_AsGeoJSON(geom) FROM areas WHERE id = :g"), {"g": grid}
+        ).scalar_one()
+    return grid, json.loads(geojson)
+
+
+def _grid_in_scope(ctx: Ctx, role: str) -> int:
+    """The grid holding the role's lowest in-scope incident."""
+    iid = min(ctx.rows(role, "incidents"))
+    with ctx.store.connect() as conn:
+        grid: int = conn.execute(
+            text("SELECT grid_id FROM incidents WHERE id = :i"), {"i": iid}
+        ).scalar_one()
+    return grid
+
+
+def _within(ctx: Ctx, role: str, case: str) -> None:
+    _, geometry = _region(ctx, role, case)
+    r = ctx.client.post(
+        "/query/within",
+        json={"geometry": geometry, "limit": 10_000},
+        headers=ctx.headers[role],
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    seen = ctx.rows(role, "incidents")
+    ids = {i["id"] for i in body["incidents"]}
+    assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+    with ctx.store.connect() as conn:
+        for layer in ("incidents", "places", "buildings"):
+            inside = set(
+                conn.execute(
+                    text(
+                        f"SELECT id FROM {layer} WHERE ST_Intersects(geom,"
+                        " ST_SetSRID(ST_GeomFromGeoJSON(:g), 4326))"
+                    ),
+                    {"g": json.dumps(geometry)},
+                ).scalars()
+            )
+            assert body["counts"][layer] == len(inside & ctx.rows(role, layer)), layer
+    if case == "outside":
+        assert body["counts"] == {"incidents": 0, "places": 0, "buildings": 0}
+    else:
+        assert body["counts"]["incidents"] > 0
+
+
+def _locate(ctx: Ctx, role: str, case: str) -> None:
+    grid = _grid_in_scope(ctx, role) if case == "inside" else ctx.outside_grid
+    with ctx.store.connect() as conn:
+        x, y = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM areas"
+                " WHERE id = :g) s"
+            ),
+            {"g": grid},
+        ).one()
+        workers = set(
+            conn.execute(
+                text("SELECT username FROM accounts WHERE scope_area_id = :g AND active"),
+                {"g": grid},
+            ).scalars()
+        )
+    r = ctx.get(role, "/locate", lon=x, lat=y)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["grid"]["id"] == grid
+    if case == "outside":
+        assert body["workers"] is None, "accounts of a grid outside the scope"
+    else:
+        assert {w["username"] for w in body["workers"]} == workers
+
+
+def _resident_list(ctx: Ctx, role: str, case: str) -> None:
+    params: dict[str, Any] = {"limit": 1000}
+    if case == "outside":
+        with ctx.store.connect() as conn:
+            params["grid_code"] = conn.execute(
+                text("SELECT code FROM areas WHERE id = :g"), {"g": ctx.outside_grid}
+            ).scalar_one()
+    before = _audit_count(ctx, role)
+    r = ctx.get(role, "/residents", **params)
+    if role not in PEOPLE:
+        assert r.status_code == 403, r.text
+        assert _audit_count(ctx, role) == before
+        return
+    assert r.status_code == 200, r.text
+    rows = r.json()["residents"]
+    ids = {p["id"] for p in rows}
+    seen = ctx.rows(role, "residents")
+    assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+    assert all("id_hash" not in p and "phone_hash" not in p for p in rows)
+    if case == "outside":
+        assert ids == set()
+    else:
+        assert len(ids) == min(1000, len(seen))
+    assert _audit_count(ctx, role) == before + len(ids)
+
+
+def _resident_one(ctx: Ctx, role: str, case: str) -> None:
+    rid = _pick(ctx, role, "residents", case)
+    before = _audit_count(ctx, role)
+    r = ctx.get(role, f"/residents/{rid}")
+    if role not in PEOPLE:
+        assert r.status_code == 403, r.text
+    elif case == "outside":
+        assert r.status_code == 404, r.text
+    else:
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == rid and "id_hash" not in r.json()
+        assert _audit_count(ctx, role) == before + 1
+        return
+    assert _audit_count(ctx, role) == before
+
+
+def _audit_count(ctx: Ctx, role: str) -> int:
+    with ctx.store.connect() as conn:
+        n: int = conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE account_id = :a"
+                " AND action = 'read_resident' AND \"table\" = 'residents'"
+            ),
+            {"a": ctx.accounts[role]["id"]},
+        ).scalar_one()
+    return n
+
+
+def _resident_stats(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    r = ctx.get(role, "/stats/residents")
+    if role not in (*PEOPLE, "analyst"):
+        assert r.status_code == 403, r.text
+        return
+    assert r.status_code == 200, r.text
+    body = r.json()
+    seen = ctx.rows(role, "residents")
+    assert body["total"] == (len(seen) if len(seen) >= 5 else None)
+    with ctx.store.connect() as conn:
+        tags = dict(
+            conn.execute(
+                text(
+                    "SELECT t, count(*) FROM residents, unnest(tags) t WHERE id = ANY(:ids)"
+                    " GROUP BY t"
+                ),
+                {"ids": list(seen)},
+            ).all()
+        )
+    for tag, n in body["by_tag"].items():
+        expected = tags.get(tag, 0)
+        assert n == (None if 0 < expected < 5 else expected), tag
+    counts = [n for n in [*body["by_tag"].values(), *body["by_age_band"].values()] if n]
+    assert all(n >= 5 for n in counts), "a small cell was not suppressed"
+    assert sum(n or 0 for n in body["by_age_band"].values()) <= len(seen)
+
+
+ENDPOINTS = [
+    *(
+        Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
+        for c in ("incidents", "buildings", "places")
+    ),
+    *(
+        Endpoint(f"{c}-item", "GET", f"/collections/{c}/items/{{fid}}", EVERYONE, _ogc_item(c))
+        for c in ("incidents", "buildings", "places")
+    ),
+    Endpoint("incidents", "GET", "/incidents", EVERYONE, _incident_list, outside=False),
+    Endpoint("incident", "GET", "/incidents/{incident_id}", EVERYONE, _incident_one("")),
+    Endpoint(
+        "incident-events",
+        "GET",
+        "/incidents/{incident_id}/events",
+        EVERYONE,
+        _incident_one("/events"),
+    ),
+    Endpoint(
+        "incident-units", "GET", "/incidents/{incident_id}/units", EVERYONE, _incident_one("/units")
+    ),
+    Endpoint("within", "POST", "/query/within", EVERYONE, _within),
+    Endpoint("residents", "GET", "/residents", EVERYONE, _resident_list),
+    Endpoint("resident", "GET", "/residents/{resident_id}", EVERYONE, _resident_one),
+    Endpoint("stats-residents", "GET", "/stats/residents", EVERYONE, _resident_stats, False),
+    Endpoint("locate", "GET", "/locate", EVERYONE, _locate),
+]
+# the routes under the prefixes that return no rows: a collection's description
+NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")}
+UNLIMITED = ("admin", "city_centre", "analyst", "planner")  # city-wide in the tiny city
+
+
+def _cases() -> Iterator[Any]:
+    for ep in ENDPOINTS:
+        for role in EVERYONE:
+            cases = ["inside"]
+            if ep.outside and role not in UNLIMITED:
+                cases.append("outside")
+            for case in cases:
+                yield pytest.param(ep, role, case, id=f"{role}-{ep.name}-{case}")
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+def _split_city(store: Engine) -> int:
+    """Move the last community under a new street of a new district; its first grid."""
+    with store.begin() as conn:
+        moved, city = conn.execute(
+            text(
+                "SELECT max(id) FILTER (WHERE level = 'community'),"
+                " max(id) FILTER (WHERE level = 'city') FROM areas"
+            )
+        ).one()
+        district = conn.execute(
+            text(
+                "INSERT INTO areas (code, name, level, parent_id, geom)"
+                " SELECT '230199', 'Split district', 'district', :p, geom FROM areas"
+                " WHERE id = :c RETURNING id"
+            ),
+            {"p": city, "c": moved},
+        ).scalar_one()
+        street = conn.execute(
+            text(
+                "INSERT INTO areas (code, name, level, parent_id, geom)"
+                " SELECT '230199001', 'Split street', 'street', :p, geom FROM areas"
+                " WHERE id = :c RETURNING id"
+            ),
+            {"p": district, "c": moved},
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE areas SET parent_id = :s WHERE id = :c"), {"s": street, "c": moved}
+        )
+        for table in ASSIGNED_TABLES:
+            conn.execute(
+                text(
+                    f"UPDATE {table} SET street_id = :s, district_id = :d WHERE community_id = :c"
+                ),
+                {"s": street, "d": district, "c": moved},
+            )
+        grid: int = conn.execute(
+            text(
+                "SELECT g.id FROM areas g WHERE g.parent_id = :c AND g.level = 'grid'"
+                " AND EXISTS (SELECT 1 FROM incidents i WHERE i.grid_id = g.id)"
+                " AND EXISTS (SELECT 1 FROM residents r WHERE r.grid_id = g.id)"
+                " ORDER BY g.id LIMIT 1"
+            ),
+            {"c": moved},
+        ).scalar_one()
+    return grid
+
+
+@pytest.fixture(scope="module")
+def ctx(cluster: Cluster) -> Iterator[Ctx]:
+    with tiny_city(cluster, DB) as store:
+        outside_grid = _split_city(store)
+        settings = Settings(
+            database_url=cluster.url(dbname=DB), secret_key="m" * 40, _env_file=None
+        )
+        with TestClient(create_app(settings)) as client, store.connect() as conn:
+            accounts: dict[str, dict[str, Any]] = {}
+            headers: dict[str, dict[str, str]] = {}
+            for role in EVERYONE:
+                username = username_of(store, role)
+                row = conn.execute(
+                    text(
+                        "SELECT a.id, a.scope_area_id, ar.level, a.unit_id FROM accounts a"
+                        " LEFT JOIN areas ar ON ar.id = a.scope_area_id WHERE a.username = :u"
+                    ),
+                    {"u": username},
+                ).one()
+                accounts[role] = dict(row._mapping)
+                r = client.post("/token", data={"username": username, "password": PASSWORD})
+                assert r.status_code == 200, r.text
+                headers[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            yield Ctx(client, store, headers, accounts, outside_grid, {})
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def _get_paths(routes: list[Any]) -> set[str]:
+    """Every GET path of the app, into included routers too (newer FastAPI nests them)."""
+    found = set()
+    for r in routes:
+        if isinstance(r, APIRoute) and "GET" in r.methods:
+            found.add(r.path)
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            prefix = getattr(getattr(r, "include_context", None), "prefix", "") or ""
+            found |= {prefix + p for p in _get_paths(inner.routes)}
+    return found
+
+
+def test_the_table_covers_every_scoped_get_route() -> None:
+    app = create_app(Settings(secret_key="m" * 40, _env_file=None))
+    documented = {p for p, ops in app.openapi()["paths"].items() if "get" in ops}
+    routes = {p for p in _get_paths(app.routes) | documented if p.startswith(SCOPED_PREFIXES)}
+    covered = {ep.path for ep in ENDPOINTS if ep.method == "GET"}
+    assert "/incidents/{incident_id}" in routes
+    assert routes - NOT_ROWS - covered == set(), "add these routes to ENDPOINTS"
+    assert covered <= routes, "ENDPOINTS names a route the app does not have"
+
+
+def test_the_split_leaves_something_outside_each_limited_scope(ctx: Ctx) -> None:
+    limited = [r for r in EVERYONE if r not in UNLIMITED]
+    assert all(_has_outside(ctx, r) for r in limited)
+    assert not any(_has_outside(ctx, r) for r in UNLIMITED)
+
+
+@pytest.mark.parametrize(("endpoint", "role", "case"), list(_cases()))
+def test_scope(ctx: Ctx, endpoint: Endpoint, role: str, case: str) -> None:
+    if role not in endpoint.roles:
+        r = ctx.client.request(endpoint.method, endpoint.path, headers=ctx.headers[role])
+        assert r.status_code == 403, r.text
+        return
+    endpoint.check(ctx, role, case)
