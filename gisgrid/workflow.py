@@ -280,11 +280,100 @@ def report(
             f"priority={priority!r}; expected one of {list(vocab.PRIORITIES)}", field="priority"
         )
     check_category(conn, category)
+    loc = _locate(conn, index, lon, lat, max_distance_m)
+    _check_in_scope(caller, loc)
+    incident_id = _insert(
+        conn,
+        loc,
+        category=category,
+        description=description,
+        priority=priority,
+        holidays=holidays,
+        reported_at=reported_at,
+        source="grid_worker",
+        actor_id=caller.account_id,
+        reporter_name=caller.display_name,
+    )
+    return get_incident(conn, caller, incident_id)
+
+
+def report_public(
+    conn: Conn,
+    index: GridIndex,
+    *,
+    lon: float,
+    lat: float,
+    category: str,
+    source: str,
+    description: str | None = None,
+    address: str | None = None,
+    reporter_name: str | None = None,
+    photos: Collection[str] = (),
+    holidays: Collection[date] = (),
+    reported_at: datetime | None = None,
+) -> Incident:
+    """Record an incident sent by the public (Open311, a hotline) with no account behind it.
+
+    The same path as :func:`report` (category check, grid and hierarchy, due time, the
+    ``reported`` event), but the reporter is no account: ``reporter_id`` and the event's
+    actor are null, ``reporter_name`` is what the sender gave, and any scope holds. The
+    caller (an API) is responsible for authenticating the sender (an API key). Priority is
+    ``normal``: the public does not set it, the centre does when it accepts.
+    """
+    if source not in vocab.INCIDENT_SOURCES:
+        raise InvalidInput(
+            f"source={source!r}; expected one of {list(vocab.INCIDENT_SOURCES)}", field="source"
+        )
+    check_category(conn, category)
+    loc = _locate(conn, index, lon, lat, None)
+    incident_id = _insert(
+        conn,
+        loc,
+        category=category,
+        description=description,
+        priority="normal",
+        holidays=holidays,
+        reported_at=reported_at,
+        source=source,
+        actor_id=None,
+        reporter_name=reporter_name,
+        address=address,
+        photos=list(photos),
+    )
+    return _read(conn, incident_id)
+
+
+def _locate(
+    conn: Conn, index: GridIndex, lon: float, lat: float, max_distance_m: float | None
+) -> Location:
     try:
-        loc = locate(conn, index, lon, lat, max_distance_m=max_distance_m)
+        return locate(conn, index, lon, lat, max_distance_m=max_distance_m)
     except NotFound as exc:  # the point is the caller's input, not a missing resource
         raise InvalidInput(exc.reason, field=exc.field) from exc
-    _check_in_scope(caller, loc)
+
+
+def _read(conn: Conn, incident_id: int) -> Incident:
+    row = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM incidents i WHERE i.id = :id"), {"id": incident_id}
+    ).one()
+    return Incident(**row._mapping)
+
+
+def _insert(
+    conn: Conn,
+    loc: Location,
+    *,
+    category: str,
+    description: str | None,
+    priority: str,
+    holidays: Collection[date],
+    reported_at: datetime | None,
+    source: str,
+    actor_id: int | None,
+    reporter_name: str | None,
+    address: str | None = None,
+    photos: list[str] | None = None,
+) -> int:
     at = reported_at or datetime.now(UTC)
     sla = conn.execute(
         text("SELECT sla_hours FROM incident_categories WHERE code = :c"), {"c": category}
@@ -292,20 +381,23 @@ def report(
     due = due_at(at, sla, priority, holidays)
     row = conn.execute(
         text(
-            "INSERT INTO incidents (category, description, source, reported_at, reporter_id,"
-            " reporter_name, status, escalation_level, priority, due_at, version, grid_id,"
-            " community_id, street_id, district_id, geom)"
-            " VALUES (:category, :description, :source, :at, :reporter, :reporter_name,"
-            " 'reported', 'grid', :priority, :due, 1, :grid, :community, :street, :district,"
-            " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"
+            "INSERT INTO incidents (category, description, address, photos, source,"
+            " reported_at, reporter_id, reporter_name, status, escalation_level, priority,"
+            " due_at, version, grid_id, community_id, street_id, district_id, geom)"
+            " VALUES (:category, :description, :address, CAST(:photos AS text[]), :source,"
+            " :at, :reporter, :reporter_name, 'reported', 'grid', :priority, :due, 1, :grid,"
+            " :community, :street, :district, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+            " RETURNING id"
         ),
         {
             "category": category,
             "description": description,
-            "source": "grid_worker",
+            "address": address,
+            "photos": photos or [],
+            "source": source,
             "at": at,
-            "reporter": caller.account_id,
-            "reporter_name": caller.display_name,
+            "reporter": actor_id,
+            "reporter_name": reporter_name,
             "priority": priority,
             "due": due,
             "grid": loc.grid.id,
@@ -318,8 +410,8 @@ def report(
     ).one()
     incident_id = int(row.id)
     note = f"located {loc.distance_m:.1f} m from its grid" if loc.distance_m else None
-    _write_event(conn, incident_id, caller, None, "reported", None, note, at=at)
-    return get_incident(conn, caller, incident_id)
+    _write_event(conn, incident_id, actor_id, None, "reported", None, note, at=at)
+    return incident_id
 
 
 def _check_in_scope(caller: Caller, loc: Location) -> None:
@@ -399,7 +491,7 @@ def act(
     if action == "close":
         changes["closed_at"] = datetime.now(UTC)
     _update(conn, inc, to_status, changes)
-    _write_event(conn, inc.id, caller, inc.status, to_status, event_unit, note)
+    _write_event(conn, inc.id, caller.account_id, inc.status, to_status, event_unit, note)
     return get_incident(conn, caller, incident_id)
 
 
@@ -472,7 +564,7 @@ def _update(conn: Conn, inc: Incident, to_status: str, changes: dict[str, Any]) 
 def _write_event(
     conn: Conn,
     incident_id: int,
-    caller: Caller,
+    actor_id: int | None,
     from_status: str | None,
     to_status: str,
     unit_id: int | None,
@@ -489,7 +581,7 @@ def _write_event(
         {
             "i": incident_id,
             "at": at,
-            "actor": caller.account_id,
+            "actor": actor_id,
             "from": from_status,
             "to": to_status,
             "unit": unit_id,
