@@ -6,15 +6,16 @@ absent. ``id_hash`` and ``phone_hash`` are never returned. Each row returned is 
 (``audit_log``: account, ``read_resident``, ``residents``, row id) by the same statement that
 reads it, so a read and its audit row commit or roll back together.
 
-Analysts and the other roles get :func:`resident_stats`: counts by tag and age band, with
-cells under :data:`MIN_CELL` suppressed (``None``).
+Analysts get :func:`resident_stats` too: counts by tag and age band, with cells under
+:data:`MIN_CELL` suppressed (``None``), and a second age band hidden when one hidden band could
+be recovered from the total.
 
 Examples
 --------
 >>> age_band(2026 - 70, 2026)
 '60-79'
->>> suppress({"a": 3, "b": 12})
-{'a': None, 'b': 12}
+>>> suppress({"a": 3, "b": 12, "c": 0})
+{'a': None, 'b': 12, 'c': 0}
 """
 
 from __future__ import annotations
@@ -157,9 +158,26 @@ def age_band(birth_year: int, year: int) -> str:
     return "unknown"
 
 
-def suppress(counts: dict[str, int], min_cell: int = MIN_CELL) -> dict[str, int | None]:
-    """Counts with every cell under ``min_cell`` (but not 0) replaced by None."""
-    return {k: (None if 0 < v < min_cell else v) for k, v in counts.items()}
+def suppress(
+    counts: dict[str, int], min_cell: int = MIN_CELL, partition: bool = False
+) -> dict[str, int | None]:
+    """Counts with every cell under ``min_cell`` (but not 0) replaced by None.
+
+    ``partition``: the cells add up to a published total, so a single hidden cell could be
+    recovered by subtraction; then the smallest other non-zero cell is hidden too.
+
+    Examples
+    --------
+    >>> suppress({"a": 2, "b": 7, "c": 30}, partition=True)
+    {'a': None, 'b': None, 'c': 30}
+    """
+    out: dict[str, int | None] = {k: (None if 0 < v < min_cell else v) for k, v in counts.items()}
+    hidden = [k for k, v in out.items() if v is None]
+    if partition and len(hidden) == 1:
+        shown = sorted((v, k) for k, v in counts.items() if out[k] is not None and v > 0)
+        if shown:
+            out[shown[0][1]] = None
+    return out
 
 
 @dataclass(frozen=True)
@@ -200,6 +218,6 @@ def resident_stats(conn: Conn, caller: Caller, year: int | None = None) -> Resid
     return ResidentStats(
         total=suppress({"t": total})["t"],
         by_tag=suppress(by_tag),
-        by_age_band=suppress(by_band),
+        by_age_band=suppress(by_band, partition=True),
         min_cell=MIN_CELL,
     )
