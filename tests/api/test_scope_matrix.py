@@ -16,14 +16,17 @@ roles 403 and objects outside the scope 404.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import Engine, text
 
 from api.app import create_app
@@ -42,6 +45,7 @@ SCOPED_PREFIXES = (
     "/residents",
     "/stats",
     "/locate",
+    "/photos",
 )
 PEOPLE = ("grid_worker", "community", "street_centre", "district_centre", "city_centre", "admin")
 EVERYONE = vocab.ROLES
@@ -68,6 +72,7 @@ class Ctx:
     accounts: dict[str, dict[str, Any]]
     outside_grid: int
     visible: dict[tuple[str, str], set[int]]
+    photos: dict[int, tuple[str, bytes]] = field(default_factory=dict)
 
     def rows(self, role: str, table: str, widened: bool = False) -> set[int]:
         """The ids of ``table`` in the role's scope (computed once per role and table)."""
@@ -343,6 +348,35 @@ def _resident_stats(ctx: Ctx, role: str, case: str) -> None:
         assert sum(n is None for n in bands.values()) != 1
 
 
+def _photo_of(ctx: Ctx, incident_id: int) -> tuple[str, bytes]:
+    """A PNG of its own attached to the incident (by the admin): its sha and bytes."""
+    if incident_id not in ctx.photos:
+        buf = io.BytesIO()
+        colour = (incident_id % 256, incident_id // 256 % 256, 7)
+        Image.new("RGB", (8, 8), colour).save(buf, format="PNG")
+        data = buf.getvalue()
+        r = ctx.client.post(
+            f"/incidents/{incident_id}/photos",
+            files={"photo": ("p.png", data, "image/png")},
+            headers=ctx.headers["admin"],
+        )
+        assert r.status_code == 201, r.text
+        ctx.photos[incident_id] = (r.json()["sha256"], data)
+    return ctx.photos[incident_id]
+
+
+def _photo(ctx: Ctx, role: str, case: str) -> None:
+    # outside: not even among the cases dispatched to a unit
+    iid = _pick(ctx, role, "incidents", case, widened=case == "outside")
+    sha, data = _photo_of(ctx, iid)
+    r = ctx.get(role, f"/photos/{sha}")
+    if case == "outside":
+        assert r.status_code == 404, r.status_code
+        return
+    assert r.status_code == 200, r.text
+    assert r.content == data
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -369,6 +403,7 @@ ENDPOINTS = [
     Endpoint("resident", "GET", "/residents/{resident_id}", EVERYONE, _resident_one),
     Endpoint("stats-residents", "GET", "/stats/residents", EVERYONE, _resident_stats, False),
     Endpoint("locate", "GET", "/locate", EVERYONE, _locate),
+    Endpoint("photo", "GET", "/photos/{sha}", EVERYONE, _photo),
 ]
 # the routes under the prefixes that return no rows: a collection's description
 NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")}
@@ -436,11 +471,15 @@ def _split_city(store: Engine) -> int:
 
 
 @pytest.fixture(scope="module")
-def ctx(cluster: Cluster) -> Iterator[Ctx]:
+def ctx(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+    data_dir: Path = tmp_path_factory.mktemp("scope_matrix")
     with tiny_city(cluster, DB) as store:
         outside_grid = _split_city(store)
         settings = Settings(
-            database_url=cluster.url(dbname=DB), secret_key="m" * 40, _env_file=None
+            database_url=cluster.url(dbname=DB),
+            secret_key="m" * 40,
+            data_dir=data_dir,
+            _env_file=None,
         )
         with TestClient(create_app(settings)) as client, store.connect() as conn:
             accounts: dict[str, dict[str, Any]] = {}
