@@ -142,7 +142,7 @@ _REQUEST_SQL = (
     " ST_Y(i.geom) AS lat, i.photos"
     " FROM incidents i JOIN incident_categories c ON c.code = i.category"
     " LEFT JOIN units u ON u.id = i.assigned_unit_id"
-    " WHERE left(i.category, 2) <> ALL(:sensitive)"
+    " WHERE coalesce(c.parent_code, c.code) <> ALL(:sensitive)"
 )
 
 
