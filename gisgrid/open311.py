@@ -272,6 +272,17 @@ def create_request(
     The caller authenticates the sender (API key) before calling this. Errors name the
     Open311 field: ``service_code``, ``lat``, ``long``, ``description``, ``media_url``.
     """
+    texts = {
+        "description": description,
+        "address_string": address_string,
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "media_url": media_url,
+    }
+    for field, value in texts.items():
+        if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise InvalidInput("contains a NUL character", field=field)
     code = check_service_code(conn, service_code)
     x, y = check_lonlat(long, lat, lon_field="long", lat_field="lat")
     if description is not None and len(description) > MAX_DESCRIPTION:

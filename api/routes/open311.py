@@ -20,11 +20,12 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import exc as sa_exc
 
 from api.deps import GridIndexDep, SessionDep, SettingsDep
 from api.errors import invalid_input, status_for
 from gisgrid import open311
-from gisgrid.errors import GisgridError, PermissionDenied
+from gisgrid.errors import GisgridError, PermissionDenied, from_db_error
 from gisgrid.settings import Settings
 
 PREFIX = "/open311/v2"
@@ -48,7 +49,7 @@ def error_body(exc: GisgridError) -> list[dict[str, Any]]:
 
 
 class Open311Route(APIRoute):
-    """A route whose errors, library or validation, answer in GeoReport's error shape."""
+    """A route whose errors (library, database, validation) answer in GeoReport's shape."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -60,6 +61,11 @@ class Open311Route(APIRoute):
                 err: GisgridError = invalid_input(exc)
             except GisgridError as exc:
                 err = exc
+            except sa_exc.DBAPIError as exc:
+                translated = from_db_error(exc)
+                if translated is None:
+                    raise
+                err = translated
             return JSONResponse(status_code=status_for(err), content=error_body(err))
 
         return route_handler

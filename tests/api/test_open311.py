@@ -223,3 +223,8 @@ def test_sensitive_groups_are_not_public(client: TestClient, here: Beat) -> None
     assert client.get(f"{V2}/requests/{rid}.json").status_code == 404
     assert rid not in [r["service_request_id"] for r in client.get(f"{V2}/requests.json").json()]
     assert client.get(f"{V2}/requests/abc.json").status_code == 404
+
+
+def test_nul_in_description_is_400_not_500(client: TestClient, here: Beat) -> None:
+    body = send(client, here, 400, description="a\x00b")
+    assert_error(body, 400, "description")
