@@ -374,6 +374,10 @@ def _insert(
     address: str | None = None,
     photos: list[str] | None = None,
 ) -> int:
+    texts = {"description": description, "address": address, "reporter_name": reporter_name}
+    for field, value in texts.items():
+        if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise InvalidInput("contains a NUL character", field=field)
     at = reported_at or datetime.now(UTC)
     sla = conn.execute(
         text("SELECT sla_hours FROM incident_categories WHERE code = :c"), {"c": category}

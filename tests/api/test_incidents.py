@@ -322,3 +322,10 @@ def test_two_centres_at_once_one_wins(client: TestClient, here: Beat) -> None:
         assert codes == [200, 412]
         r = client.get(f"/incidents/{inc['id']}/events", headers=city)
         assert len(r.json()["events"]) == 2
+
+
+def test_nul_in_description_is_400_not_500(client: TestClient, here: Beat) -> None:
+    body = {"lon": here.lon, "lat": here.lat, "category": CATEGORY, "description": "a\u0000b"}
+    r = client.post("/incidents", json=body, headers=auth(client, here.worker))
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "description"
