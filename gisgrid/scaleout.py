@@ -116,6 +116,9 @@ def local_cluster(
     )
     try:
         with Client(cluster) as client:
+            # Under load, worker processes can still be starting when the client connects;
+            # work submitted then would see no workers.
+            client.wait_for_workers(n_workers, timeout=120)
             yield client
     finally:
         cluster.close()
