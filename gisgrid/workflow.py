@@ -519,6 +519,8 @@ def _check_note(action: str, note: str | None) -> str | None:
     note = (note or "").strip() or None
     if action in NOTE_REQUIRED and note is None:
         raise InvalidInput(f"{action} needs a note", field="note")
+    if note is not None and "\x00" in note:
+        raise InvalidInput("contains a NUL character", field="note")
     if note is not None and len(note) > MAX_NOTE:
         raise InvalidInput(f"must have at most {MAX_NOTE} characters", field="note")
     return note

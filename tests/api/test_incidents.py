@@ -329,3 +329,6 @@ def test_nul_in_description_is_400_not_500(client: TestClient, here: Beat) -> No
     r = client.post("/incidents", json=body, headers=auth(client, here.worker))
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "description"
+    inc = report(client, here)
+    out = step(client, here.street_centre, inc, "reject", status=400, note="no\u0000")
+    assert out["field"] == "note"
