@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.routes import auth, health, incidents, ogc, query, residents
@@ -32,7 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI and ReDoc assets from the installed package, not a
+    # CDN, so /docs renders on a machine without internet.
+    app = FastAPIOffline(
         title="gisgrid",
         version=__version__,
         description="GIS for city grid management: grids, registers, incidents, tiles.",
