@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask", "nearest")
+BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask", "api_load", "nearest")
 
 
 def main(argv: list[str]) -> int:
