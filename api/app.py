@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api import errors
-from api.routes import auth, health, incidents, ogc, query, residents
+from api.routes import auth, evaluation, health, incidents, ogc, query, residents
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from gisgrid import __version__
@@ -51,5 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(photo_routes.router)
     app.include_router(incidents.router)
     app.include_router(residents.router)
+    app.include_router(evaluation.router)
     app.include_router(open311_routes.router)
     return app

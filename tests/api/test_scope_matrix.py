@@ -348,6 +348,34 @@ def _resident_stats(ctx: Ctx, role: str, case: str) -> None:
         assert sum(n is None for n in bands.values()) != 1
 
 
+def _incident_stats(ctx: Ctx, role: str, case: str) -> None:
+    """Per-grid and per-unit counts add up to exactly the incidents in scope."""
+    del case
+    for by in ("grid", "unit"):
+        r = ctx.get(role, "/stats/incidents", by=by, since="2000-01-01T00:00:00Z", limit=100_000)
+        assert r.status_code == 200, r.text
+        groups = r.json()["groups"]
+        seen = ctx.rows(role, "incidents")
+        with ctx.store.connect() as conn:
+            grids = dict(
+                conn.execute(
+                    text("SELECT grid_id, count(*) FROM incidents WHERE id = ANY(:ids) GROUP BY 1"),
+                    {"ids": list(seen)},
+                ).all()
+            )
+            units = dict(
+                conn.execute(
+                    text(
+                        "SELECT assigned_unit_id, count(*) FROM incidents WHERE id = ANY(:ids)"
+                        " AND assigned_unit_id IS NOT NULL GROUP BY 1"
+                    ),
+                    {"ids": list(seen)},
+                ).all()
+            )
+        want = grids if by == "grid" else units
+        assert {g["id"]: g["reported"] for g in groups} == want
+
+
 def _photo_of(ctx: Ctx, incident_id: int) -> tuple[str, bytes]:
     """A PNG of its own attached to the incident (by the admin): its sha and bytes."""
     if incident_id not in ctx.photos:
@@ -402,6 +430,7 @@ ENDPOINTS = [
     Endpoint("residents", "GET", "/residents", EVERYONE, _resident_list),
     Endpoint("resident", "GET", "/residents/{resident_id}", EVERYONE, _resident_one),
     Endpoint("stats-residents", "GET", "/stats/residents", EVERYONE, _resident_stats, False),
+    Endpoint("stats-incidents", "GET", "/stats/incidents", EVERYONE, _incident_stats, False),
     Endpoint("locate", "GET", "/locate", EVERYONE, _locate),
     Endpoint("photo", "GET", "/photos/{sha}", EVERYONE, _photo),
 ]
