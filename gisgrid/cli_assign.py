@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gisgrid.errors import GisgridError, InvalidInput, LoadError
+from gisgrid.cli_io import exit_on_error
+from gisgrid.errors import InvalidInput
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -73,7 +74,7 @@ def assign(
     Rules: a point goes to the grid that covers it (on a shared edge: the lowest id); outside
     every grid it has none, or the nearest within --max-distance-m; with a time, only the
     grid versions valid at that time count."""
-    try:
+    with exit_on_error(show):
         if reassign:
             if points is not None or grids is not None or out is not None:
                 raise InvalidInput(
@@ -104,14 +105,6 @@ def assign(
             )
             return
         _files(points, grids, out, grid_id_col, time_col, max_distance_m, lon_col, lat_col)
-    except LoadError as exc:
-        from gisgrid.cli_io import print_load_error
-
-        print_load_error(exc, show)
-        raise typer.Exit(code=1) from exc
-    except GisgridError as exc:
-        err.print(f"[bold red]error[/]: {exc}")
-        raise typer.Exit(code=1) from exc
 
 
 def _files(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +41,20 @@ def print_load_error(exc: LoadError, show: int = 1000) -> None:
     console.print(table)
     if len(rows) < len(exc.rows):
         console.print(f"... and {len(exc.rows) - len(rows):,} more problems (--show 0 lists all)")
+
+
+@contextmanager
+def exit_on_error(show: int = 1000) -> Iterator[None]:
+    """End a command with exit code 1 on a library error: a bad file as the table of its bad
+    rows, anything else as one line naming the field and the reason."""
+    try:
+        yield
+    except LoadError as exc:
+        print_load_error(exc, show)
+        raise typer.Exit(code=1) from exc
+    except GisgridError as exc:
+        err.print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(code=1) from exc
 
 
 def load(
@@ -84,7 +100,7 @@ def load(
         progress.update(task, completed=done, total=total)
 
     try:
-        with progress:
+        with exit_on_error(show), progress:
             report = load_file(
                 engine,
                 layer,
@@ -98,12 +114,6 @@ def load(
                 progress=tick,
                 max_distance_m=max_distance_m,
             )
-    except LoadError as exc:
-        print_load_error(exc, show)
-        raise typer.Exit(code=1) from exc
-    except GisgridError as exc:
-        err.print(f"[bold red]error[/]: {exc}")
-        raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()
     console.print(
@@ -135,7 +145,7 @@ def export(
 
     engine = _engine()
     try:
-        with err.status(f"exporting {layer}..."):
+        with exit_on_error(), err.status(f"exporting {layer}..."):
             n = export_layer(
                 engine,
                 layer,
@@ -146,9 +156,6 @@ def export(
                 since=since,
                 until=until,
             )
-    except GisgridError as exc:
-        err.print(f"[bold red]error[/]: {exc}")
-        raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()
     console.print(f"wrote {n:,} rows to {file}")
