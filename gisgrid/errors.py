@@ -98,6 +98,9 @@ def from_db_error(exc: BaseException) -> GisgridError | None:
     constraint = getattr(diag, "constraint_name", None)
     column = getattr(diag, "column_name", None)
 
+    if "NUL (0x00)" in message:
+        # psycopg refuses it before sending (no sqlstate): bad input, not a server failure
+        return InvalidInput("text contains a NUL (0x00) character", field=column, table=table)
     if isinstance(exc, sa_exc.OperationalError) and sqlstate[:2] in ("08", "57", ""):
         return DatabaseUnavailable(f"database unavailable: {message.splitlines()[0]}")
     if constraint and constraint in CONSTRAINTS:

@@ -277,3 +277,8 @@ def test_geojson_round_trip(db: Session, geojson: dict[str, Any]) -> None:
     assert shapely.equals_exact(
         shapely.from_geojson(out), shapely.from_geojson(json.dumps(geojson)), tolerance=1e-9
     )
+
+
+def test_a_nul_character_is_bad_input_not_a_server_error(db: Session) -> None:
+    with pytest.raises(InvalidInput, match="NUL"), translate_db_errors():
+        db.execute(text("SELECT CAST(:t AS text)"), {"t": "a\x00b"})
