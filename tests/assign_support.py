@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from tests.io_support import TABLES
+from tests.io_support import empty_with_categories
 
 T = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Harbin
 T2 = datetime(2026, 5, 31, 16, 0, tzinfo=UTC)  # 2026-06-01 00:00 in Harbin: see redraw()
@@ -75,13 +75,7 @@ def reset_city(engine: Engine) -> dict[str, int]:
     """Empty the store and seed the city above; returns area ids by name."""
     ids: dict[str, int] = {}
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(
-            text(
-                "INSERT INTO incident_categories (code, name_zh, name_en) VALUES "
-                "('01', '市容环境', 'City appearance'), ('0101', '暴露垃圾', 'Exposed rubbish')"
-            )
-        )
+        empty_with_categories(conn)
         outline = f"MULTIPOLYGON({box(126.60, 45.70, 126.63, 45.73)})"
         for name, level, parent in (
             ("C1", "city", None),

@@ -6,7 +6,7 @@ gets its own database in the test cluster, and every test starts from truncated 
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from gisgrid.db import COUNTED_TABLES
 
@@ -16,16 +16,21 @@ SQUARE = "MULTIPOLYGON(((126.60 45.70,126.70 45.70,126.70 45.80,126.60 45.80,126
 WEST = "MULTIPOLYGON(((126.60 45.70,126.65 45.70,126.65 45.80,126.60 45.80,126.60 45.70)))"
 
 
+def empty_with_categories(conn: Connection) -> None:
+    """Empty every table, then seed the two categories the loader tests use."""
+    conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    conn.execute(
+        text(
+            "INSERT INTO incident_categories (code, name_zh, name_en) VALUES "
+            "('01', '市容环境', 'City appearance'), ('0101', '暴露垃圾', 'Exposed rubbish')"
+        )
+    )
+
+
 def reset(engine: Engine) -> dict[str, int]:
     """Empty every table, then seed two categories, a city, a district and a worker."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(
-            text(
-                "INSERT INTO incident_categories (code, name_zh, name_en) VALUES "
-                "('01', '市容环境', 'City appearance'), ('0101', '暴露垃圾', 'Exposed rubbish')"
-            )
-        )
+        empty_with_categories(conn)
         city = conn.execute(
             text(
                 "INSERT INTO areas (code, name, level, geom) "
