@@ -7,6 +7,7 @@ field (this router's routes turn request validation errors into InvalidInput).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.deps import CallerDep, GridIndexDep, OptionalCallerDep, SessionDep
 from api.errors import FieldErrorRoute
 from gisgrid.locate import check_lonlat, from_wgs84, locate, to_wgs84
-from gisgrid.nearest import MAX_K, nearest_units
+from gisgrid.nearest import MAX_K, UnitHit, nearest_units
 from gisgrid.within import MAX_ITEMS, parse_region, within
 
 router = APIRouter(tags=["query"], route_class=FieldErrorRoute)
@@ -112,23 +113,10 @@ def _assigned(loc: Any) -> dict[str, int | None]:
     }
 
 
-class UnitOut(BaseModel):
-    id: int
-    code: str | None
-    name: str
-    kind: str
-    available: bool
-    phone: str | None
-    area_id: int | None
-    lon: float
-    lat: float
-    distance_m: float
-
-
 class NearestOut(BaseModel):
     category: str
     crs: Crs
-    units: list[UnitOut]
+    units: list[UnitHit]  # the library's dataclass serves as the schema
 
 
 @router.get(
@@ -154,7 +142,7 @@ def units_nearest(
     units = []
     for h in hits:
         ux, uy = from_wgs84(h.lon, h.lat, crs)
-        units.append(UnitOut(**{**h.__dict__, "lon": ux, "lat": uy}))
+        units.append(dataclasses.replace(h, lon=ux, lat=uy))
     return NearestOut(category=category, crs=crs, units=units)
 
 
