@@ -28,21 +28,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ResidentOut(BaseModel):
-    id: int
-    household_id: int
-    name: str
-    birth_year: int | None
-    sex: str | None
-    tags: list[str]
-    grid_id: int | None
-    community_id: int | None
-    street_id: int | None
-    district_id: int | None
-
-
 class ResidentList(BaseModel):
-    residents: list[ResidentOut]
+    residents: list[people.Resident]  # the library's dataclass serves as the schema
 
 
 class ResidentStatsOut(BaseModel):
@@ -63,14 +50,14 @@ def list_residents(
 ) -> ResidentList:
     found = people.list_residents(session, caller, grid_code=grid_code, tag=tag, limit=limit)
     session.commit()
-    return ResidentList(residents=[ResidentOut(**r.__dict__) for r in found])
+    return ResidentList(residents=list(found))
 
 
 @router.get("/residents/{resident_id}", summary="One resident (audited)", responses=ERRORS)
-def get_resident(resident_id: int, session: SessionDep, caller: CallerDep) -> ResidentOut:
+def get_resident(resident_id: int, session: SessionDep, caller: CallerDep) -> people.Resident:
     r = people.get_resident(session, caller, resident_id)
     session.commit()
-    return ResidentOut(**r.__dict__)
+    return r
 
 
 @router.get(
