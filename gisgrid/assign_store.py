@@ -36,7 +36,7 @@ import shapely
 from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid.assign import Assignment, GridIndex
+from gisgrid.assign import GridIndex
 from gisgrid.db import quote_ident
 from gisgrid.errors import InvalidInput, NotFound, translate_db_errors
 from gisgrid.models import HIERARCHY
@@ -92,21 +92,6 @@ def representative_points(table: str, geoms: NDArray[np.object_]) -> NDArray[np.
     return geoms
 
 
-def assign_points(
-    index: GridIndex,
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    times: Any | None,
-    max_distance_m: float | None = None,
-) -> Assignment:
-    """``index.assign``, and "no grid" for every point when the index holds no grid at all
-    (a store with no grids yet: GridIndex.assign cannot index an empty result)."""
-    if len(index.grid_ids):
-        return index.assign(x, y, times, max_distance_m)
-    none = np.full(len(x), -1, dtype=np.int64)
-    return Assignment(none, none.copy(), none.copy(), none.copy(), np.full(len(x), np.nan))
-
-
 def _ids_series(values: NDArray[np.int64]) -> pd.Series:
     """-1 (the engine's "none") as a missing value, for the database's NULL."""
     return pd.Series(pd.array(values, dtype="Int64")).mask(values < 0)
@@ -154,7 +139,7 @@ def assigned_columns(
         if ASSIGNED_TABLES[table] is not None and times is not None:
             at = times[ok].reset_index(drop=True)
         x, y = shapely.get_x(pts[ok]), shapely.get_y(pts[ok])
-        res = assign_points(index, x, y, at, max_distance_m)
+        res = index.assign(x, y, at, max_distance_m)
         for col in HIERARCHY:
             out[col][ok] = getattr(res, col)
     cols = {c: _ids_series(v) for c, v in out.items()}
@@ -301,7 +286,7 @@ def _reassign_chunk(
         # utc=True: the driver hands times in the session's zone, whose offset may vary
         times = pd.to_datetime(pd.Series(cols[3]), utc=True) if ASSIGNED_TABLES[table] else None
         old = {c: _as_ids(cols[4 + i]) for i, c in enumerate(HIERARCHY)}
-        res = assign_points(index, x, y, times, max_distance_m)
+        res = index.assign(x, y, times, max_distance_m)
         new = {c: getattr(res, c) for c in HIERARCHY}
         moved = old["grid_id"] != new["grid_id"]
         changed = moved.copy()
