@@ -141,13 +141,11 @@ def _buildings_for_district(
     uniq, inv = np.unique(key, return_inverse=True)
     hh_cell = np.minimum(np.bincount(inv, weights=hh).astype(int), 150)
     urban_cell = np.bincount(inv, weights=is_urban.astype(float)) > 0
-    cx = (uniq // 10_000_000 + 0.5) * LATTICE_M
-    cy = (uniq % 10_000_000 + 0.5) * LATTICE_M
-    # uniq // 1e7 is floor division of a possibly negative key: recompute from members.
+    # Each cell's centre from its members (the key cannot be split back into cell indices:
+    # they may be negative).
     cxy = np.zeros((len(uniq), 2))
     np.add.at(cxy, inv, (cell + 0.5) * LATTICE_M)
     cxy /= np.bincount(inv)[:, None]
-    del cx, cy
     jitter = rng.uniform(-2.0, 2.0, cxy.shape)
     bpts = cxy + jitter
     inside = shapely.contains_xy(poly, bpts[:, 0], bpts[:, 1])
@@ -202,7 +200,6 @@ def generate_hierarchy_and_people(
     seed_of = dict(zip(districts.code, seeds, strict=True))
 
     areas: list[dict[str, Any]] = []
-    next_id = 1
     city_geom = polygonal(city.geometry.iloc[0])
     areas.append(
         dict(
