@@ -497,3 +497,17 @@ class AuditLog(Base):
     table: Mapped[str] = mapped_column(String(64))
     row_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class TileVersion(Base):
+    """A counter per tiled table, bumped by a statement trigger on every write to it.
+
+    Tile caches put the versions of the tables a layer reads into their key, so a write (by
+    the loader, the API, a reassignment or psql) makes every cached tile of those layers a
+    miss: nobody sees a stale tile. Rows: areas, buildings, places, units, incidents.
+    """
+
+    __tablename__ = "tile_versions"
+
+    layer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

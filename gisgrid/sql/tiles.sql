@@ -1,0 +1,397 @@
+-- Vector tiles: one function per layer with the signature a tile server such as Martin serves
+-- unchanged, (z integer, x integer, y integer, query_params json) -> bytea (an MVT tile, or
+-- an empty bytea for an empty tile).
+--
+-- query_params keys (each optional):
+--   category    JSON array or comma-separated string of leaf codes ("0101") or group codes
+--               ("01", matching every leaf of the group)
+--   status      JSON array or comma-separated string of incident statuses
+--   from, to    ISO 8601 instants; reported_at >= from and < to
+--   scope_level, scope_area_id
+--               the caller's scope, set by the server from the caller's token: 'all' (admin,
+--               city), or grid|community|street|district with the area id. Without them the
+--               caller is anonymous. A server in front of these functions must never copy
+--               them from the client's query string.
+--
+-- Who sees what: raw rows (incident points, buildings, places) only inside the caller's scope;
+-- aggregates (area counts, incident clusters, hexagons) count every incident inside the scope
+-- and, outside it, only the non-sensitive groups (03 public security, 04 disputes are not
+-- public: the same rule as Open311). Units and area outlines are public.
+--
+-- Idempotent: a later migration that changes these runs the file again.
+
+DROP TYPE IF EXISTS gisgrid_tile_params CASCADE;
+CREATE TYPE gisgrid_tile_params AS (
+    categories text[],
+    statuses text[],
+    since timestamptz,
+    until timestamptz,
+    scope_level text,
+    scope_area_id bigint
+);
+
+-- A list given as a JSON array or as a comma-separated string; NULL when absent or empty.
+CREATE OR REPLACE FUNCTION gisgrid_qp_list(qp json, key text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT NULLIF(CASE json_typeof(qp -> key)
+        WHEN 'array' THEN ARRAY(SELECT json_array_elements_text(qp -> key))
+        WHEN 'string' THEN string_to_array(qp ->> key, ',')
+        ELSE NULL END, '{}'::text[])
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_tile_parse(qp json) RETURNS gisgrid_tile_params
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT ROW(
+        gisgrid_qp_list(qp, 'category'),
+        gisgrid_qp_list(qp, 'status'),
+        (qp ->> 'from')::timestamptz,
+        (qp ->> 'to')::timestamptz,
+        qp ->> 'scope_level',
+        (qp ->> 'scope_area_id')::bigint
+    )::gisgrid_tile_params
+$$;
+
+-- The incident filters of the query string.
+CREATE OR REPLACE FUNCTION gisgrid_tile_match(
+    p gisgrid_tile_params, category text, status text, reported_at timestamptz
+) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (p.categories IS NULL OR category = ANY(p.categories)
+                OR left(category, 2) = ANY(p.categories))
+       AND (p.statuses IS NULL OR status = ANY(p.statuses))
+       AND (p.since IS NULL OR reported_at >= p.since)
+       AND (p.until IS NULL OR reported_at < p.until)
+$$;
+
+-- Whether a row assigned to these areas lies in the caller's scope (gisgrid.scope in SQL).
+CREATE OR REPLACE FUNCTION gisgrid_tile_in_scope(
+    p gisgrid_tile_params, grid_id bigint, community_id bigint, street_id bigint,
+    district_id bigint
+) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT COALESCE(CASE p.scope_level
+        WHEN 'all' THEN true
+        WHEN 'grid' THEN grid_id = p.scope_area_id
+        WHEN 'community' THEN community_id = p.scope_area_id
+        WHEN 'street' THEN street_id = p.scope_area_id
+        WHEN 'district' THEN district_id = p.scope_area_id
+        ELSE false END, false)
+$$;
+
+-- The groups that are never counted outside a caller's scope (gisgrid.open311.SENSITIVE_GROUPS).
+CREATE OR REPLACE FUNCTION gisgrid_sensitive_groups() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{03,04}'::text[] $$;
+
+CREATE OR REPLACE FUNCTION gisgrid_tile_countable(
+    p gisgrid_tile_params, category text, grid_id bigint, community_id bigint,
+    street_id bigint, district_id bigint
+) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT left(category, 2) <> ALL(gisgrid_sensitive_groups())
+        OR gisgrid_tile_in_scope(p, grid_id, community_id, street_id, district_id)
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_tile_open(status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT status NOT IN ('closed', 'rejected') $$;
+
+-- Web Mercator from lon/lat by the formula (cheaper than ST_Transform for many points).
+CREATE OR REPLACE FUNCTION gisgrid_merc_x(lon float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 6378137.0 * radians(lon) $$;
+CREATE OR REPLACE FUNCTION gisgrid_merc_y(lat float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 6378137.0 * ln(tan(pi() / 4 + radians(lat) / 2))
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_iso(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
+-- ---------------------------------------------------------------- areas
+
+-- Current boundaries of one level with their counts: households, population, and incidents
+-- under the filters (all, open, overdue). Polygons are simplified to a quarter of a tile
+-- pixel (extent 4096) before clipping; ST_AsMVTGeom snaps and orients the rings.
+CREATE OR REPLACE FUNCTION gisgrid_tile_areas(
+    lvl text, layer text, z integer, x integer, y integer, query_params json
+) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    p gisgrid_tile_params := gisgrid_tile_parse(query_params);
+    env geometry := ST_TileEnvelope(z, x, y);
+    box4326 geometry := ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326);
+    px float8 := (ST_XMax(env) - ST_XMin(env)) / 4096;
+    col text := lvl || '_id';
+    tile bytea;
+BEGIN
+    EXECUTE format($q$
+        WITH a AS (
+            SELECT a.id, a.code, a.name, a.level, a.households, a.population,
+                   ST_AsMVTGeom(ST_Simplify(ST_Transform(a.geom, 3857), $3 / 4, true),
+                                $2, 4096, 64, true) AS geom
+            FROM areas a
+            WHERE a.level = $4 AND a.valid_to IS NULL AND a.geom && $1
+        ), c AS (
+            SELECT i.%1$I AS area_id, count(*) AS n,
+                   count(*) FILTER (WHERE gisgrid_tile_open(i.status)) AS open,
+                   count(*) FILTER (WHERE gisgrid_tile_open(i.status) AND i.due_at < now())
+                       AS overdue
+            FROM incidents i
+            WHERE i.%1$I IN (SELECT id FROM a WHERE geom IS NOT NULL)
+              AND gisgrid_tile_match($5, i.category, i.status, i.reported_at)
+              AND gisgrid_tile_countable($5, i.category, i.grid_id, i.community_id,
+                                         i.street_id, i.district_id)
+            GROUP BY 1
+        )
+        SELECT ST_AsMVT(t, $6, 4096, 'geom', 'id') FROM (
+            SELECT a.id, a.code, a.name, a.level, a.households, a.population,
+                   COALESCE(c.n, 0) AS incidents, COALESCE(c.open, 0) AS open,
+                   COALESCE(c.overdue, 0) AS overdue, a.geom
+            FROM a LEFT JOIN c ON c.area_id = a.id
+            WHERE a.geom IS NOT NULL
+        ) t
+    $q$, col)
+    INTO tile
+    USING box4326, env, px, lvl, p, layer;
+    RETURN COALESCE(tile, ''::bytea);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_tile_districts(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT gisgrid_tile_areas('district', 'districts', z, x, y, query_params)
+$$;
+CREATE OR REPLACE FUNCTION gisgrid_tile_streets(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT gisgrid_tile_areas('street', 'streets', z, x, y, query_params)
+$$;
+CREATE OR REPLACE FUNCTION gisgrid_tile_communities(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT gisgrid_tile_areas('community', 'communities', z, x, y, query_params)
+$$;
+CREATE OR REPLACE FUNCTION gisgrid_tile_grids(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT gisgrid_tile_areas('grid', 'grids', z, x, y, query_params)
+$$;
+
+-- ---------------------------------------------------------------- registers
+
+-- Buildings inside the caller's scope (none for an anonymous caller).
+CREATE OR REPLACE FUNCTION gisgrid_tile_buildings(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    p gisgrid_tile_params := gisgrid_tile_parse(query_params);
+    env geometry := ST_TileEnvelope(z, x, y);
+    box4326 geometry := ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326);
+    tile bytea;
+BEGIN
+    SELECT ST_AsMVT(t, 'buildings', 4096, 'geom', 'id') INTO tile FROM (
+        SELECT b.id, b.code, b.address, b.floors, b.household_count, b.use, b.grid_id,
+               ST_AsMVTGeom(ST_Transform(b.geom, 3857), env, 4096, 64, true) AS geom
+        FROM buildings b
+        WHERE b.geom && box4326
+          AND gisgrid_tile_in_scope(p, b.grid_id, b.community_id, b.street_id, b.district_id)
+    ) t WHERE t.geom IS NOT NULL;
+    RETURN COALESCE(tile, ''::bytea);
+END
+$$;
+
+-- Places inside the caller's scope (none for an anonymous caller).
+CREATE OR REPLACE FUNCTION gisgrid_tile_places(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    p gisgrid_tile_params := gisgrid_tile_parse(query_params);
+    env geometry := ST_TileEnvelope(z, x, y);
+    box4326 geometry := ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326);
+    tile bytea;
+BEGIN
+    SELECT ST_AsMVT(t, 'places', 4096, 'geom', 'id') INTO tile FROM (
+        SELECT pl.id, pl.code, pl.kind, pl.name, pl.address, pl.grid_id,
+               ST_AsMVTGeom(ST_Transform(pl.geom, 3857), env, 4096, 64, true) AS geom
+        FROM places pl
+        WHERE pl.geom && box4326
+          AND gisgrid_tile_in_scope(p, pl.grid_id, pl.community_id, pl.street_id,
+                                    pl.district_id)
+    ) t WHERE t.geom IS NOT NULL;
+    RETURN COALESCE(tile, ''::bytea);
+END
+$$;
+
+-- Responsible units: public, as in the features API.
+CREATE OR REPLACE FUNCTION gisgrid_tile_units(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    env geometry := ST_TileEnvelope(z, x, y);
+    box4326 geometry := ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326);
+    tile bytea;
+BEGIN
+    SELECT ST_AsMVT(t, 'units', 4096, 'geom', 'id') INTO tile FROM (
+        SELECT u.id, u.code, u.name, u.kind, array_to_string(u.categories, ',') AS categories,
+               u.available,
+               ST_AsMVTGeom(ST_Transform(u.geom, 3857), env, 4096, 64, true) AS geom
+        FROM units u
+        WHERE u.geom && box4326
+    ) t WHERE t.geom IS NOT NULL;
+    RETURN COALESCE(tile, ''::bytea);
+END
+$$;
+
+-- ---------------------------------------------------------------- incidents
+
+-- From zoom raw_minzoom (query_params, default 14) up, a signed-in caller gets the incidents
+-- of their scope as points; below it, and always for an anonymous caller, clusters: the
+-- countable incidents snapped to an 8 x 8 grid of cells per tile (cells align across
+-- tiles), one point per cell at the mean position with point_count, open and overdue.
+CREATE OR REPLACE FUNCTION gisgrid_tile_incidents(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    p gisgrid_tile_params := gisgrid_tile_parse(query_params);
+    env geometry := ST_TileEnvelope(z, x, y);
+    raw_minzoom integer := COALESCE((query_params ->> 'raw_minzoom')::integer, 14);
+    half float8 := 20037508.342789244;
+    cell float8;
+    tile bytea;
+BEGIN
+    IF z >= raw_minzoom AND p.scope_level IS NOT NULL THEN
+        SELECT ST_AsMVT(t, 'incidents', 4096, 'geom', 'id') INTO tile FROM (
+            SELECT i.id, i.code, i.category, c.name_zh AS category_name,
+                   c.name_en AS category_name_en, i.status, i.priority,
+                   gisgrid_iso(i.reported_at) AS reported_at, gisgrid_iso(i.due_at) AS due_at,
+                   (gisgrid_tile_open(i.status) AND i.due_at < now()) AS overdue,
+                   i.grid_id, g.code AS grid_code,
+                   ST_AsMVTGeom(ST_Transform(i.geom, 3857), env, 4096, 64, true) AS geom
+            FROM incidents i
+            JOIN incident_categories c ON c.code = i.category
+            LEFT JOIN areas g ON g.id = i.grid_id
+            WHERE i.geom && ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326)
+              AND gisgrid_tile_match(p, i.category, i.status, i.reported_at)
+              AND gisgrid_tile_in_scope(p, i.grid_id, i.community_id, i.street_id,
+                                        i.district_id)
+        ) t WHERE t.geom IS NOT NULL;
+        RETURN COALESCE(tile, ''::bytea);
+    END IF;
+    cell := (ST_XMax(env) - ST_XMin(env)) / 8;
+    SELECT ST_AsMVT(t, 'incidents', 4096, 'geom', 'id') INTO tile FROM (
+        SELECT row_number() OVER (ORDER BY cx, cy) AS id, true AS cluster,
+               n AS point_count, open, overdue,
+               ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(mx, my), 3857), env, 4096, 64, true)
+                   AS geom
+        FROM (
+            SELECT floor((m.mx + half) / cell) AS cx, floor((m.my + half) / cell) AS cy,
+                   count(*) AS n, avg(m.mx) AS mx, avg(m.my) AS my,
+                   count(*) FILTER (WHERE m.open) AS open,
+                   count(*) FILTER (WHERE m.open AND m.due_at < now()) AS overdue
+            FROM (
+                SELECT gisgrid_merc_x(ST_X(i.geom)) AS mx, gisgrid_merc_y(ST_Y(i.geom)) AS my,
+                       gisgrid_tile_open(i.status) AS open, i.due_at
+                FROM incidents i
+                WHERE i.geom && ST_Transform(env, 4326)
+                  AND gisgrid_tile_match(p, i.category, i.status, i.reported_at)
+                  AND gisgrid_tile_countable(p, i.category, i.grid_id, i.community_id,
+                                             i.street_id, i.district_id)
+            ) m
+            GROUP BY 1, 2
+        ) cells
+    ) t WHERE t.geom IS NOT NULL;
+    RETURN COALESCE(tile, ''::bytea);
+END
+$$;
+
+-- Hexagon bins of the countable incidents in a Web Mercator box: flat-topped hexagons of
+-- side `size` (metres of EPSG:3857) on the lattice of ST_HexagonGrid / ST_Hexagon (cell
+-- (0, 0) centred on the origin), found by cube rounding instead of a spatial join, so a
+-- hexagon has the same count in every tile it touches. q, r are axial coordinates; i, j the
+-- ST_Hexagon cell. cell_m is the side in ground metres at the hexagon's latitude.
+CREATE OR REPLACE FUNCTION gisgrid_incident_hexes(bounds geometry, size float8,
+    query_params json)
+RETURNS TABLE (i bigint, j bigint, count bigint, open bigint, overdue bigint, cell_m float8,
+               geom geometry)
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+#variable_conflict use_column
+DECLARE
+    p gisgrid_tile_params := gisgrid_tile_parse(query_params);
+    wide geometry := ST_Expand(bounds, 2 * size);
+BEGIN
+    RETURN QUERY
+    SELECT h.q AS i, h.r + floor(h.q / 2.0)::bigint AS j, h.n, h.open, h.overdue,
+           size * cos(2 * atan(exp(h.cy / 6378137.0)) - pi() / 2),
+           ST_SetSRID(ST_Hexagon(size, h.q::integer, (h.r + floor(h.q / 2.0))::integer),
+                      3857)
+    FROM (
+        SELECT c.q, c.r, count(*) AS n, count(*) FILTER (WHERE c.open) AS open,
+               count(*) FILTER (WHERE c.open AND c.due_at < now()) AS overdue,
+               size * sqrt(3) * (c.r + c.q / 2.0) AS cy
+        FROM (
+            SELECT CASE WHEN dq > dr AND dq > ds THEN -rr - rs ELSE rq END::bigint AS q,
+                   CASE WHEN dq > dr AND dq > ds THEN rr
+                        WHEN dr > ds THEN -rq - rs ELSE rr END::bigint AS r,
+                   open, due_at
+            FROM (
+                SELECT rq, rr, rs, abs(rq - qf) AS dq, abs(rr - rf) AS dr,
+                       abs(rs + qf + rf) AS ds, open, due_at
+                FROM (
+                    SELECT qf, rf, round(qf) AS rq, round(rf) AS rr, round(-qf - rf) AS rs,
+                           open, due_at
+                    FROM (
+                        SELECT (2.0 / 3 * gisgrid_merc_x(ST_X(ie.geom))) / size AS qf,
+                               (-1.0 / 3 * gisgrid_merc_x(ST_X(ie.geom))
+                                + sqrt(3) / 3 * gisgrid_merc_y(ST_Y(ie.geom))) / size AS rf,
+                               gisgrid_tile_open(ie.status) AS open, ie.due_at
+                        FROM incidents ie
+                        WHERE ie.geom && ST_Transform(wide, 4326)
+                          AND gisgrid_tile_match(p, ie.category, ie.status, ie.reported_at)
+                          AND gisgrid_tile_countable(p, ie.category, ie.grid_id,
+                                  ie.community_id, ie.street_id, ie.district_id)
+                    ) pts
+                ) rounded
+            ) diffs
+        ) c
+        GROUP BY c.q, c.r
+    ) h
+    WHERE ST_Intersects(ST_Hexagon(size, h.q::integer, (h.r + floor(h.q / 2.0))::integer),
+                        ST_SetSRID(bounds, 0));
+END
+$$;
+
+-- Hexagon density tiles: side = 1/24 of the tile (about 10.7 px on a 256 px tile, 21 px on
+-- 512), so the cell follows the zoom; cell_m says how large it is on the ground.
+CREATE OR REPLACE FUNCTION gisgrid_tile_hex(z integer, x integer, y integer,
+    query_params json) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    env geometry := ST_TileEnvelope(z, x, y);
+    size float8 := (ST_XMax(ST_TileEnvelope(z, x, y)) - ST_XMin(ST_TileEnvelope(z, x, y))) / 24;
+    tile bytea;
+BEGIN
+    SELECT ST_AsMVT(t, 'hex', 4096, 'geom', 'id') INTO tile FROM (
+        SELECT (h.i * 4294967296 + h.j) AS id, h.count, h.open, h.overdue,
+               round(h.cell_m::numeric, 1)::float8 AS cell_m,
+               ST_AsMVTGeom(h.geom, env, 4096, 64, true) AS geom
+        FROM gisgrid_incident_hexes(env, size, query_params) h
+    ) t WHERE t.geom IS NOT NULL;
+    RETURN COALESCE(tile, ''::bytea);
+END
+$$;
+
+-- ---------------------------------------------------------------- data versions
+
+-- Every statement that writes a tiled table bumps its row in tile_versions (in the writer's
+-- transaction, so the bump is visible exactly when the data is).
+CREATE OR REPLACE FUNCTION gisgrid_bump_tile_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tile_versions SET version = version + 1 WHERE layer = TG_TABLE_NAME;
+    RETURN NULL;
+END
+$$;
+
+INSERT INTO tile_versions (layer)
+VALUES ('areas'), ('buildings'), ('places'), ('units'), ('incidents')
+ON CONFLICT (layer) DO NOTHING;
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS tile_version_bump ON %I', t);
+        EXECUTE format(
+            'CREATE TRIGGER tile_version_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE'
+            ' ON %I FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_bump_tile_version()', t);
+    END LOOP;
+END
+$$;
