@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api import errors
-from api.routes import auth, evaluation, health, incidents, ogc, query, residents
+from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
+from api.routes import tiles as tile_routes
 from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
 from gisgrid.locate import GridIndexCache
@@ -53,4 +56,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(evaluation.router)
     app.include_router(open311_routes.router)
+    app.include_router(tile_routes.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    app.include_router(webmap.router)
+    # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
+    app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
     return app

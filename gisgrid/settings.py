@@ -79,6 +79,19 @@ class Settings(BaseSettings):
         ),
     )
 
+    tile_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description="Memory for the in-process tile cache, in MB (0 turns the cache off).",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Origins allowed to read the API and tiles from a browser page elsewhere,"
+            " comma-separated (GISGRID_CORS_ORIGINS=https://map.example.org), or * for any."
+        ),
+    )
+
     max_photo_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest photo accepted, in bytes (10 MB)."
     )
@@ -89,6 +102,42 @@ class Settings(BaseSettings):
             " (GISGRID_OPEN311_API_KEYS=k1,k2); none set, Open311 POST is refused."
         ),
     )
+
+    basemap_url: str | None = Field(
+        default=None,
+        description=(
+            "Optional raster basemap under the web map, an XYZ template with {z}, {x} and {y}"
+            " (GISGRID_BASEMAP_URL=https://tile.example.org/{z}/{x}/{y}.png); unset, the map"
+            " has no basemap and needs no internet. gisgrid's data is WGS84: Chinese basemaps"
+            " (AMap/Gaode, Tencent, Baidu) are in GCJ-02 or BD-09 and will sit about 500 m off"
+            " the data unless they are reprojected first."
+        ),
+    )
+    basemap_attribution: str = Field(
+        default="", description="Attribution shown on the map for the basemap (HTML allowed)."
+    )
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _check_basemap_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://", "/")):
+            raise ValueError(f"basemap_url={value!r}; expected an http(s) URL or a path")
+        missing = [p for p in ("{z}", "{x}") if p not in value]
+        if "{y}" not in value and "{-y}" not in value:
+            missing.append("{y}")
+        if missing:
+            raise ValueError(f"basemap_url={value!r} lacks {', '.join(missing)}")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip().rstrip("/") for p in value.split(",") if p.strip())
+        return value
 
     @field_validator("open311_api_keys", mode="before")
     @classmethod
