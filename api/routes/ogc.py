@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, OptionalCallerDep
-from api.routes import ogc_html
+from api.routes import ogc_html, webmap
 from gisgrid import features as ft
 from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
 from gisgrid.scope import Scope
@@ -147,9 +147,16 @@ def _scope_or_401(c: ft.Collection, scope: Scope | None) -> Scope | None:
 # ---------------------------------------------------------------- landing, conformance
 
 
-@router.get("/", summary="Landing page")
+@router.get(
+    "/",
+    summary="Landing page",
+    description="JSON, or the HTML view with `f=html`. A browser that asks for text/html"
+    " first and gives no `f` gets the web map instead (`/static/index.html`).",
+)
 def landing(request: Request) -> Response:
     _format(request)
+    if "f" not in request.query_params and ogc_html.wants_html(request):
+        return webmap.page()
     return _respond(
         request,
         request.app.title,
