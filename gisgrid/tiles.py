@@ -170,11 +170,12 @@ LAYERS: dict[str, Layer] = {
                 "priority": "String",
                 "reported_at": "String: ISO 8601 UTC",
                 "due_at": "String: ISO 8601 UTC",
-                "overdue": "Boolean",
+                "overdue": "Boolean (a point) or Number (a cluster): open and past due_at",
                 "grid_id": "Number",
                 "grid_code": "String",
                 "cluster": "Boolean: a cluster of incidents, not one",
                 "point_count": "Number: incidents in the cluster",
+                "open": "Number: of a cluster's incidents, those still open",
             },
         ),
         Layer(
@@ -244,6 +245,32 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     return (x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y))
 
 
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The (x, y) of the zoom-z tile holding a point.
+
+    >>> tile_of(126.63, 45.76, 12)
+    (3488, 1461)
+    """
+    n = 1 << z
+    lat = max(min(lat, 85.0511287798), -85.0511287798)
+    x = int((lon + 180) / 360 * n)
+    r = math.radians(lat)
+    y = int((1 - math.asinh(math.tan(r)) / math.pi) / 2 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
+def tiles_in_bbox(bbox: tuple[float, float, float, float], z: int) -> list[tuple[int, int, int]]:
+    """Every zoom-z tile that meets a lon/lat box (west, south, east, north).
+
+    >>> tiles_in_bbox((126.60, 45.74, 126.66, 45.78), 12)
+    [(12, 3488, 1460), (12, 3488, 1461), (12, 3489, 1460), (12, 3489, 1461)]
+    """
+    w, s, e, n = bbox
+    x0, y0 = tile_of(w, n, z)
+    x1, y1 = tile_of(e, s, z)
+    return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
 def _instant(value: str, name: str) -> datetime:
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -287,7 +314,9 @@ class TileFilters:
         since = _instant(params["from"], "from") if params.get("from") else None
         until = _instant(params["to"], "to") if params.get("to") else None
         if since and until and until <= since:
-            raise InvalidInput(f"to={params['to']!r} is not after from={params['from']!r}", "to")
+            raise InvalidInput(
+                f"to={params['to']!r} is not after from={params['from']!r}", field="to"
+            )
         return cls(tuple(sorted(set(cats))), tuple(sorted(set(statuses))), since, until)
 
     def as_params(self) -> dict[str, Any]:
@@ -329,7 +358,7 @@ def known_categories(conn: Connection) -> set[str]:
 def versions(conn: Connection, tables: Iterable[str]) -> tuple[int, ...]:
     """The data versions of these tables, in the order given."""
     names = list(tables)
-    got = dict(
+    got: dict[str, int] = dict(
         conn.execute(
             text("SELECT layer, version FROM tile_versions WHERE layer = ANY(:t)"), {"t": names}
         ).all()
@@ -344,7 +373,8 @@ def _vector(layer: Layer) -> Renderer:
     sql = text(f"SELECT {layer.function}(:z, :x, :y, CAST(:qp AS json))")
 
     def render(conn: Connection, z: int, x: int, y: int, qp: dict[str, Any]) -> bytes:
-        return bytes(conn.execute(sql, {"z": z, "x": x, "y": y, "qp": json.dumps(qp)}).scalar())
+        tile = conn.execute(sql, {"z": z, "x": x, "y": y, "qp": json.dumps(qp)}).scalar()
+        return bytes(tile or b"")
 
     return render
 
