@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gisgrid import cli_accounts, cli_assign, cli_demo, cli_io
+from gisgrid import cli_accounts, cli_assign, cli_demo, cli_io, cli_tiles
 from gisgrid.errors import GisgridError
 from gisgrid.settings import Settings, get_settings
 
@@ -170,6 +170,7 @@ cli_demo.register(app)
 cli_io.register(app)
 cli_assign.register(app)
 cli_accounts.register(app)
+cli_tiles.register(app)
 
 
 def main() -> None:
