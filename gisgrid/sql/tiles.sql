@@ -318,6 +318,8 @@ BEGIN
                count(*) FILTER (WHERE c.open AND c.due_at < now()) AS overdue,
                size * sqrt(3) * (c.r + c.q / 2.0) AS cy
         FROM (
+            -- OFFSET 0 keeps each step a subquery of its own: flattened, the planner would
+            -- copy the projection into every use and compute it some twenty times a row.
             SELECT CASE WHEN dq > dr AND dq > ds THEN -rr - rs ELSE rq END::bigint AS q,
                    CASE WHEN dq > dr AND dq > ds THEN rr
                         WHEN dr > ds THEN -rq - rs ELSE rr END::bigint AS r,
@@ -329,17 +331,25 @@ BEGIN
                     SELECT qf, rf, round(qf) AS rq, round(rf) AS rr, round(-qf - rf) AS rs,
                            open, due_at
                     FROM (
-                        SELECT (2.0 / 3 * gisgrid_merc_x(ST_X(ie.geom))) / size AS qf,
-                               (-1.0 / 3 * gisgrid_merc_x(ST_X(ie.geom))
-                                + sqrt(3) / 3 * gisgrid_merc_y(ST_Y(ie.geom))) / size AS rf,
-                               gisgrid_tile_open(ie.status) AS open, ie.due_at
-                        FROM incidents ie
-                        WHERE ie.geom && ST_Transform(wide, 4326)
-                          AND gisgrid_tile_match(p, ie.category, ie.status, ie.reported_at)
-                          AND gisgrid_tile_countable(p, ie.category, ie.grid_id,
-                                  ie.community_id, ie.street_id, ie.district_id)
+                        SELECT (2.0 / 3) * mx / size AS qf,
+                               ((-1.0 / 3) * mx + (sqrt(3.0) / 3) * my) / size AS rf,
+                               open, due_at
+                        FROM (
+                            SELECT gisgrid_merc_x(ST_X(ie.geom)) AS mx,
+                                   gisgrid_merc_y(ST_Y(ie.geom)) AS my,
+                                   gisgrid_tile_open(ie.status) AS open, ie.due_at
+                            FROM incidents ie
+                            WHERE ie.geom && ST_Transform(wide, 4326)
+                              AND gisgrid_tile_match(p, ie.category, ie.status, ie.reported_at)
+                              AND gisgrid_tile_countable(p, ie.category, ie.grid_id,
+                                      ie.community_id, ie.street_id, ie.district_id)
+                            OFFSET 0
+                        ) merc
+                        OFFSET 0
                     ) pts
+                    OFFSET 0
                 ) rounded
+                OFFSET 0
             ) diffs
         ) c
         GROUP BY c.q, c.r
