@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask", "api_load", "nearest")
+BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask", "api_load", "nearest", "tiles")
 
 
 def main(argv: list[str]) -> int:
