@@ -469,3 +469,38 @@ def test_gdal_reads_a_tile(settings: Settings, store: Engine) -> None:
     n = int(r.stdout.split("Feature Count:")[1].split()[0])
     assert n > 0
     assert "incidents: Integer" in r.stdout or "incidents: Real" in r.stdout, r.stdout
+
+
+# ---------------------------------------------------------------- low zoom stays small
+
+LOW_ZOOM_MAX_BYTES = 200_000  # gzipped, per tile
+
+
+def test_low_zoom_tiles_stay_small(
+    client: TestClient, store: Engine, admin: dict[str, str]
+) -> None:
+    """Districts are the real Harbin boundaries (73k vertices), the same in every twin; they
+    are simplified to the tile's pixel. Incidents aggregate to at most 64 clusters and hexagons
+    to a fixed lattice, whatever the number of incidents."""
+    harbin = (125.68, 44.06, 130.24, 46.68)
+    for z in range(4, 10):
+        for zxy in t.tiles_in_bbox(harbin, z):
+            for layer in ("districts", "streets", "incidents", "hex", "units"):
+                if z < t.LAYERS[layer].minzoom:
+                    continue
+                zz, x, y = zxy
+                r = client.get(
+                    f"/tiles/{layer}/{zz}/{x}/{y}.pbf",
+                    headers={**admin, "Accept-Encoding": "gzip"},
+                )
+                assert r.status_code in (200, 204)
+                size = int(r.headers.get("content-length", 0))
+                assert size < LOW_ZOOM_MAX_BYTES, (layer, zxy, size)
+                if layer == "incidents" and r.status_code == 200:
+                    feats = mapbox_vector_tile.decode(r.content)["incidents"]["features"]
+                    assert len(feats) <= 64
+    z, x, y = 8, *t.tile_of(126.63, 45.76, 8)
+    r = client.get(f"/tiles/districts/{z}/{x}/{y}.pbf", headers={"Accept-Encoding": "gzip"})
+    full = mapbox_vector_tile.decode(r.content)["districts"]["features"]
+    vertices = sum(1 for f in full for _ in all_points(f["geometry"]))
+    assert 0 < vertices < 20_000, "the districts are simplified at zoom 8"
