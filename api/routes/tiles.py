@@ -122,7 +122,10 @@ def tilejson(request: Request, layer: t.Layer, engine: Engine) -> dict[str, Any]
             }
         ]
     else:
+        from gisgrid.heat import legend
+
         doc["tileSize"] = 256
+        doc["legend"] = legend()
     return doc
 
 
@@ -143,6 +146,13 @@ def index(request: Request) -> dict[str, Any]:
             for layer in t.LAYERS.values()
         ]
     }
+
+
+@router.get("/tiles/heat/legend.json", summary="The heat layer's colour scale and bandwidth rule")
+def heat_legend() -> dict[str, Any]:
+    from gisgrid.heat import legend
+
+    return legend()
 
 
 @router.get(

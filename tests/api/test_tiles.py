@@ -271,6 +271,8 @@ def test_tilejson_has_the_required_fields_and_carries_the_filters(
             assert vl["id"] == item["id"] and vl["fields"]
         else:
             assert doc["tiles"][0].endswith(".png")
+            assert doc["legend"] == client.get("/tiles/heat/legend.json").json()
+            assert doc["legend"]["stops"]
     doc = client.get("/tiles/hex.json", params={"category": "01,0201", "status": "reported"})
     assert doc.status_code == 200
     assert doc.json()["tiles"][0].endswith("?category=01%2C0201&status=reported")
