@@ -428,11 +428,14 @@ function renderLegend(map) {
       <div class="ends"><span>low 低</span><span>high 高</span></div></div>`);
   }
   if (state.show.incidents && map.getLayer("incident-points")) {
-    parts.push(`<div class="block"><div class="title">Incidents 事件</div>
+    // single incidents only reach a signed-in caller from zoom 14; clusters otherwise
+    const single = state.session && map.getZoom() >= 14;
+    parts.push(`<div class="block"><div class="title">Incidents 事件</div>${single ? `
       <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.open}"></span>open 未结</div>
       <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.overdue}"></span>overdue 超期</div>
-      <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.closed}"></span>closed 结案</div>
-      <div class="row"><span class="dot" style="background:#2563a8;width:16px;height:16px"></span>cluster 聚合 (orange: some overdue)</div></div>`);
+      <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.closed}"></span>closed 结案</div>` : `
+      <div class="row"><span class="dot" style="background:#2563a8"></span>cluster 聚合</div>
+      <div class="row"><span class="dot" style="background:#c2410c"></span>with overdue 含超期</div>`}</div>`);
   }
   if (state.show.units && map.getLayer("units")) {
     parts.push(`<div class="block"><div class="title">Units 责任单位</div>
@@ -584,7 +587,8 @@ function onClick(map, e) {
     locationPopup(map, e.lngLat);
     return;
   }
-  const p = hit.properties;
+  // the tiles carry the row id as the MVT feature id, not as a property
+  const p = { ...hit.properties, id: hit.properties.id ?? hit.id };
   const at = hit.geometry.type === "Point" ? hit.geometry.coordinates : e.lngLat;
   const html = {
     "incident-points": incidentHtml, "incident-clusters": clusterHtml, units: unitHtml, places: placeHtml,
