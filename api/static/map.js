@@ -54,6 +54,7 @@ const state = {
     outlines: true, basemap: true,
   },
   breaks: {}, // source id -> class breaks of the choropleth / hex fill
+  heatLegend: null, // the heat layer's TileJSON legend
   errors: new Map(), // source id -> last tile error
   popup: null,
 };
@@ -205,7 +206,8 @@ function addLayers(map) {
 
   if (has("heat")) {
     map.addLayer({
-      id: "heat", type: "raster", source: "heat", paint: { "raster-opacity": 0.8 },
+      // the tiles carry their own transparency (see the legend's opacity per stop)
+      id: "heat", type: "raster", source: "heat", paint: { "raster-opacity": 0.9 },
       layout: { visibility: "none" },
     });
   }
@@ -402,6 +404,44 @@ function classRows(breaks, colours) {
   return rows.join("");
 }
 
+function rgba(hex, opacity) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},${opacity ?? 1})`;
+}
+
+function fmtValue(v) {
+  return v >= 1000 ? `${v / 1000}k` : `${v}`;
+}
+
+// The heat tiles' own legend (their TileJSON's `legend`): colour stops evenly spaced on its
+// scale (log10), so the ramp is drawn with equal steps between the stops.
+function heatLegend() {
+  const lg = state.heatLegend;
+  if (!lg || !Array.isArray(lg.stops) || !lg.stops.length) {
+    return `<div class="block" data-legend="heat"><div class="title">Heatmap 热力</div>
+      <div class="ends"><span>low 低</span><span>high 高</span></div></div>`;
+  }
+  const colours = lg.stops.map((s) => rgba(s.color, Math.max(s.opacity ?? 1, 0.08)));
+  const labels = lg.stops.map((s) => `<span>${esc(fmtValue(s.value))}</span>`);
+  return `<div class="block" data-legend="heat"><div class="title">Heatmap 热力:
+    ${esc(lg.title || "density")}</div>
+    <div class="ramp" style="background:linear-gradient(90deg,${colours.join(",")})"></div>
+    <div class="ends">${labels.join("")}</div>
+    <div class="muted">${esc(lg.unit || "")}${lg.scale ? ` (${esc(lg.scale)})` : ""}</div></div>`;
+}
+
+async function loadHeatLegend(map) {
+  const entry = state.catalog.get("heat");
+  if (!entry) return;
+  try {
+    const r = await api(entry.tilejson);
+    if (r.ok) state.heatLegend = (await r.json()).legend || null;
+  } catch {
+    state.heatLegend = null;
+  }
+  renderLegend(map);
+}
+
 function shownAreaLevel(map) {
   const z = map.getZoom();
   const r = areaRanges().find((a) => z >= a.from && z < a.to);
@@ -422,11 +462,7 @@ function renderLegend(map) {
     parts.push(`<div class="block" data-legend="hex"><div class="title">Hexagons 六边形: ${m.en} ${m.zh}</div>
       ${classRows(b, HEX_COLOURS)}</div>`);
   }
-  if (state.show.heat && map.getLayer("heat")) {
-    parts.push(`<div class="block" data-legend="heat"><div class="title">Heatmap 热力 (kernel density)</div>
-      <div class="ramp" style="background:linear-gradient(90deg,rgba(255,255,178,.3),#fecc5c,#fd8d3c,#f03b20,#bd0026)"></div>
-      <div class="ends"><span>low 低</span><span>high 高</span></div></div>`);
-  }
+  if (state.show.heat && map.getLayer("heat")) parts.push(heatLegend());
   if (state.show.incidents && map.getLayer("incident-points")) {
     // single incidents only reach a signed-in caller from zoom 14; clusters otherwise
     const single = state.session && map.getZoom() >= 14;
@@ -807,6 +843,7 @@ async function main() {
   }
   addLayers(map);
   renderLegend(map);
+  loadHeatLegend(map);
   window.__gisgridReady = true;
 }
 

@@ -41,12 +41,16 @@ CHROMIUM_ARGS = [
 ]
 DB = "webmap_scratch"
 VIEWPORT = {"width": 1280, "height": 800}
-# Resolves on the map's next 'idle': every tile loaded, nothing moving.
-IDLE = """() => new Promise((resolve) => {
+# Resolves on an 'idle' (every tile loaded, nothing moving) after which the map is still
+# loaded: the page's own idle handler may restyle the choropleth, which lays tiles out anew.
+IDLE = """async () => {
   const m = window.__gisgridMap;
-  m.once('idle', () => resolve(true));
-  m.triggerRepaint();
-})"""
+  for (let round = 0; round < 20; round++) {
+    await new Promise((resolve) => { m.once('idle', resolve); m.triggerRepaint(); });
+    if (m.loaded() && m.areTilesLoaded()) return true;
+  }
+  return false;
+}"""
 RENDERED = """(layer) => window.__gisgridMap.queryRenderedFeatures({layers: [layer]})
   .map((f) => ({id: f.id, props: f.properties}))"""
 
@@ -121,7 +125,7 @@ class Page:
         self.idle()
 
     def idle(self) -> None:
-        self.page.evaluate(IDLE)
+        assert self.page.evaluate(IDLE), "the map kept reloading tiles"
 
     def js(self, expr: str, arg: Any = None) -> Any:
         return self.page.evaluate(expr, arg)
@@ -161,6 +165,8 @@ def page(browser: Any, server: str) -> Iterator[Page]:
     try:
         yield p
         assert p.errors == [], p.errors
+        # the page reports any tile that failed to load in its status line
+        assert "tile errors" not in p.page.text_content("#status")
     finally:
         p.context.close()
 
@@ -340,6 +346,34 @@ def test_a_filter_change_refetches_the_tiles_with_the_filter(
     assert parse_qs(urlsplit(req.value.url).query)["from"] == ["2026-03-01T00:00:00+08:00"]
     page.idle()
     assert req.value.response().status in (200, 204)
+
+
+def test_heat_and_hex_layers_load_with_their_legends(
+    page: Page, city: tuple[Engine, Settings]
+) -> None:
+    engine, _ = city
+    _, lon, lat = _grid_point(engine)
+    page.open()
+    page.jump(lon, lat, 13)
+    assert not page.tile_requests("heat") and not page.tile_requests("hex")
+    with page.page.expect_request(lambda r: "/tiles/heat/" in r.url) as req:
+        page.page.check('[data-layer="heat"]')
+    page.idle()
+    assert urlsplit(req.value.url).path.endswith(".png")
+    statuses = {r.response().status for r in page.tile_requests("heat")}
+    assert statuses <= {200, 204} and 200 in statuses
+    heat = page.page.wait_for_selector("[data-legend=heat]").inner_text()
+    assert "km²" in heat  # the unit from the heat TileJSON's own legend
+
+    page.page.check('[data-layer="hex"]')
+    page.idle()
+    cells = page.rendered("hex-fill")
+    assert cells and all(f["props"]["count"] >= 1 for f in cells)
+    assert "Hexagons" in page.page.text_content("[data-legend=hex]")
+    # the heat tiles follow the filters too
+    with page.page.expect_request(lambda r: "/tiles/heat/" in r.url and "category=05" in r.url):
+        page.page.select_option("#group", "05")
+    page.idle()
 
 
 def test_sign_in_shows_the_callers_own_incidents(page: Page, city: tuple[Engine, Settings]) -> None:
