@@ -799,6 +799,11 @@ async function main() {
   $("#city-name").textContent = city.name ? `${city.name} ${city.code || ""}` : "No areas loaded 尚无区划";
   if (state.config.basemap) $("#basemap-item").hidden = false;
   fillCategoryGroups();
+  if (state.session) {
+    // a token kept from before may have died with a server restart (a new signing key)
+    const me = await api("/me");
+    if (me.ok) state.session.me = await me.json();
+  }
   showSession();
   if (state.session) scheduleExpiry();
 

@@ -8,8 +8,6 @@ never on a clock. The screenshot lands in ``tests/artifacts/`` for a human to lo
 from __future__ import annotations
 
 import io
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from gisgrid.cluster import Cluster
 from gisgrid.nearest import nearest_units
 from gisgrid.settings import Settings
 from tests.api.city_support import PASSWORD, tiny_city, username_of
+from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -74,27 +73,8 @@ def city(cluster: Cluster) -> Iterator[tuple[Engine, Settings]]:
 @pytest.fixture(scope="module")
 def server(city: tuple[Engine, Settings]) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(city[1]), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(city[1])) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -434,10 +414,32 @@ def test_sign_in_shows_the_callers_own_incidents(page: Page, city: tuple[Engine,
     body = pop.inner_text()
     assert row[2] in body and "Due 期限" in body and "Status 状态" in body
 
-    # the token goes along with the API calls too, and is dropped on sign-out
+    # a reload in the same tab keeps the session
+    page.page.reload()
+    page.page.wait_for_function("window.__gisgridReady === true")
+    assert user in page.page.wait_for_selector("#whoami:not([hidden])").inner_text()
+
+    # sign-out drops the token, and the tiles go back to the anonymous view
     page.page.click("#signout")
     page.page.wait_for_selector("#signin:not([hidden])")
     assert page.js("() => sessionStorage.getItem('gisgrid.session')") is None
     page.idle()
     assert page.rendered("incident-points") == []
     assert page.page.is_disabled('[data-layer="places"]')
+
+
+def test_a_dead_token_from_before_is_dropped(page: Page) -> None:
+    page.open()
+    page.js(
+        """() => sessionStorage.setItem('gisgrid.session', JSON.stringify({token: 'not-a-jwt',
+        expiresAt: Date.now() + 3600e3, me: {username: 'ghost', role: 'admin', scope: {}}}))"""
+    )
+    page.page.reload()
+    page.page.wait_for_function("window.__gisgridReady === true")
+    page.idle()
+    assert "过期" in page.page.wait_for_selector("#signin-error:not([hidden])").inner_text()
+    assert page.page.is_hidden("#whoami")
+    assert page.js("() => sessionStorage.getItem('gisgrid.session')") is None
+    # no tile went out with the dead token
+    tiles = [r for r in page.requests if "/tiles/" in r.url]
+    assert tiles and not [r for r in tiles if "authorization" in r.headers]
