@@ -55,7 +55,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput, translate_db_errors
 from gisgrid.scope import Scope
-from gisgrid.tiles import TileFilters, query_params
+from gisgrid.tiles import TileFilters, check_tile, query_params
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -407,6 +407,7 @@ def render_tile(conn: Connection, z: int, x: int, y: int, qp: dict[str, Any]) ->
     scope_area_id). Runs in the caller's transaction on ``conn``: it neither begins nor
     commits.
     """
+    check_tile(z, x, y)
     d = tile_density(conn, z, x, y, qp)
     if d is None:
         return b""
@@ -443,7 +444,8 @@ def kde(
             raise InvalidInput(f"{name}={value!r}; expected > 0", field=name)
     grid = PixelGrid.around(bbox, pixel_m)
     sigma = bandwidth_m / pixel_m
-    if grid.grown(_radius(sigma)).ncols * grid.grown(_radius(sigma)).nrows > MAX_PIXELS:
+    big = grid.grown(_radius(sigma))
+    if big.ncols * big.nrows > MAX_PIXELS:
         raise InvalidInput(
             f"pixel_m={pixel_m} over this bbox and bandwidth needs more than {MAX_PIXELS} "
             "pixels; use larger pixels or a smaller bbox",

@@ -416,6 +416,7 @@ def test_area_counts_equal_the_assignment(conn: Connection) -> None:
         (lambda c: heat.hex_bins(c, (1, 2, 3, 4), cell_m=0), "cell_m"),
         (lambda c: heat.hex_bins(c, (0, 0, 170, 80), cell_m=10), "cell_m"),
         (lambda c: heat.area_counts(c, "city"), "level"),
+        (lambda c: heat.render_tile(c, 3, 8, 0, {}), "x"),
         (lambda c: heat.incident_points(c, ("a", 2, 3, 4)), "bbox"),  # type: ignore[arg-type]
     ],
     ids=[
@@ -426,6 +427,7 @@ def test_area_counts_equal_the_assignment(conn: Connection) -> None:
         "zero-cell",
         "too-many-hexagons",
         "bad-level",
+        "tile-outside-the-matrix",
         "text-in-bbox",
     ],
 )
