@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import secrets
 import subprocess
 import sys
@@ -236,6 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     servers = (gisgrid, tipg)
     results: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     try:
         for s in servers:
             s.start()
@@ -248,16 +250,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 headers["Authorization"] = f"Bearer {token}"
             urls = [tile_url(server, cell.layer, t) for t in cell.tiles]
             if kind == "warm":
-                total = max(len(urls) * args.rounds, args.min_requests)
-                return asyncio.run(
-                    fetch(urls, headers, args.concurrency, total, args.max_seconds, False)
-                )
-            if kind == "warm1":  # one client: the latency of a tile, without queueing
-                total = max(len(urls), args.min_requests // 4)
-                return asyncio.run(fetch(urls, headers, 1, total, args.max_seconds, False))
-            return asyncio.run(
-                fetch(urls, headers, args.concurrency, len(urls), math.inf, kind == "cold")
-            )
+                total, conc = max(len(urls) * args.rounds, args.min_requests), args.concurrency
+            elif kind == "warm1":  # one client: the latency of a tile, without queueing
+                total, conc = max(len(urls), args.min_requests // 4), 1
+            else:
+                total, conc = len(urls), args.concurrency
+            budget = math.inf if kind in ("cold", "prime") else args.max_seconds
+            cpu0 = server.cpu_s()
+            r = asyncio.run(fetch(urls, headers, conc, total, budget, kind == "cold"))
+            r.server_cpu_s = server.cpu_s() - cpu0
+            return r
 
         print(f"prime: every tile once on each server ({sum(len(c.tiles) for c in cells)})")
         for s in servers:
@@ -286,6 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for s in servers:
             s.stop()
         engine.dispose()
+    load_after = os.getloadavg()[0]
     for cell in cells:
         for kind in PASSES:
             stats = {name: _summary(runs, name, cell, kind) for name in ("gisgrid", "tipg")}
@@ -314,6 +317,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tipg_max_features_per_tile": args.tipg_max_features,
         "tipg_collections": {k: [c, p] for k, (c, p) in TIPG_LAYERS.items()},
         "server_logs": str(logs),
+        "load_average_1min": [load_before, load_after],
         "skipped": skipped,
         "rows": results,
     }
@@ -328,7 +332,7 @@ def _summary(
 ) -> PassStats:
     """A pass's figures, with the features per tile decoded from that server's cold pass."""
     r = runs[(name, cell.layer, cell.z, kind)]
-    stats = summarise(r.latency_s, r.nbytes, r.status, r.wall_s, r.cpu_s)
+    stats = summarise(r.latency_s, r.nbytes, r.status, r.wall_s, r.cpu_s, r.server_cpu_s)
     feats = [count_features(b) for b in runs[(name, cell.layer, cell.z, "cold")].bodies] or [0]
     stats.mean_features, stats.max_features = float(np.mean(feats)), max(feats)
     return stats
@@ -343,7 +347,8 @@ def _safe(url: str) -> str:
 # -- the report ------------------------------------------------------------------------------
 COLUMNS = (
     "layer", "z", "tiles", "pass", "server", "sends", "reqs", "req/s", "p50 ms", "p95 ms",
-    "KB/tile", "features mean/max", "!2xx", "cli CPU", "g/t req/s, p50", "bar",
+    "KB/tile", "features mean/max", "!2xx", "srv ms/req", "cli CPU", "g/t req/s, p50",
+    "bar",
 )  # fmt: skip
 _LEFT = {"layer", "pass", "server", "sends", "bar"}
 
@@ -369,6 +374,7 @@ def _cells_of(row: dict[str, Any], name: str) -> list[str]:
         f"{s['mean_bytes'] / 1024:,.1f}",
         f"{s['mean_features']:,.0f}/{s['max_features']:,}",
         str(s["not_2xx"]),
+        f"{s['server_cpu_ms']:.1f}",
         f"{s['client_cpu']:.0%}",
         f"{v['throughput_ratio']:.2f}x, {v['p50_ratio']:.2f}x" if first else "",
         v["bar"] if first else "",
@@ -380,7 +386,7 @@ def report(res: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=200, soft_wrap=True, highlight=False)
+    console = Console(width=210, soft_wrap=True, highlight=False)
     conc = res["concurrency"]
     lines = [
         f"store: {res['database']} ({res['grids']:,} grids, extent "
@@ -405,6 +411,11 @@ def report(res: dict[str, Any]) -> None:
         " g/t = gisgrid / tipg, for req/s and for p50",
     ]
     lines += [f"left out: {note}" for note in res["skipped"]]
+    before, after = res["load_average_1min"]
+    lines.append(
+        f"machine: {os.cpu_count()} cores, shared; 1-minute load average {before:.1f} at the start"
+        f" of the run and {after:.1f} at its end"
+    )
     for line in lines:
         console.print(line)
     table = Table(title="vector tiles: gisgrid /tiles beside tipg", box=box.SIMPLE_HEAD)
@@ -423,8 +434,9 @@ def report(res: dict[str, Any]) -> None:
     else:
         console.print(f"bar met in all {total} layer x zoom x pass rows")
     console.print(
-        "cli CPU: the load generator's own CPU time over the wall time; near 100% means the"
-        " client, not the server, set the req/s (client, servers and PostgreSQL share 2 cores)"
+        "srv ms/req: the server process's own CPU time per request (PostgreSQL's work is not in"
+        " it); cli CPU: the load generator's CPU time over the wall time, near 100% would mean"
+        " the client set the req/s (client, servers and PostgreSQL share 2 cores)"
     )
 
 

@@ -113,19 +113,27 @@ class PassStats:
     mean_bytes: float
     not_2xx: int
     client_cpu: float  # share of the wall time the client process spent on the CPU
+    server_cpu_ms: float | None = None  # the server process's CPU time per request
     mean_features: float | None = None
     max_features: int | None = None
 
 
 def summarise(
-    latency_s: np.ndarray, nbytes: np.ndarray, status: np.ndarray, wall_s: float, cpu_s: float
+    latency_s: np.ndarray,
+    nbytes: np.ndarray,
+    status: np.ndarray,
+    wall_s: float,
+    cpu_s: float,
+    server_cpu_s: float | None = None,
 ) -> PassStats:
     """Throughput over the pass's wall time; latency percentiles per request.
 
     >>> s = summarise(np.array([0.001, 0.002, 0.003, 0.004]), np.array([10, 20, 0, 10]),
-    ...               np.array([200, 200, 204, 500]), wall_s=0.5, cpu_s=0.25)
+    ...               np.array([200, 200, 204, 500]), wall_s=0.5, cpu_s=0.25, server_cpu_s=0.01)
     >>> s.requests, s.req_per_s, s.p50_ms, s.mean_bytes, s.not_2xx, s.client_cpu
     (4, 8.0, 2.5, 10.0, 1, 0.5)
+    >>> s.server_cpu_ms
+    2.5
     """
     p50, p95 = np.percentile(latency_s * 1000, [50, 95])
     return PassStats(
@@ -136,6 +144,7 @@ def summarise(
         mean_bytes=float(np.mean(nbytes)),
         not_2xx=int(np.sum(~np.isin(status, (200, 204)))),
         client_cpu=cpu_s / wall_s,
+        server_cpu_ms=None if server_cpu_s is None else server_cpu_s * 1000 / len(latency_s),
     )
 
 
@@ -302,6 +311,12 @@ class Server:
         self.stop()
         self.start()
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def _free_port() -> int:
     import socket
@@ -386,6 +401,7 @@ class PassRun:
     wall_s: float
     cpu_s: float
     bodies: list[bytes]
+    server_cpu_s: float | None = None
 
 
 async def fetch(

@@ -79,6 +79,7 @@ def test_summarise_hand_checked() -> None:
         status=np.array([200, 200, 204, 200, 503]),
         wall_s=0.25,
         cpu_s=0.05,
+        server_cpu_s=0.02,
     )
     assert s.requests == 5
     assert s.req_per_s == pytest.approx(20.0)
@@ -87,6 +88,7 @@ def test_summarise_hand_checked() -> None:
     assert s.mean_bytes == pytest.approx(200.0)
     assert s.not_2xx == 1
     assert s.client_cpu == pytest.approx(0.2)
+    assert s.server_cpu_ms == pytest.approx(4.0)
 
 
 def _stats(req_per_s: float, p50_ms: float, not_2xx: int = 0) -> PassStats:
