@@ -37,7 +37,7 @@ types: venv
 	$(BIN)/mypy
 
 pytest: venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	GISGRID_REQUIRE_BROWSER=$(if $(findstring --browser,$(SYSDEPS_FLAGS)),1,) $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: sysdeps venv
 	$(BIN)/python -m bench

@@ -8,6 +8,7 @@ never on a clock. The screenshot lands in ``tests/artifacts/`` for a human to lo
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ RENDERED = """(layer) => window.__gisgridMap.queryRenderedFeatures({layers: [lay
   .map((f) => ({id: f.id, props: f.properties}))"""
 
 if not CHROMIUM.exists():
+    # make test installs Chromium and sets GISGRID_REQUIRE_BROWSER: there a missing browser
+    # is a failure, not a silent skip
+    if os.environ.get("GISGRID_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is missing; run scripts/sysdeps.sh --browser as root")
     pytest.skip("Chromium is not installed (scripts/sysdeps.sh --browser)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
