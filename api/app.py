@@ -19,6 +19,7 @@ from gisgrid import __version__
 from gisgrid.db import make_engine, make_session_factory
 from gisgrid.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
+from gisgrid.tileclock import VersionClock, libpq_url
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,9 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.grid_index = GridIndexCache(engine)
+        app.state.tile_clock = VersionClock(libpq_url(engine.url.render_as_string(False)))
         try:
             yield
         finally:
+            await app.state.tile_clock.close()
             engine.dispose()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets from the installed package, not a

@@ -504,7 +504,8 @@ class TileVersion(Base):
 
     Tile caches put the versions of the tables a layer reads into their key, so a write (by
     the loader, the API, a reassignment or psql) makes every cached tile of those layers a
-    miss: nobody sees a stale tile. Rows: areas, buildings, places, units, incidents.
+    miss: nobody sees a stale tile. Rows: areas, buildings, places, units, incidents and
+    incident_categories (which the tile routes validate category filters against).
     """
 
     __tablename__ = "tile_versions"

@@ -368,37 +368,49 @@ def versions(conn: Connection, tables: Iterable[str]) -> tuple[int, ...]:
 
 Renderer = Callable[[Connection, int, int, int, dict[str, Any]], bytes]
 
-
-def _vector(layer: Layer) -> Renderer:
-    sql = text(f"SELECT {layer.function}(:z, :x, :y, CAST(:qp AS json))")
-
-    def render(conn: Connection, z: int, x: int, y: int, qp: dict[str, Any]) -> bytes:
-        tile = conn.execute(sql, {"z": z, "x": x, "y": y, "qp": json.dumps(qp)}).scalar()
-        return bytes(tile or b"")
-
-    return render
+_ALL_VERSIONS = "(SELECT json_object_agg(layer, version) FROM tile_versions)"
 
 
 def renderer(layer: Layer) -> Renderer:
+    """Python's way to draw a layer's tile (the SQL function, or the heat raster)."""
     if layer.kind == "raster":
         from gisgrid.heat import render_tile
 
         return render_tile
-    return _vector(layer)
+    sql = text(f"SELECT {layer.function}(:z, :x, :y, CAST(:qp AS json))")
+
+    def render_vector(conn: Connection, z: int, x: int, y: int, qp: dict[str, Any]) -> bytes:
+        tile = conn.execute(sql, {"z": z, "x": x, "y": y, "qp": json.dumps(qp)}).scalar()
+        return bytes(tile or b"")
+
+    return render_vector
 
 
 def render(
     conn: Connection, layer: Layer, z: int, x: int, y: int, qp: dict[str, Any]
 ) -> tuple[bytes, tuple[int, ...]]:
     """The tile (empty bytes for an empty tile) and the versions of ``layer.tables`` it
-    shows, read in one REPEATABLE READ snapshot. Below the layer's minzoom: empty."""
+    shows, read in one snapshot: a vector tile and the versions in one statement (a STABLE
+    function sees its calling statement's snapshot), the heat raster in a REPEATABLE READ
+    transaction. Below the layer's minzoom: empty."""
     check_tile(z, x, y)
-    if z < layer.minzoom:
-        return b"", versions(conn, layer.tables)
-    draw = renderer(layer)
     if conn.in_transaction():
         conn.commit()
-    with conn.begin():
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-        seen = versions(conn, layer.tables)
-        return draw(conn, z, x, y, qp), seen
+    if z < layer.minzoom:
+        return b"", versions(conn, layer.tables)
+    if layer.kind == "vector":
+        row = conn.execute(
+            text(f"SELECT {layer.function}(:z, :x, :y, CAST(:qp AS json)), {_ALL_VERSIONS}"),
+            {"z": z, "x": x, "y": y, "qp": json.dumps(qp)},
+        ).one()
+        if conn.in_transaction():
+            conn.commit()
+        got = row[1] or {}
+        return bytes(row[0] or b""), tuple(int(got.get(t, 0)) for t in layer.tables)
+    draw = renderer(layer)
+    rr = conn.execution_options(isolation_level="REPEATABLE READ")
+    with rr.begin():
+        seen = versions(rr, layer.tables)
+        body = draw(rr, z, x, y, qp)
+    conn.execution_options(isolation_level="READ COMMITTED")
+    return body, seen

@@ -13,16 +13,19 @@ import gzip
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
-from api.deps import EngineDep, OptionalCallerDep
+from api.deps import EngineDep
 from api.errors import FieldErrorRoute
 from gisgrid import tiles as t
+from gisgrid.auth import Caller, caller_from_token, decode_token
 from gisgrid.errors import InvalidInput, NotAuthenticated
 from gisgrid.scope import Scope
 from gisgrid.tilecache import CachedTile, TileCache
@@ -34,6 +37,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "The layer needs credentials"},
 }
 BOUNDS_TTL_S = 300.0
+CALLER_TTL_S = 10.0
+CALLER_CACHE_SIZE = 10_000
 
 router = APIRouter(tags=["Tiles"], route_class=FieldErrorRoute)
 
@@ -49,13 +54,17 @@ def tile_cache(request: Request) -> TileCache:
     return cache
 
 
-def _filters(request: Request, layer: t.Layer, engine: Engine) -> t.TileFilters:
-    params = request.query_params
+def _check_params(params: Mapping[str, str], layer: t.Layer) -> None:
     for name in params:
         if name not in t.FILTER_PARAMS:
             raise InvalidInput(f"unknown parameter; tiles take {list(t.FILTER_PARAMS)}", field=name)
         if not layer.filtered:
             raise InvalidInput(f"layer {layer.id!r} takes no filters", field=name)
+
+
+def _filters(request: Request, layer: t.Layer, engine: Engine) -> t.TileFilters:
+    params = request.query_params
+    _check_params(params, layer)
     known: set[str] = set()
     if params.get("category"):
         with engine.connect() as conn:
@@ -165,13 +174,12 @@ def layer_tilejson(layer: str, request: Request, engine: EngineDep) -> JSONRespo
     return JSONResponse(doc)
 
 
-def _scope(layer: t.Layer, caller: Any) -> Scope | None:
+def _scope(layer: t.Layer, caller: Caller | None) -> Scope | None:
     if caller is None:
         if not layer.public:
             raise NotAuthenticated(f"layer {layer.id!r} needs credentials", field="Authorization")
         return None
-    scope: Scope = caller.scope
-    return scope
+    return caller.scope
 
 
 def _etag(key: tuple[Any, ...]) -> str:
@@ -182,6 +190,64 @@ def _key(
     layer: t.Layer, z: int, x: int, y: int, qp: dict[str, Any], seen: tuple[int, ...]
 ) -> tuple[Any, ...]:
     return (layer.id, z, x, y, json.dumps(qp, sort_keys=True), seen)
+
+
+async def _caller(request: Request) -> Caller | None:
+    """The bearer token's caller, remembered for CALLER_TTL_S (never past the token's expiry):
+    a tile request on a cache hit then touches the database only for the versions. A change
+    to the account (deactivated, new scope) reaches tiles within CALLER_TTL_S."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    cache: dict[str, tuple[float, Caller]] | None = getattr(request.app.state, "tile_callers", None)
+    if cache is None:
+        cache = request.app.state.tile_callers = {}
+    now = time.monotonic()
+    hit = cache.get(token)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    settings = request.app.state.settings
+
+    def resolve() -> tuple[Caller, float]:
+        claims = decode_token(token, settings)
+        with request.app.state.session_factory() as session:
+            return caller_from_token(session, token, settings), float(claims["exp"])
+
+    caller, exp = await run_in_threadpool(resolve)
+    if len(cache) > CALLER_CACHE_SIZE:
+        cache.clear()
+    cache[token] = (now + min(CALLER_TTL_S, exp - time.time()), caller)
+    return caller
+
+
+async def _known_categories(request: Request, engine: Engine, version: int) -> set[str]:
+    """Category codes, reloaded when incident_categories' version moves."""
+    held = getattr(request.app.state, "tile_categories", None)
+    if held is not None and held[0] == version:
+        return set(held[1])
+
+    def load() -> set[str]:
+        with engine.connect() as conn:
+            return t.known_categories(conn)
+
+    known = await run_in_threadpool(load)
+    request.app.state.tile_categories = (version, frozenset(known))
+    return known
+
+
+def _render(
+    engine: Engine, cache: TileCache, lay: t.Layer, z: int, x: int, y: int, qp: dict[str, Any]
+) -> CachedTile:
+    with engine.connect() as conn:
+        if lay.kind == "vector":  # one statement: no BEGIN/COMMIT round trips around it
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        body, seen = t.render(conn, lay, z, x, y, qp)
+    if body and lay.kind == "vector":
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+    key = _key(lay, z, x, y, qp, seen)
+    tile = CachedTile(body, _etag(key))
+    cache.put(key, tile)
+    return tile
 
 
 @router.get(
@@ -195,38 +261,33 @@ def _key(
     },
     response_class=Response,
 )
-def tile(
-    layer: str,
-    z: Z,
-    x: XY,
-    y: XY,
-    fmt: str,
-    request: Request,
-    engine: EngineDep,
-    caller: OptionalCallerDep,
-) -> Response:
+async def tile(layer: str, z: Z, x: XY, y: XY, fmt: str, request: Request) -> Response:
+    """Asynchronous so that a cache hit never waits for a thread: the versions come from the
+    app's :class:`~gisgrid.tileclock.VersionClock`, the caller from a short cache; only a
+    miss renders, in a worker thread."""
     lay = t.layer_of(layer)
     if fmt != _suffix(lay):
         raise InvalidInput(f".{fmt}; layer {lay.id!r} is served as .{_suffix(lay)}", field="fmt")
     t.check_tile(z, x, y)
+    caller = await _caller(request)
     scope = _scope(lay, caller)
-    filters = _filters(request, lay, engine)
-    qp = t.query_params(filters, scope)
+    params = request.query_params
+    _check_params(params, lay)
+    engine: Engine = request.app.state.engine
+    now = await request.app.state.tile_clock.read()
+    known: set[str] = set()
+    if params.get("category"):
+        known = await _known_categories(request, engine, now.get("incident_categories", 0))
+    qp = t.query_params(t.TileFilters.parse(params, known), scope)
+    key = _key(lay, z, x, y, qp, tuple(now.get(name, 0) for name in lay.tables))
+    etag = _etag(key)
+    held = request.headers.get("if-none-match")
+    if held and etag in [v.strip() for v in held.split(",")]:
+        return Response(status_code=304, headers=_headers(etag, caller))
     cache = tile_cache(request)
-    with engine.connect() as conn:
-        key = _key(lay, z, x, y, qp, t.versions(conn, lay.tables))
-        etag = _etag(key)
-        held = request.headers.get("if-none-match")
-        if held and etag in [v.strip() for v in held.split(",")]:
-            return Response(status_code=304, headers=_headers(etag, caller))
-        hit = cache.get(key)
-        if hit is None:
-            body, seen = t.render(conn, lay, z, x, y, qp)
-            if body and lay.kind == "vector":
-                body = gzip.compress(body, compresslevel=6, mtime=0)
-            key = _key(lay, z, x, y, qp, seen)
-            hit = CachedTile(body, _etag(key))
-            cache.put(key, hit)
+    hit = cache.get(key)
+    if hit is None:
+        hit = await run_in_threadpool(_render, engine, cache, lay, z, x, y, qp)
     headers = _headers(hit.etag, caller)
     if not hit.body:
         return Response(status_code=204, headers=headers)
@@ -239,7 +300,7 @@ def tile(
     return Response(body, media_type=MVT if lay.kind == "vector" else PNG, headers=headers)
 
 
-def _headers(etag: str, caller: Any) -> dict[str, str]:
+def _headers(etag: str, caller: Caller | None) -> dict[str, str]:
     return {
         "ETag": etag,
         # revalidate every time: the ETag makes that a 304 when nothing changed

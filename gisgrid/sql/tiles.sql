@@ -391,13 +391,14 @@ END
 $$;
 
 INSERT INTO tile_versions (layer)
-VALUES ('areas'), ('buildings'), ('places'), ('units'), ('incidents')
+VALUES ('areas'), ('buildings'), ('places'), ('units'), ('incidents'),
+       ('incident_categories')
 ON CONFLICT (layer) DO NOTHING;
 
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents'] LOOP
+    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents', 'incident_categories'] LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS tile_version_bump ON %I', t);
         EXECUTE format(
             'CREATE TRIGGER tile_version_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE'

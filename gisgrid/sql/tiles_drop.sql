@@ -2,7 +2,7 @@
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents'] LOOP
+    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents', 'incident_categories'] LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS tile_version_bump ON %I', t);
     END LOOP;
 END

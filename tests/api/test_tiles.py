@@ -506,3 +506,21 @@ def test_low_zoom_tiles_stay_small(
     full = mapbox_vector_tile.decode(r.content)["districts"]["features"]
     vertices = sum(1 for f in full for _ in all_points(f["geometry"]))
     assert 0 < vertices < 20_000, "the districts are simplified at zoom 8"
+
+
+def test_a_new_category_is_a_valid_filter_at_once(client: TestClient, store: Engine) -> None:
+    url = "/tiles/hex/12/0/0.pbf?category=0199"
+    assert client.get(url).json()["field"] == "category"
+    with store.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incident_categories (code, parent_code, name_zh, name_en)"
+                " VALUES ('0199', '01', '其他', 'Other')"
+            )
+        )
+    try:
+        assert client.get(url).status_code == 204
+    finally:
+        with store.begin() as conn:
+            conn.execute(text("DELETE FROM incident_categories WHERE code = '0199'"))
+    assert client.get(url).status_code == 400
