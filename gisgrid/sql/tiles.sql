@@ -106,6 +106,18 @@ $$;
 
 -- ---------------------------------------------------------------- areas
 
+-- Every grid with the community, street and district above it (through parent_id, so past
+-- versions of a grid keep their place). Counting a grid's incidents by grid_id and summing
+-- up this lineage needs only ix_incidents_grid_time, whatever the level.
+CREATE OR REPLACE VIEW gisgrid_grid_lineage AS
+SELECT g.id AS grid_id, c.id AS community_id, s.id AS street_id, d.id AS district_id
+FROM areas g
+LEFT JOIN areas c ON c.id = g.parent_id
+LEFT JOIN areas s ON s.id = c.parent_id
+LEFT JOIN areas d ON d.id = s.parent_id
+WHERE g.level = 'grid';
+
+
 -- Current boundaries of one level with their counts: households, population, and incidents
 -- under the filters (all, open, overdue). Polygons are simplified to a quarter of a tile
 -- pixel (extent 4096) before clipping; ST_AsMVTGeom snaps and orients the rings.
@@ -117,7 +129,7 @@ DECLARE
     env geometry := ST_TileEnvelope(z, x, y);
     box4326 geometry := ST_Transform(ST_TileEnvelope(z, x, y, margin => 64.0 / 4096), 4326);
     px float8 := (ST_XMax(env) - ST_XMin(env)) / 4096;
-    col text := lvl || '_id';
+    col text := CASE lvl WHEN 'grid' THEN 'grid_id' ELSE lvl || '_id' END;
     tile bytea;
 BEGIN
     EXECUTE format($q$
@@ -127,16 +139,23 @@ BEGIN
                                 $2, 4096, 64, true) AS geom
             FROM areas a
             WHERE a.level = $4 AND a.valid_to IS NULL AND a.geom && $1
+        ), g AS (
+            -- every grid (current or past version) under the tile's areas, with its lineage
+            SELECT l.%1$I AS area_id, l.grid_id,
+                   gisgrid_tile_in_scope($5, l.grid_id, l.community_id, l.street_id,
+                                         l.district_id) AS in_scope
+            FROM gisgrid_grid_lineage l
+            WHERE l.%1$I IN (SELECT id FROM a WHERE geom IS NOT NULL)
         ), c AS (
-            SELECT i.%1$I AS area_id, count(*) AS n,
+            -- counted per grid from ix_incidents_grid_time alone (grid_id, reported_at
+            -- INCLUDE category, status, due_at): an index-only scan
+            SELECT g.area_id, count(*) AS n,
                    count(*) FILTER (WHERE gisgrid_tile_open(i.status)) AS open,
                    count(*) FILTER (WHERE gisgrid_tile_open(i.status) AND i.due_at < now())
                        AS overdue
-            FROM incidents i
-            WHERE i.%1$I IN (SELECT id FROM a WHERE geom IS NOT NULL)
-              AND gisgrid_tile_match($5, i.category, i.status, i.reported_at)
-              AND gisgrid_tile_countable($5, i.category, i.grid_id, i.community_id,
-                                         i.street_id, i.district_id)
+            FROM g JOIN incidents i ON i.grid_id = g.grid_id
+            WHERE gisgrid_tile_match($5, i.category, i.status, i.reported_at)
+              AND (g.in_scope OR left(i.category, 2) <> ALL(gisgrid_sensitive_groups()))
             GROUP BY 1
         )
         SELECT ST_AsMVT(t, $6, 4096, 'geom', 'id') FROM (

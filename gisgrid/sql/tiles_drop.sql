@@ -8,6 +8,7 @@ BEGIN
 END
 $$;
 DROP FUNCTION IF EXISTS gisgrid_bump_tile_version();
+DROP VIEW IF EXISTS gisgrid_grid_lineage;
 DROP TYPE IF EXISTS gisgrid_tile_params CASCADE;
 DROP FUNCTION IF EXISTS gisgrid_tile_districts(integer, integer, integer, json);
 DROP FUNCTION IF EXISTS gisgrid_tile_streets(integer, integer, integer, json);

@@ -186,5 +186,8 @@ def write_city(
             if progress:
                 progress("indexes and keys", i, len(restore))
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        # VACUUM sets the visibility map, so tiles count incidents by index-only scans
+        auto.execute(text("VACUUM (ANALYZE) incidents"))
+        auto.execute(text("ANALYZE"))
     return counts

@@ -32,9 +32,19 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.PrimaryKeyConstraint("layer", name=op.f("pk_tile_versions")),
     )
+    # tiles count a grid's incidents from the index alone (index-only scans)
+    op.drop_index("ix_incidents_grid_time", table_name="incidents")
+    op.create_index(
+        "ix_incidents_grid_time",
+        "incidents",
+        ["grid_id", "reported_at"],
+        postgresql_include=["category", "status", "due_at"],
+    )
     _run("tiles")
 
 
 def downgrade() -> None:
     _run("tiles_drop")
+    op.drop_index("ix_incidents_grid_time", table_name="incidents")
+    op.create_index("ix_incidents_grid_time", "incidents", ["grid_id", "reported_at"])
     op.drop_table("tile_versions")
