@@ -57,10 +57,10 @@ def export_cmd(
     Without --public the file holds the whole store's view (as an admin sees it): keep it
     where only those who may see every incident can read it.
     """
-    from sqlalchemy import text
-
     from gisgrid import tiles as t
     from gisgrid.cli_io import _engine
+    from gisgrid.errors import InvalidInput
+    from gisgrid.mapview import data_extent
     from gisgrid.scope import Scope
     from gisgrid.tiles_export import export_tiles, parse_bbox, parse_zooms, tile_list
 
@@ -69,18 +69,10 @@ def export_cmd(
         engine = _engine()
         if bbox is None:
             with engine.connect() as conn:
-                row = conn.execute(
-                    text(
-                        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT"
-                        " ST_Extent(geom) AS e FROM areas WHERE level = 'grid'"
-                        " AND valid_to IS NULL) s"
-                    )
-                ).one()
-            if row[0] is None:
-                from gisgrid.errors import InvalidInput
-
-                raise InvalidInput("the store has no grids; give --bbox", field="bbox")
-            box = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+                extent = data_extent(conn)
+            if extent is None:
+                raise InvalidInput("the store has no areas; give --bbox", field="bbox")
+            box = extent
         else:
             box = parse_bbox(bbox)
         given = {

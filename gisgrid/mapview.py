@@ -77,9 +77,15 @@ def _extent(conn: Conn, grids_only: bool) -> Bounds | None:
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
+def data_extent(conn: Conn) -> Bounds | None:
+    """Where the data is: the current grids' extent, or every current area's without grids;
+    None in an empty store."""
+    return _extent(conn, grids_only=True) or _extent(conn, grids_only=False)
+
+
 def city_view(conn: Conn) -> CityView:
     """The city to start a map on; every field is None in an empty store."""
-    bounds = _extent(conn, grids_only=True) or _extent(conn, grids_only=False)
+    bounds = data_extent(conn)
     top = conn.execute(text(_CITY_SQL)).one_or_none()
     return CityView(
         code=None if top is None else str(top.code),

@@ -13,7 +13,7 @@ from typing import Any
 import mapbox_vector_tile
 import pytest
 from pmtiles.reader import MmapSource, Reader
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from gisgrid import tiles as t
@@ -22,7 +22,7 @@ from gisgrid.cluster import Cluster
 from gisgrid.errors import InvalidInput
 from gisgrid.scope import Scope
 from gisgrid.tiles_export import export_tiles, parse_bbox, parse_zooms
-from tests.api.city_support import tiny_city
+from tests.api.city_support import grid_extent, tiny_city
 
 DB = "tiles_export_scratch"
 
@@ -35,14 +35,7 @@ def store(cluster: Cluster) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def box(store: Engine) -> tuple[float, float, float, float]:
-    with store.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
-                " FROM (SELECT ST_Extent(geom) AS e FROM areas WHERE level = 'grid') s"
-            )
-        ).one()
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return grid_extent(store)
 
 
 def by_id(layer: dict[str, Any]) -> list[dict[str, Any]]:

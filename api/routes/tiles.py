@@ -20,13 +20,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from api.deps import EngineDep
 from api.errors import FieldErrorRoute
 from gisgrid import tiles as t
 from gisgrid.auth import Caller, caller_from_token, decode_token
 from gisgrid.errors import InvalidInput, NotAuthenticated
+from gisgrid.mapview import data_extent
 from gisgrid.scope import Scope
 from gisgrid.tilecache import CachedTile, TileCache
 
@@ -73,23 +74,14 @@ def _filters(request: Request, layer: t.Layer, engine: Engine) -> t.TileFilters:
 
 
 def _bounds(request: Request, engine: Engine) -> list[float]:
-    """Where the data is: the extent of the current grids (of the districts when there are
-    no grids yet), cached for BOUNDS_TTL_S."""
+    """Where the data is (:func:`gisgrid.mapview.data_extent`), cached for BOUNDS_TTL_S."""
     hit = getattr(request.app.state, "tile_bounds", None)
     now = time.monotonic()
     if hit is not None and now - hit[0] < BOUNDS_TTL_S:
         return list(hit[1])
     with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
-                " (SELECT COALESCE("
-                "   (SELECT ST_Extent(geom) FROM areas WHERE valid_to IS NULL AND level = 'grid'),"
-                "   (SELECT ST_Extent(geom) FROM areas WHERE valid_to IS NULL"
-                "     AND level IN ('city', 'district'))) AS e) s"
-            )
-        ).one()
-    bounds = [-180.0, -85.0511, 180.0, 85.0511] if row[0] is None else [float(v) for v in row]
+        box = data_extent(conn)
+    bounds = [-180.0, -85.0511, 180.0, 85.0511] if box is None else list(box)
     request.app.state.tile_bounds = (now, bounds)
     return bounds
 

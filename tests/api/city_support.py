@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gisgrid.auth import set_password
 from gisgrid.cluster import Cluster
+from gisgrid.mapview import data_extent
 from gisgrid.synth import generate
 from gisgrid.synth.store import write_city
 from tests.support import scratch_engine
@@ -39,3 +41,31 @@ def username_of(engine: Engine, role: str) -> str:
             text("SELECT username FROM accounts WHERE role = :r ORDER BY id LIMIT 1"), {"r": role}
         ).scalar_one()
     return name
+
+
+def bearer_header(client: TestClient, username: str) -> dict[str, str]:
+    """Sign in with :data:`PASSWORD`; the Authorization header for the token."""
+    r = client.post("/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def grid_extent(engine: Engine) -> tuple[float, float, float, float]:
+    """The current grids' extent (lon/lat)."""
+    with engine.connect() as conn:
+        box = data_extent(conn)
+    assert box is not None, "the store has no areas"
+    return box
+
+
+def point_in(engine: Engine, area_id: int) -> tuple[float, float]:
+    """A point inside an area (lon, lat)."""
+    with engine.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(c), ST_Y(c) FROM"
+                " (SELECT ST_PointOnSurface(geom) AS c FROM areas WHERE id = :a) s"
+            ),
+            {"a": area_id},
+        ).one()
+    return float(lon), float(lat)

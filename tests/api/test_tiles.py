@@ -17,7 +17,13 @@ from api.app import create_app
 from gisgrid import tiles as t
 from gisgrid.cluster import Cluster
 from gisgrid.settings import Settings
-from tests.api.city_support import PASSWORD, tiny_city, username_of
+from tests.api.city_support import (
+    bearer_header,
+    grid_extent,
+    point_in,
+    tiny_city,
+    username_of,
+)
 from tests.live_server import serving
 
 DB = "tiles_scratch"
@@ -46,15 +52,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def bearer(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/token", data={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.fixture(scope="module")
 def admin(client: TestClient) -> dict[str, str]:
-    return bearer(client, "admin")
+    return bearer_header(client, "admin")
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +64,12 @@ def worker(client: TestClient, store: Engine) -> tuple[dict[str, str], int]:
         grid = conn.execute(
             text("SELECT scope_area_id FROM accounts WHERE username = :u"), {"u": username}
         ).scalar_one()
-    return bearer(client, username), int(grid)
+    return bearer_header(client, username), int(grid)
 
 
 @pytest.fixture(scope="module")
 def box(store: Engine) -> tuple[float, float, float, float]:
-    with store.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
-                " FROM (SELECT ST_Extent(geom) AS e FROM areas WHERE level = 'grid') s"
-            )
-        ).one()
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return grid_extent(store)
 
 
 def busiest_tile(store: Engine, z: int, table: str = "incidents") -> tuple[int, int, int]:
@@ -347,14 +340,7 @@ def test_a_grid_worker_sees_only_the_rows_of_their_grid(
     client: TestClient, store: Engine, worker: tuple[dict[str, str], int], admin: dict[str, str]
 ) -> None:
     headers, grid = worker
-    with store.connect() as conn:
-        lon, lat = conn.execute(
-            text(
-                "SELECT ST_X(c), ST_Y(c) FROM"
-                " (SELECT ST_PointOnSurface(geom) AS c FROM areas WHERE id = :g) s"
-            ),
-            {"g": grid},
-        ).one()
+    lon, lat = point_in(store, grid)
     zxy = (14, *t.tile_of(lon, lat, 14))
     seen_other = False
     for layer in ("buildings", "places", "incidents"):
@@ -389,14 +375,7 @@ def test_a_write_by_any_path_shows_in_the_next_tile(
     client: TestClient, store: Engine, admin: dict[str, str], worker: tuple[dict[str, str], int]
 ) -> None:
     headers, grid = worker
-    with store.connect() as conn:
-        lon, lat = conn.execute(
-            text(
-                "SELECT ST_X(c), ST_Y(c) FROM"
-                " (SELECT ST_PointOnSurface(geom) AS c FROM areas WHERE id = :g) s"
-            ),
-            {"g": grid},
-        ).one()
+    lon, lat = point_in(store, grid)
     zxy = (13, *t.tile_of(lon, lat, 13))
 
     def count() -> int:
