@@ -95,7 +95,7 @@ LAYERS: dict[str, Layer] = {
         _area("district", "districts", "Districts", 0),
         _area("street", "streets", "Streets", 8),
         _area("community", "communities", "Communities", 10),
-        _area("grid", "grids", "Grids", 12),
+        _area("grid", "grids", "Grids", 11),
         Layer(
             id="buildings",
             title="Buildings",

@@ -14,9 +14,9 @@ const POINT_HIT_PX = 6; // how close a click must be to a point to open its popu
 // fills the finest level shown, so each level fills from its `from` to the next level's.
 const AREAS = [
   { id: "districts", from: 0, line: "#323f4b", width: 2.4 },
-  { id: "streets", from: 10, line: "#52606d", width: 1.6, dash: [4, 2] },
-  { id: "communities", from: 11, line: "#7b8794", width: 1.1 },
-  { id: "grids", from: 12, line: "#9aa5b1", width: 0.6 },
+  { id: "streets", from: 9, line: "#52606d", width: 1.6, dash: [4, 2] },
+  { id: "communities", from: 10, line: "#7b8794", width: 1.1 },
+  { id: "grids", from: 11, line: "#9aa5b1", width: 0.6 },
 ];
 // Layers whose tiles take the incident filters (category, from, to).
 const FILTERED = new Set(["districts", "streets", "communities", "grids", "hex", "heat", "incidents"]);
@@ -50,7 +50,7 @@ const state = {
   filters: { category: "", from: "", to: "" },
   metric: "incidents",
   show: {
-    choropleth: true, heat: false, hex: false, incidents: true, units: true, places: false,
+    choropleth: false, heat: true, hex: false, incidents: true, units: true, places: false,
     outlines: true, basemap: true,
   },
   breaks: {}, // source id -> class breaks of the choropleth / hex fill
@@ -189,6 +189,26 @@ function areaRanges() {
   return present.map((a, i) => ({ ...a, to: i + 1 < present.length ? present[i + 1].from : 24 }));
 }
 
+// The whole grid extent, but no further out than START_MINZOOM (where the grids show): a
+// city's extent is wide, and a first look should show grids, heat and incidents.
+const START_MINZOOM = 11;
+function startView(city) {
+  if (!city.bounds) return { center: [126.63, 45.75], zoom: START_MINZOOM };
+  const [w, s, e, n] = city.bounds;
+  const el = document.getElementById("map");
+  const fit = Math.log2(Math.min(
+    (el.clientWidth - 48) / (((e - w) / 360) * 512),
+    (el.clientHeight - 48) / ((mercY(n) - mercY(s)) * 512),
+  ));
+  if (fit >= START_MINZOOM) return { bounds: city.bounds, fitBoundsOptions: { padding: 24 } };
+  return { center: city.center ?? [(w + e) / 2, (s + n) / 2], zoom: START_MINZOOM };
+}
+
+function mercY(lat) {
+  const r = (lat * Math.PI) / 180;
+  return 0.5 - Math.log(Math.tan(Math.PI / 4 + r / 2)) / (2 * Math.PI);
+}
+
 function addSource(map, id) {
   const entry = state.catalog.get(id);
   if (!entry || !canRead(id) || map.getSource(id)) return false;
@@ -204,13 +224,6 @@ function addLayers(map) {
   const has = (id) => Boolean(map.getSource(id));
   for (const id of state.catalog.keys()) addSource(map, id);
 
-  if (has("heat")) {
-    map.addLayer({
-      // the tiles carry their own transparency (see the legend's opacity per stop)
-      id: "heat", type: "raster", source: "heat", paint: { "raster-opacity": 0.9 },
-      layout: { visibility: "none" },
-    });
-  }
   for (const a of areaRanges()) {
     if (!has(a.id)) continue;
     map.addLayer({
@@ -220,6 +233,14 @@ function addLayers(map) {
         "fill-color": fillStep(METRICS[state.metric].area, [1], CHORO_COLOURS),
         "fill-opacity": 0.62,
       },
+    });
+  }
+  if (has("heat")) {
+    map.addLayer({
+      // over the choropleth, under outlines and points; the tiles carry their own
+      // transparency (see the legend's opacity per stop)
+      id: "heat", type: "raster", source: "heat", paint: { "raster-opacity": 0.85 },
+      layout: { visibility: "none" },
     });
   }
   if (has("hex")) {
@@ -260,13 +281,17 @@ function addLayers(map) {
       filter: ["has", "point_count"],
       paint: {
         "circle-radius": [
-          "interpolate", ["linear"], ["to-number", ["get", "point_count"]], 1, 5, 10, 9, 100, 15, 1000, 24,
+          "interpolate", ["linear"], ["to-number", ["get", "point_count"]],
+          1, 4, 10, 6, 100, 9, 1000, 13, 10000, 18,
         ],
+        // the share of the cluster's incidents that are open and overdue
         "circle-color": [
-          "case", [">", ["to-number", ["coalesce", ["get", "overdue"], 0]], 0],
-          "#c2410c", "#2563a8",
+          "interpolate", ["linear"],
+          ["/", ["to-number", ["coalesce", ["get", "overdue"], 0]],
+            ["max", 1, ["to-number", ["get", "point_count"]]]],
+          0, "#2563a8", 0.05, "#f59e0b", 0.2, "#c2410c",
         ],
-        "circle-opacity": 0.75, "circle-stroke-color": "#fff", "circle-stroke-width": 1.2,
+        "circle-opacity": 0.7, "circle-stroke-color": "#fff", "circle-stroke-width": 1,
       },
     });
     map.addLayer({
@@ -470,8 +495,9 @@ function renderLegend(map) {
       <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.open}"></span>open 未结</div>
       <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.overdue}"></span>overdue 超期</div>
       <div class="row"><span class="dot" style="background:${INCIDENT_COLOURS.closed}"></span>closed 结案</div>` : `
-      <div class="row"><span class="dot" style="background:#2563a8"></span>cluster 聚合</div>
-      <div class="row"><span class="dot" style="background:#c2410c"></span>with overdue 含超期</div>`}</div>`);
+      <div class="row"><span class="dot" style="background:#2563a8"></span>cluster, none overdue 聚合 无超期</div>
+      <div class="row"><span class="dot" style="background:#f59e0b"></span>5% overdue 超期</div>
+      <div class="row"><span class="dot" style="background:#c2410c"></span>&ge; 20% overdue 超期</div>`}</div>`);
   }
   if (state.show.units && map.getLayer("units")) {
     parts.push(`<div class="block"><div class="title">Units 责任单位</div>
@@ -810,7 +836,7 @@ async function main() {
   const map = new maplibregl.Map({
     container: "map",
     style: emptyStyle(),
-    ...(city.bounds ? { bounds: city.bounds, fitBoundsOptions: { padding: 24 } } : { center: [126.63, 45.75], zoom: 10 }),
+    ...startView(city),
     maxZoom: 20,
     transformRequest,
     attributionControl: { compact: true, customAttribution: "gisgrid" },

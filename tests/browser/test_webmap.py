@@ -236,6 +236,10 @@ def test_the_map_renders_the_grids_in_view(page: Page, city: tuple[Engine, Setti
     assert "哈尔滨" in page.page.text_content("#city-name")
     page.jump(lon, lat, 13)
     assert page.js("() => window.__gisgridMap.loaded()")
+    # the heatmap is the first look; the choropleth is a click away
+    assert not page.rendered("grids-fill")
+    page.page.check('[data-layer="choropleth"]')
+    page.idle()
     rendered = {f["props"]["code"] for f in page.rendered("grids-fill")}
     assert code in rendered
     # no grid drawn that the store does not have there; every grid well inside the view drawn
@@ -253,7 +257,9 @@ def test_the_map_renders_the_grids_in_view(page: Page, city: tuple[Engine, Setti
             )
         ).one()
     page.jump(lon, lat, 12.3)
-    assert len({f["props"]["code"] for f in page.rendered("grids-fill")}) > 1
+    # the default view: grid outlines, the heatmap, incident clusters and units
+    assert len({f["props"]["code"] for f in page.rendered("grids-line")}) > 1
+    assert page.tile_requests("heat")
     ARTIFACTS.mkdir(exist_ok=True)
     page.page.screenshot(path=str(ARTIFACTS / "webmap.png"))
     colours, drawn = _map_pixels(page)
@@ -293,6 +299,8 @@ def test_a_filter_change_refetches_the_tiles_with_the_filter(
     _, lon, lat = _grid_point(engine)
     page.open()
     page.jump(lon, lat, 13)
+    page.page.check('[data-layer="choropleth"]')
+    page.idle()
     before = {f["id"]: f["props"]["incidents"] for f in page.rendered("grids-fill")}
 
     def filtered(category: str, name: str = "category", value: str | None = None) -> Any:
@@ -339,8 +347,9 @@ def test_heat_and_hex_layers_load_with_their_legends(
     engine, _ = city
     _, lon, lat = _grid_point(engine)
     page.open()
+    page.page.uncheck('[data-layer="heat"]')
     page.jump(lon, lat, 13)
-    assert not page.tile_requests("heat") and not page.tile_requests("hex")
+    assert not page.tile_requests("hex")
     with page.page.expect_request(lambda r: "/tiles/heat/" in r.url) as req:
         page.page.check('[data-layer="heat"]')
     page.idle()
