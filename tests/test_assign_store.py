@@ -286,11 +286,24 @@ def test_trigger_off_for_a_transaction_that_writes_ids_itself(
     assert _ids(engine, "incidents", later)[0] == city["GA"]
 
 
+ASSIGN_FUNCTIONS = (
+    "gisgrid_assign_point",
+    "gisgrid_area_above",
+    "gisgrid_assign_point_ids",
+    "gisgrid_assign_row",
+)
+
+
 def test_downgrade_drops_the_functions_and_triggers(cluster: Cluster) -> None:
-    def objects(eng: Engine) -> tuple[int, int]:
+    def objects(eng: Engine, assign_only: bool) -> tuple[int, int]:
+        """(gisgrid's functions, or only the assignment ones; assignment triggers)"""
         with eng.connect() as conn:
             fns = conn.execute(
-                text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'gisgrid_%'")
+                text(
+                    "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gisgrid\\_%'"
+                    " AND (:all OR proname = ANY(:assign))"
+                ),
+                {"all": not assign_only, "assign": list(ASSIGN_FUNCTIONS)},
             ).scalar_one()
             trg = conn.execute(
                 text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'gisgrid_assign_%'")
@@ -299,11 +312,13 @@ def test_downgrade_drops_the_functions_and_triggers(cluster: Cluster) -> None:
 
     with scratch_engine(cluster, "assign_downgrade_scratch") as eng:
         url = eng.url.render_as_string(hide_password=False)
-        assert objects(eng) == (4, 10)
+        assert objects(eng, assign_only=True) == (len(ASSIGN_FUNCTIONS), 10)
+        assert objects(eng, assign_only=False)[0] > len(ASSIGN_FUNCTIONS)  # the tiles' too
         migrate_down(url, "0001")
-        assert objects(eng) == (0, 0)
+        # every gisgrid function is gone, the assignment's and the tiles' (0004, 0002)
+        assert objects(eng, assign_only=False) == (0, 0)
         migrate_to_head(url)
-        assert objects(eng) == (4, 10)
+        assert objects(eng, assign_only=True) == (len(ASSIGN_FUNCTIONS), 10)
 
 
 # -- the loader -------------------------------------------------------------------------------

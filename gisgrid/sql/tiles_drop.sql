@@ -1,24 +1,24 @@
 -- Undo tiles.sql (migration 0004 downgrade); the table goes with the migration.
 DO $$
-DECLARE t text;
+DECLARE
+    t text;
+    f regprocedure;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents', 'incident_categories'] LOOP
+    FOREACH t IN ARRAY ARRAY['areas', 'buildings', 'places', 'units', 'incidents',
+                             'incident_categories'] LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS tile_version_bump ON %I', t);
+    END LOOP;
+    -- every function tiles.sql makes: the tile layers, their helpers and the trigger's
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.proname LIKE 'gisgrid\_tile\_%'
+           OR p.proname IN ('gisgrid_bump_tile_version', 'gisgrid_incident_hexes',
+                            'gisgrid_qp_list', 'gisgrid_sensitive_groups', 'gisgrid_merc_x',
+                            'gisgrid_merc_y', 'gisgrid_iso')
+    LOOP
+        EXECUTE 'DROP FUNCTION ' || f;
     END LOOP;
 END
 $$;
-DROP FUNCTION IF EXISTS gisgrid_bump_tile_version();
+DROP TYPE IF EXISTS gisgrid_tile_params;
 DROP VIEW IF EXISTS gisgrid_grid_lineage;
-DROP TYPE IF EXISTS gisgrid_tile_params CASCADE;
-DROP FUNCTION IF EXISTS gisgrid_tile_districts(integer, integer, integer, json);
-DROP FUNCTION IF EXISTS gisgrid_tile_streets(integer, integer, integer, json);
-DROP FUNCTION IF EXISTS gisgrid_tile_communities(integer, integer, integer, json);
-DROP FUNCTION IF EXISTS gisgrid_tile_grids(integer, integer, integer, json);
-DROP FUNCTION IF EXISTS gisgrid_tile_units(integer, integer, integer, json);
-DROP FUNCTION IF EXISTS gisgrid_tile_hex(integer, integer, integer, json);
-DROP FUNCTION IF EXISTS gisgrid_qp_list(json, text);
-DROP FUNCTION IF EXISTS gisgrid_sensitive_groups();
-DROP FUNCTION IF EXISTS gisgrid_tile_open(text);
-DROP FUNCTION IF EXISTS gisgrid_merc_x(float8);
-DROP FUNCTION IF EXISTS gisgrid_merc_y(float8);
-DROP FUNCTION IF EXISTS gisgrid_iso(timestamptz);
