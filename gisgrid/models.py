@@ -401,6 +401,12 @@ class Incident(_Assigned, Base):
         ),
         Index("ix_incidents_district_time", "district_id", "reported_at"),
         Index("ix_incidents_status_due", "status", "due_at"),
+        # the latest due time an open case has passed: the tile caches' "overdue" clock
+        Index(
+            "ix_incidents_open_due",
+            "due_at",
+            postgresql_where=text("status NOT IN ('closed', 'rejected')"),
+        ),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category", "category"),
     )

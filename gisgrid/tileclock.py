@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from gisgrid.errors import DatabaseUnavailable
 
-VERSIONS_SQL = "SELECT layer, version FROM tile_versions"
+VERSIONS_SQL = "SELECT layer, version FROM gisgrid_tile_versions()"
 
 
 def libpq_url(sqlalchemy_url: str) -> str:

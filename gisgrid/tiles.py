@@ -60,7 +60,9 @@ class Layer:
     title: str
     description: str
     kind: str  # "vector" | "raster"
-    tables: tuple[str, ...]  # the tables whose writes change its tiles
+    # what changes its tiles: tables (a write bumps their version) and "overdue", the latest
+    # due time passed by an open incident (time alone turns cases overdue)
+    tables: tuple[str, ...]
     minzoom: int = 0
     maxzoom: int = 16
     public: bool = True
@@ -82,7 +84,7 @@ def _area(level: str, layer: str, title: str, minzoom: int) -> Layer:
             "(all, open, overdue) under the category, status and time filters."
         ),
         kind="vector",
-        tables=("areas", "incidents"),
+        tables=("areas", "incidents", "overdue"),
         minzoom=minzoom,
         filtered=True,
         fields=_AREA_FIELDS,
@@ -157,7 +159,7 @@ LAYERS: dict[str, Layer] = {
                 "per tile (cluster=true, point_count, open, overdue)."
             ),
             kind="vector",
-            tables=("incidents",),
+            tables=("incidents", "overdue"),
             filtered=True,
             geometry="point",
             fields={
@@ -187,7 +189,7 @@ LAYERS: dict[str, Layer] = {
                 "side on the ground."
             ),
             kind="vector",
-            tables=("incidents",),
+            tables=("incidents", "overdue"),
             filtered=True,
             fields={
                 "count": "Number",
@@ -360,7 +362,8 @@ def versions(conn: Connection, tables: Iterable[str]) -> tuple[int, ...]:
     names = list(tables)
     got: dict[str, int] = dict(
         conn.execute(
-            text("SELECT layer, version FROM tile_versions WHERE layer = ANY(:t)"), {"t": names}
+            text("SELECT layer, version FROM gisgrid_tile_versions() WHERE layer = ANY(:t)"),
+            {"t": names},
         ).all()
     )
     return tuple(int(got.get(t, 0)) for t in names)
@@ -368,7 +371,7 @@ def versions(conn: Connection, tables: Iterable[str]) -> tuple[int, ...]:
 
 Renderer = Callable[[Connection, int, int, int, dict[str, Any]], bytes]
 
-_ALL_VERSIONS = "(SELECT json_object_agg(layer, version) FROM tile_versions)"
+_ALL_VERSIONS = "(SELECT json_object_agg(layer, version) FROM gisgrid_tile_versions())"
 
 
 def renderer(layer: Layer) -> Renderer:

@@ -399,6 +399,21 @@ $$;
 
 -- ---------------------------------------------------------------- data versions
 
+-- What a tile cache keys on: the tables' write counters, and 'overdue', which moves when time
+-- alone changes a tile: the latest due_at of an open incident that has passed (microseconds
+-- since 1970). An open case turning overdue is no write, yet it changes area counts, cluster
+-- and hexagon counts and an incident's overdue flag. Read from ix_incidents_open_due (one
+-- row, backwards); now() is the calling statement's, as the tile's own overdue test.
+CREATE OR REPLACE FUNCTION gisgrid_tile_versions() RETURNS TABLE (layer text, version bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT v.layer::text, v.version FROM tile_versions v
+    UNION ALL
+    SELECT 'overdue', COALESCE((SELECT (extract(epoch FROM max(i.due_at)) * 1e6)::bigint
+                                FROM incidents i
+                                WHERE i.status NOT IN ('closed', 'rejected')
+                                  AND i.due_at <= now()), 0)
+$$;
+
 -- Every statement that writes a tiled table bumps its row in tile_versions (in the writer's
 -- transaction, so the bump is visible exactly when the data is).
 CREATE OR REPLACE FUNCTION gisgrid_bump_tile_version() RETURNS trigger

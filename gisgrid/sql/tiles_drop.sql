@@ -13,6 +13,7 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.proname LIKE 'gisgrid\_tile\_%'
            OR p.proname IN ('gisgrid_bump_tile_version', 'gisgrid_incident_hexes',
+                            'gisgrid_tile_versions',
                             'gisgrid_qp_list', 'gisgrid_sensitive_groups', 'gisgrid_merc_x',
                             'gisgrid_merc_y', 'gisgrid_iso')
     LOOP

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -503,3 +504,36 @@ def test_a_new_category_is_a_valid_filter_at_once(client: TestClient, store: Eng
         with store.begin() as conn:
             conn.execute(text("DELETE FROM incident_categories WHERE code = '0199'"))
     assert client.get(url).status_code == 400
+
+
+def test_a_case_turning_overdue_shows_without_any_write(
+    client: TestClient, store: Engine, admin: dict[str, str], worker: tuple[dict[str, str], int]
+) -> None:
+    """Time alone turns an open case overdue: the cached tile must not keep the old count."""
+    _, grid = worker
+    lon, lat = point_in(store, grid)
+    zxy = (13, *t.tile_of(lon, lat, 13))
+
+    def overdue() -> int:
+        _, decoded = get_tile(client, "grids", zxy, admin)
+        (f,) = [f for f in features(decoded, "grids") if f["id"] == grid]
+        return int(f["properties"]["overdue"])
+
+    with store.begin() as conn:
+        case = conn.execute(
+            text(
+                "INSERT INTO incidents (category, reported_at, status, due_at, geom)"
+                " VALUES ('0101', now() - interval '1 hour', 'reported',"
+                " clock_timestamp() + interval '1.5 seconds',"
+                " ST_SetSRID(ST_MakePoint(:x, :y), 4326)) RETURNING id"
+            ),
+            {"x": lon, "y": lat},
+        ).scalar_one()
+    try:
+        before = overdue()
+        assert overdue() == before  # cached
+        time.sleep(2.0)  # no write from here on: the due time passes
+        assert overdue() == before + 1
+    finally:
+        with store.begin() as conn:
+            conn.execute(text("DELETE FROM incidents WHERE id = :i"), {"i": case})

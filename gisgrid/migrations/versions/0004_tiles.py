@@ -40,11 +40,18 @@ def upgrade() -> None:
         ["grid_id", "reported_at"],
         postgresql_include=["category", "status", "due_at"],
     )
+    op.create_index(
+        "ix_incidents_open_due",
+        "incidents",
+        ["due_at"],
+        postgresql_where=sa.text("status NOT IN ('closed', 'rejected')"),
+    )
     _run("tiles")
 
 
 def downgrade() -> None:
     _run("tiles_drop")
+    op.drop_index("ix_incidents_open_due", table_name="incidents")
     op.drop_index("ix_incidents_grid_time", table_name="incidents")
     op.create_index("ix_incidents_grid_time", "incidents", ["grid_id", "reported_at"])
     op.drop_table("tile_versions")
