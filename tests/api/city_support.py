@@ -69,3 +69,13 @@ def point_in(engine: Engine, area_id: int) -> tuple[float, float]:
             {"a": area_id},
         ).one()
     return float(lon), float(lat)
+
+
+def signed_in_worker(client: TestClient, engine: Engine) -> tuple[dict[str, str], int]:
+    """The first grid worker's Authorization header, and the id of their grid."""
+    username = username_of(engine, "grid_worker")
+    with engine.connect() as conn:
+        grid = conn.execute(
+            text("SELECT scope_area_id FROM accounts WHERE username = :u"), {"u": username}
+        ).scalar_one()
+    return bearer_header(client, username), int(grid)

@@ -18,7 +18,7 @@ from gisgrid.assign import GridIndex
 from gisgrid.cluster import Cluster
 from gisgrid.crs import convert_xy
 from gisgrid.settings import Settings
-from tests.api.city_support import PASSWORD, tiny_city, username_of
+from tests.api.city_support import bearer_header, signed_in_worker, tiny_city
 
 DB = "query_scratch"
 GEOD = Geod(ellps="WGS84")
@@ -45,25 +45,14 @@ def client(cluster: Cluster, store: Engine) -> Iterator[TestClient]:
         yield c
 
 
-def auth_header(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/token", data={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.fixture(scope="module")
 def admin(client: TestClient) -> dict[str, str]:
-    return auth_header(client, "admin")
+    return bearer_header(client, "admin")
 
 
 @pytest.fixture(scope="module")
 def worker(client: TestClient, store: Engine) -> tuple[dict[str, str], int]:
-    username = username_of(store, "grid_worker")
-    with store.connect() as conn:
-        grid = conn.execute(
-            text("SELECT scope_area_id FROM accounts WHERE username = :u"), {"u": username}
-        ).scalar_one()
-    return auth_header(client, username), int(grid)
+    return signed_in_worker(client, store)
 
 
 @pytest.fixture(scope="module")

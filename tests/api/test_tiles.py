@@ -22,8 +22,8 @@ from tests.api.city_support import (
     bearer_header,
     grid_extent,
     point_in,
+    signed_in_worker,
     tiny_city,
-    username_of,
 )
 from tests.live_server import serving
 
@@ -60,12 +60,7 @@ def admin(client: TestClient) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def worker(client: TestClient, store: Engine) -> tuple[dict[str, str], int]:
-    username = username_of(store, "grid_worker")
-    with store.connect() as conn:
-        grid = conn.execute(
-            text("SELECT scope_area_id FROM accounts WHERE username = :u"), {"u": username}
-        ).scalar_one()
-    return bearer_header(client, username), int(grid)
+    return signed_in_worker(client, store)
 
 
 @pytest.fixture(scope="module")
