@@ -63,13 +63,18 @@ def _check_params(params: Mapping[str, str], layer: t.Layer) -> None:
             raise InvalidInput(f"layer {layer.id!r} takes no filters", field=name)
 
 
-def _filters(request: Request, layer: t.Layer, engine: Engine) -> t.TileFilters:
+async def _filters(
+    request: Request, engine: Engine, now: dict[str, int] | None = None
+) -> t.TileFilters:
+    """The query string's filters (its names already passed :func:`_check_params`); category
+    codes are checked against the store's, reloaded only when incident_categories' version
+    (``now``, read from the clock if not given) moves."""
     params = request.query_params
-    _check_params(params, layer)
     known: set[str] = set()
     if params.get("category"):
-        with engine.connect() as conn:
-            known = t.known_categories(conn)
+        if now is None:
+            now = await request.app.state.tile_clock.read()
+        known = await _known_categories(request, engine, now.get("incident_categories", 0))
     return t.TileFilters.parse(params, known)
 
 
@@ -94,11 +99,12 @@ def _suffix(layer: t.Layer) -> str:
     return "png" if layer.kind == "raster" else "pbf"
 
 
-def tilejson(request: Request, layer: t.Layer, engine: Engine) -> dict[str, Any]:
-    filters = _filters(request, layer, engine)
+async def tilejson(request: Request, layer: t.Layer, engine: Engine) -> dict[str, Any]:
+    _check_params(request.query_params, layer)
+    filters = await _filters(request, engine)
     query = urlencode(filters.query_string())
     url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.{_suffix(layer)}"
-    w, s, e, n = _bounds(request, engine)
+    w, s, e, n = await run_in_threadpool(_bounds, request, engine)
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",
         "name": layer.title,
@@ -161,8 +167,8 @@ def heat_legend() -> dict[str, Any]:
     summary="TileJSON 3.0 for one layer; filters on the query string go into its tile URLs",
     responses=ERRORS,
 )
-def layer_tilejson(layer: str, request: Request, engine: EngineDep) -> JSONResponse:
-    doc = tilejson(request, t.layer_of(layer), engine)
+async def layer_tilejson(layer: str, request: Request, engine: EngineDep) -> JSONResponse:
+    doc = await tilejson(request, t.layer_of(layer), engine)
     return JSONResponse(doc)
 
 
@@ -263,14 +269,10 @@ async def tile(layer: str, z: Z, x: XY, y: XY, fmt: str, request: Request) -> Re
     t.check_tile(z, x, y)
     caller = await _caller(request)
     scope = _scope(lay, caller)
-    params = request.query_params
-    _check_params(params, lay)
+    _check_params(request.query_params, lay)
     engine: Engine = request.app.state.engine
     now = await request.app.state.tile_clock.read()
-    known: set[str] = set()
-    if params.get("category"):
-        known = await _known_categories(request, engine, now.get("incident_categories", 0))
-    qp = t.query_params(t.TileFilters.parse(params, known), scope)
+    qp = t.query_params(await _filters(request, engine, now), scope)
     key = _key(lay, z, x, y, qp, tuple(now.get(name, 0) for name in lay.tables))
     etag = _etag(key)
     held = request.headers.get("if-none-match")
