@@ -55,7 +55,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput, translate_db_errors
 from gisgrid.scope import Scope
-from gisgrid.tiles import TileFilters, check_tile, query_params
+from gisgrid.tiles import TileFilters, check_bbox, check_tile, query_params
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -218,24 +218,6 @@ def _connection(bind: Bind) -> Iterator[Connection]:
                 yield conn
 
 
-def _check_bbox(bbox: Bounds) -> Bounds:
-    try:
-        w, s, e, n = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"bbox={bbox!r}; expected (west, south, east, north)", field="bbox"
-        ) from None
-    if not all(map(math.isfinite, (w, s, e, n))):
-        raise InvalidInput(f"bbox={bbox!r} holds a value that is not finite", field="bbox")
-    if not (-180 <= w < e <= 180 and -85.05 <= s < n <= 85.05):
-        raise InvalidInput(
-            f"bbox={bbox!r}; expected west < east in [-180, 180] and south < north in "
-            "[-85.05, 85.05] (Web Mercator)",
-            field="bbox",
-        )
-    return w, s, e, n
-
-
 def incident_points(
     bind: Bind,
     bbox: Bounds,
@@ -244,7 +226,7 @@ def incident_points(
 ) -> NDArray[np.float64]:
     """(n, 2) lon/lat of the incidents in ``bbox`` under the filters that ``scope`` may count
     (``None``: an anonymous caller, who does not count sensitive groups)."""
-    bbox = _check_bbox(bbox)
+    bbox = check_bbox(bbox)
     with _connection(bind) as conn:
         return _points(conn, bbox, query_params(filters, scope))
 
@@ -438,7 +420,7 @@ def kde(
     ...
     gisgrid.errors.InvalidInput: bandwidth_m: bandwidth_m=0; expected > 0
     """
-    bbox = _check_bbox(bbox)
+    bbox = check_bbox(bbox)
     for name, value in (("bandwidth_m", bandwidth_m), ("pixel_m", pixel_m)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise InvalidInput(f"{name}={value!r}; expected > 0", field=name)
@@ -487,7 +469,7 @@ def hex_bins(
     import geopandas as gpd
     import shapely
 
-    w, s, e, n = _check_bbox(bbox)
+    w, s, e, n = check_bbox(bbox)
     if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
         raise InvalidInput(f"cell_m={cell_m!r}; expected > 0", field="cell_m")
     size = cell_m / math.cos(math.radians((s + n) / 2))
@@ -561,7 +543,7 @@ def area_counts(
 
     if level not in LEVELS:
         raise InvalidInput(f"level={level!r}; expected one of {LEVELS}", field="level")
-    w, s, e, n = _check_bbox(bbox)
+    w, s, e, n = check_bbox(bbox)
     sql = text(_AREAS_SQL.format(col=f"{level}_id"))  # level is one of LEVELS
     params: dict[str, Any] = {"level": level, "w": w, "s": s, "e": e, "n": n}
     params["tol"] = simplify_m / 111_320  # metres to degrees, near enough for drawing

@@ -28,7 +28,7 @@ from gisgrid import heat
 from gisgrid.errors import InvalidInput
 from gisgrid.heat import Bind, Bounds
 from gisgrid.scope import Scope
-from gisgrid.tiles import TileFilters
+from gisgrid.tiles import TileFilters, check_bbox
 
 METHODS = ("kde", "points")
 
@@ -94,7 +94,7 @@ def incident_heatmap(
     """
     if method not in METHODS:
         raise InvalidInput(f"method={method!r}; expected one of {METHODS}", field="method")
-    box = heat._check_bbox(bbox) if bbox is not None else extent(bind)
+    box = check_bbox(bbox) if bbox is not None else extent(bind)
     m = m if m is not None else base_map(box)
     if method == "kde":
         d, (w, s, e, n) = heat.kde(bind, box, bandwidth_m, pixel_m, filters, scope)
@@ -131,7 +131,7 @@ def grid_choropleth(
     import branca
     import matplotlib
 
-    box = heat._check_bbox(bbox) if bbox is not None else extent(bind)
+    box = check_bbox(bbox) if bbox is not None else extent(bind)
     areas = heat.area_counts(bind, level, filters, scope, box, simplify_m=simplify_m)
     m = m if m is not None else base_map(box)
     top = max(int(areas["count"].max()) if len(areas) else 0, 1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -233,6 +233,30 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise InvalidInput(f"y={y}; expected 0..{n - 1} at zoom {z}", field="y")
 
 
+def check_bbox(bbox: Sequence[Any]) -> tuple[float, float, float, float]:
+    """A lon/lat box (west, south, east, north) inside Web Mercator's world, as floats;
+    InvalidInput naming ``bbox`` otherwise.
+
+    >>> check_bbox((126.5, 45.6, 126.8, 45.9))
+    (126.5, 45.6, 126.8, 45.9)
+    """
+    try:
+        w, s, e, n = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"bbox={bbox!r}; expected (west, south, east, north)", field="bbox"
+        ) from None
+    if not all(map(math.isfinite, (w, s, e, n))):
+        raise InvalidInput(f"bbox={bbox!r} holds a value that is not finite", field="bbox")
+    if not (-180 <= w < e <= 180 and -85.05 <= s < n <= 85.05):
+        raise InvalidInput(
+            f"bbox={bbox!r}; expected west < east in [-180, 180] and south < north in "
+            "[-85.05, 85.05] (Web Mercator)",
+            field="bbox",
+        )
+    return w, s, e, n
+
+
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """(west, south, east, north) of a Web Mercator tile in degrees.
 
@@ -369,24 +393,7 @@ def versions(conn: Connection, tables: Iterable[str]) -> tuple[int, ...]:
     return tuple(int(got.get(t, 0)) for t in names)
 
 
-Renderer = Callable[[Connection, int, int, int, dict[str, Any]], bytes]
-
 _ALL_VERSIONS = "(SELECT json_object_agg(layer, version) FROM gisgrid_tile_versions())"
-
-
-def renderer(layer: Layer) -> Renderer:
-    """Python's way to draw a layer's tile (the SQL function, or the heat raster)."""
-    if layer.kind == "raster":
-        from gisgrid.heat import render_tile
-
-        return render_tile
-    sql = text(f"SELECT {layer.function}(:z, :x, :y, CAST(:qp AS json))")
-
-    def render_vector(conn: Connection, z: int, x: int, y: int, qp: dict[str, Any]) -> bytes:
-        tile = conn.execute(sql, {"z": z, "x": x, "y": y, "qp": json.dumps(qp)}).scalar()
-        return bytes(tile or b"")
-
-    return render_vector
 
 
 def render(
@@ -410,10 +417,11 @@ def render(
             conn.commit()
         got = row[1] or {}
         return bytes(row[0] or b""), tuple(int(got.get(t, 0)) for t in layer.tables)
-    draw = renderer(layer)
+    from gisgrid.heat import render_tile  # the one raster layer
+
     rr = conn.execution_options(isolation_level="REPEATABLE READ")
     with rr.begin():
         seen = versions(rr, layer.tables)
-        body = draw(rr, z, x, y, qp)
+        body = render_tile(rr, z, x, y, qp)
     conn.execution_options(isolation_level="READ COMMITTED")
     return body, seen

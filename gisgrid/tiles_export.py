@@ -59,19 +59,11 @@ def parse_zooms(text: str) -> range:
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """``"w,s,e,n"`` in degrees, checked."""
-    try:
-        w, s, e, n = (float(v) for v in text.split(","))
-    except ValueError:
-        raise InvalidInput(
-            f"{text!r}; expected minlon,minlat,maxlon,maxlat", field="bbox"
-        ) from None
-    if not (-180 <= w < e <= 180 and -85.06 <= s < n <= 85.06):
-        raise InvalidInput(
-            f"{text!r}; expected -180 <= minlon < maxlon <= 180 and -85 <= minlat < maxlat <= 85",
-            field="bbox",
-        )
-    return w, s, e, n
+    """``"w,s,e,n"`` in degrees, checked by :func:`gisgrid.tiles.check_bbox`."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise InvalidInput(f"{text!r}; expected minlon,minlat,maxlon,maxlat", field="bbox")
+    return t.check_bbox(parts)
 
 
 def tile_list(bbox: tuple[float, float, float, float], zooms: range) -> list[tuple[int, int, int]]:
