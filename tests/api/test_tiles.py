@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import subprocess
 import time
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
+from api.routes.tiles import MVT
 from gisgrid import tiles as t
 from gisgrid.cluster import Cluster
 from gisgrid.settings import Settings
@@ -94,14 +94,10 @@ def get_tile(
     if r.status_code == 204:
         return 204, {}
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"] == t_mvt()
+    assert r.headers["content-type"] == MVT
     return 200, mapbox_vector_tile.decode(
         r.content, default_options={"y_coord_down": True, "geojson": False}
     )
-
-
-def t_mvt() -> str:
-    return "application/vnd.mapbox-vector-tile"
 
 
 def features(decoded: dict[str, Any], layer: str) -> list[dict[str, Any]]:
@@ -313,7 +309,6 @@ def test_gzip_etag_and_cors(client: TestClient, store: Engine) -> None:
     assert mapbox_vector_tile.decode(plain.content)["grids"]["features"]
     again = client.get(url, headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
-    assert gzip.decompress(gzip.compress(b"x")) == b"x"
 
 
 # ---------------------------------------------------------------- scope
