@@ -53,7 +53,7 @@ class VersionClock:
             # a connection and futures belong to one event loop (test clients make several)
             self._loop, self._conn, self._pending, self._task = loop, None, None, None
         if self._pending is None:
-            self._pending = asyncio.get_running_loop().create_future()
+            self._pending = loop.create_future()
         pending = self._pending
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._serve())
