@@ -244,13 +244,14 @@ def check_bbox(bbox: Sequence[Any]) -> tuple[float, float, float, float]:
         w, s, e, n = (float(v) for v in bbox)
     except (TypeError, ValueError):
         raise InvalidInput(
-            f"bbox={bbox!r}; expected (west, south, east, north)", field="bbox"
+            f"bbox={bbox!r}; expected four numbers (west, south, east, north)", field="bbox"
         ) from None
+    box = f"bbox=({w:g}, {s:g}, {e:g}, {n:g})"
     if not all(map(math.isfinite, (w, s, e, n))):
-        raise InvalidInput(f"bbox={bbox!r} holds a value that is not finite", field="bbox")
+        raise InvalidInput(f"{box} holds a value that is not finite", field="bbox")
     if not (-180 <= w < e <= 180 and -85.05 <= s < n <= 85.05):
         raise InvalidInput(
-            f"bbox={bbox!r}; expected west < east in [-180, 180] and south < north in "
+            f"{box}; expected west < east in [-180, 180] and south < north in "
             "[-85.05, 85.05] (Web Mercator)",
             field="bbox",
         )
