@@ -16,10 +16,10 @@ from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
 from gisgrid import __version__
-from gisgrid.db import make_engine, make_session_factory
-from gisgrid.locate import GridIndexCache
+from gisgrid.assign.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
-from gisgrid.tileclock import VersionClock, libpq_url
+from gisgrid.store.engine import make_engine, make_session_factory
+from gisgrid.tiles.clock import VersionClock, libpq_url
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

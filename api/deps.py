@@ -10,9 +10,9 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gisgrid.auth import Caller, caller_from_token
+from gisgrid.access.auth import Caller, caller_from_token
+from gisgrid.assign.locate import GridIndexCache
 from gisgrid.errors import NotAuthenticated, translate_db_errors
-from gisgrid.locate import GridIndexCache
 from gisgrid.settings import Settings
 
 

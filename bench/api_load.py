@@ -29,8 +29,8 @@ def _free_port() -> int:
 def _points(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from sqlalchemy import text
 
-    from gisgrid.db import make_engine
     from gisgrid.settings import get_settings
+    from gisgrid.store.engine import make_engine
 
     engine = make_engine(get_settings())
     with engine.connect() as conn:

@@ -74,7 +74,7 @@ def _step(tool: str, grids_path: str, pts_path: str, out_path: str, url: str | N
     # The machine is shared and noisy: every timing is the best of `reps` runs, for every tool.
     reps = 3 if len(x) <= 2_000_000 else 1
     if tool == "gisgrid":
-        from gisgrid.assign import GridIndex
+        from gisgrid.assign.index import GridIndex
 
         builds, warms = [], []
         for _ in range(reps):
@@ -142,7 +142,7 @@ def _run_step(*args: str) -> dict:
 def _postgis(tmp: Path, grids: object) -> tuple[object, str]:
     import psycopg
 
-    from gisgrid.cluster import Cluster
+    from gisgrid.store.cluster import Cluster
 
     cluster = Cluster(base=Path(tempfile.mkdtemp(prefix="gisgrid-bench-", dir="/tmp")), port=55496)
     cluster.up(migrate=False)

@@ -1,4 +1,5 @@
-"""Assignment benchmark: gisgrid.scaleout.assign_dask on a LocalCluster beside GridIndex.assign.
+"""Assignment benchmark: gisgrid.assign.scaleout.assign_dask on a LocalCluster beside
+GridIndex.assign.
 
 Run as ``python -m bench.assign_dask [--points N] [--grids G] [--workers W]`` (defaults 10M
 points, 30,000 grids, 2 workers). The grids are Voronoi cells of random seeds over Harbin's
@@ -61,7 +62,7 @@ def _digest(grid_id: np.ndarray) -> str:
 
 
 def run_memory(n_points: int, n_grids: int) -> dict[str, Any]:
-    from gisgrid.assign import GridIndex
+    from gisgrid.assign.index import GridIndex
 
     index = GridIndex.from_frame(make_grids(n_grids))
     lon, lat = make_points(n_points)
@@ -89,8 +90,8 @@ def run_dask(n_points: int, n_grids: int, workers: int, spatial: bool) -> dict[s
     import pandas as pd
     from distributed import get_task_stream
 
-    from gisgrid.assign import GridIndex
-    from gisgrid.scaleout import assign_dask, local_cluster
+    from gisgrid.assign.index import GridIndex
+    from gisgrid.assign.scaleout import assign_dask, local_cluster
 
     index = GridIndex.from_frame(make_grids(n_grids))
     lon, lat = make_points(n_points)

@@ -3,7 +3,7 @@
 Run as ``python -m bench.assign_trigger [--rows N] [--side K]`` (defaults 200,000 and 65).
 It starts its own throwaway PostGIS cluster under /tmp, draws a K x K tiling of square grids
 over central Harbin (under a community, street, district and city), draws N random incidents
-with their ids computed by :class:`gisgrid.assign.GridIndex`, and times, in one run:
+with their ids computed by :class:`gisgrid.assign.index.GridIndex`, and times, in one run:
 
 - COPY into ``incidents`` with grid_id given, the triggers enabled (their WHEN clause is false
   for every row, so PL/pgSQL is never entered) and disabled, alternating, median of five;
@@ -73,9 +73,9 @@ def _incidents(n: int, seed: int = 7) -> pd.DataFrame:
 def run(n: int, side: int) -> dict[str, float]:
     from sqlalchemy import text
 
-    from gisgrid.assign import GridIndex
-    from gisgrid.cluster import Cluster
-    from gisgrid.db import make_engine
+    from gisgrid.assign.index import GridIndex
+    from gisgrid.store.cluster import Cluster
+    from gisgrid.store.engine import make_engine
     from gisgrid.synth.store import copy_frame
 
     base = Path(tempfile.mkdtemp(prefix="gisgrid-bench-trigger-", dir="/tmp"))

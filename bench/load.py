@@ -1,4 +1,4 @@
-"""Loading benchmark: gisgrid.io.load_file beside ogr2ogr and geopandas' to_postgis.
+"""Loading benchmark: gisgrid.io.load.load_file beside ogr2ogr and geopandas' to_postgis.
 
 Run as ``python -m bench.load [--rows N]`` (default 1,000,000). It starts its own throwaway
 PostGIS cluster under /tmp, generates N random incident points in Harbin's bbox, writes them
@@ -73,9 +73,9 @@ def run(rows: int) -> list[tuple[str, str, float, int]]:
     import geopandas as gpd
     from sqlalchemy import text
 
-    from gisgrid.cluster import Cluster
-    from gisgrid.db import make_engine
-    from gisgrid.io import load_file
+    from gisgrid.io.load import load_file
+    from gisgrid.store.cluster import Cluster
+    from gisgrid.store.engine import make_engine
 
     base = Path(tempfile.mkdtemp(prefix="gisgrid-bench-", dir="/tmp"))
     # The cluster owns base (made world-traversable by Cluster, as tests/conftest.py relies

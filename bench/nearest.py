@@ -1,11 +1,11 @@
-"""Nearest capable units: gisgrid.nearest beside the queries a user would otherwise write.
+"""Nearest capable units: gisgrid.query.nearest beside the queries a user would otherwise write.
 
 Run as ``python -m bench.nearest [--units N] [--queries Q] [--k K]`` (defaults 5,000, 300
 and 5). It starts its own throwaway PostGIS cluster under /tmp, puts N units at random over
 central Harbin (half of them handle the category asked for, 90% available), and for Q random
 points times, in one run:
 
-- ``gisgrid.nearest.nearest_units``: exact geodesic (spheroid) order, index-assisted (KNN
+- ``gisgrid.query.nearest.nearest_units``: exact geodesic (spheroid) order, index-assisted (KNN
   bounds the search radius, then every unit inside it is measured), through SQLAlchemy;
 - PostGIS KNN on the geometry index (``ORDER BY geom <-> point``): fast, but it ranks by
   degrees, which at 45.7 N stretch east-west distances by 1/cos(lat);
@@ -61,9 +61,9 @@ def run(n_units: int, n_queries: int, k: int) -> dict[str, tuple[float, float]]:
     from pyproj import Geod
     from sqlalchemy import text
 
-    from gisgrid.cluster import Cluster
-    from gisgrid.db import make_engine
-    from gisgrid.nearest import nearest_units
+    from gisgrid.query.nearest import nearest_units
+    from gisgrid.store.cluster import Cluster
+    from gisgrid.store.engine import make_engine
     from gisgrid.synth.store import copy_frame
 
     rng = np.random.default_rng(11)
@@ -109,7 +109,7 @@ def run(n_units: int, n_queries: int, k: int) -> dict[str, tuple[float, float]]:
                 return [u.id for u in nearest_units(conn, x, y, CATEGORY, k=k)]
 
             ms, truth = _time(exact, queries)
-            results["gisgrid.nearest (spheroid, exact)"] = (ms, 1.0)
+            results["gisgrid.query.nearest (spheroid, exact)"] = (ms, 1.0)
             for name, order in knn_sql.items():
                 sql = text(
                     f"SELECT u.id FROM units u WHERE :c = ANY(u.categories) AND u.available"

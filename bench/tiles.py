@@ -111,10 +111,10 @@ def _store(database_url: str | None) -> tuple[str, Any]:
     when it has no grids) when no URL is given."""
     from sqlalchemy import text
 
-    from gisgrid.cluster import Cluster
-    from gisgrid.cluster import database_url as url_of
-    from gisgrid.db import make_engine
     from gisgrid.settings import get_settings
+    from gisgrid.store.cluster import Cluster
+    from gisgrid.store.cluster import database_url as url_of
+    from gisgrid.store.engine import make_engine
 
     settings = get_settings(database_url=database_url) if database_url else get_settings()
     if not settings.database_url:
@@ -139,7 +139,7 @@ def _cells(
     gisgrid's layer starts at a higher zoom (it answers 204 there: nothing to compare)."""
     from sqlalchemy import text
 
-    from gisgrid.tiles import LAYERS
+    from gisgrid.tiles.layers import LAYERS
 
     zooms = set(zooms)
     skipped = []
@@ -181,7 +181,7 @@ def _token(engine: Any, gisgrid: Server, secret: str, username: str, password: s
     key the child was given (no password is set or changed in the store)."""
     import httpx
 
-    from gisgrid.auth import issue_token, list_accounts
+    from gisgrid.access.auth import issue_token, list_accounts
     from gisgrid.settings import Settings
 
     if password is not None:

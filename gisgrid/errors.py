@@ -70,7 +70,7 @@ class ConstraintInfo:
     reason: str
 
 
-# Filled by gisgrid.models: constraint name -> which field it guards and why.
+# Filled by gisgrid.store.models: constraint name -> which field it guards and why.
 CONSTRAINTS: dict[str, ConstraintInfo] = {}
 
 _KEY_RE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) (?P<what>.*)")

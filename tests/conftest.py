@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gisgrid.cluster import Cluster
-from gisgrid.db import make_engine
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
+from gisgrid.store.engine import make_engine
 
 TEST_PORT = 55432
 

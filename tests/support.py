@@ -8,8 +8,9 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy import Engine
 
-from gisgrid.cluster import Cluster
-from gisgrid.db import make_engine, migrate_to_head
+from gisgrid.store.cluster import Cluster
+from gisgrid.store.engine import make_engine
+from gisgrid.store.migrate import migrate_to_head
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from gisgrid.cluster import Cluster
+from gisgrid.store.cluster import Cluster
 from gisgrid.synth import generate
 from tests.api.city_support import tiny_city
 from tests.support import scratch_engine

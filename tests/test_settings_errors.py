@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from gisgrid.cluster import database_url
+from gisgrid.access.privacy import hash_id_number, normalise_id_number
 from gisgrid.errors import InvalidInput
-from gisgrid.privacy import hash_id_number, normalise_id_number
 from gisgrid.settings import Settings, get_settings
+from gisgrid.store.cluster import database_url
 
 
 def test_settings_read_the_environment_only_when_built(monkeypatch: pytest.MonkeyPatch) -> None:

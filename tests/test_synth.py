@@ -13,10 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from gisgrid.cluster import Cluster
-from gisgrid.db import table_counts
-from gisgrid.migrations import env_include
-from gisgrid.models import Base
+from gisgrid.store.cluster import Cluster
+from gisgrid.store.engine import table_counts
+from gisgrid.store.migrations import env_include
+from gisgrid.store.models import Base
 from gisgrid.synth import City, generate
 from gisgrid.synth.city import MAX_GRID_HH, MAX_GRID_PEOPLE
 from gisgrid.synth.store import store_is_empty, write_city

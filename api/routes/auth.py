@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid.auth import authenticate, issue_token
+from gisgrid.access.auth import authenticate, issue_token
 
 router = APIRouter(tags=["auth"], route_class=FieldErrorRoute)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CallerDep, SessionDep
 from api.errors import FieldErrorRoute
-from gisgrid.evaluation import incident_rates
+from gisgrid.analysis.evaluation import incident_rates
 
 router = APIRouter(tags=["evaluation"], route_class=FieldErrorRoute)
 

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep
 from gisgrid import __version__
-from gisgrid.db import postgis_info
 from gisgrid.errors import GisgridError
+from gisgrid.store.engine import postgis_info
 
 router = APIRouter(tags=["health"])
 

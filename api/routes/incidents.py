@@ -1,4 +1,4 @@
-"""Incidents: report, read, list, and move through the closed loop (gisgrid.workflow).
+"""Incidents: report, read, list, and move through the closed loop (gisgrid.incidents.workflow).
 
 Every read is limited to the caller's scope (out of scope is 404, as if absent). A
 transition names the version it applies to with ``If-Match: "<ETag>"`` (the ETag is the
@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid import workflow
+from gisgrid.assign.locate import check_lonlat, to_wgs84
 from gisgrid.errors import InvalidInput, PreconditionFailed, PreconditionRequired
-from gisgrid.locate import check_lonlat, to_wgs84
-from gisgrid.nearest import MAX_K
+from gisgrid.incidents import lifecycle, workflow
+from gisgrid.query.nearest import MAX_K
 
 router = APIRouter(tags=["incidents"], route_class=FieldErrorRoute)
 
@@ -253,7 +253,7 @@ def take_action(
     if_match: Annotated[str | None, Header(description='The ETag, e.g. "3".')] = None,
     body: ActionIn | None = None,
 ) -> IncidentOut:
-    workflow.check_action(action)
+    lifecycle.check_action(action)
     version = expected_version(if_match)
     body = body or ActionIn()
     inc = workflow.act(

@@ -2,7 +2,7 @@
 
 The routes of every collection come from one small factory, :class:`CollectionRoutes`, so
 the OpenAPI document lists each collection's own filter parameters. The SQL lives in
-:mod:`gisgrid.features`; this module parses the query string (unknown or malformed
+:mod:`gisgrid.query.features`; this module parses the query string (unknown or malformed
 parameters are a 400 naming them), builds links and pages, and applies the caller's scope.
 
 Scope: areas and units are public. Incidents, buildings and places are filtered by the
@@ -26,9 +26,9 @@ from sqlalchemy import Engine
 
 from api.deps import EngineDep, OptionalCallerDep
 from api.routes import ogc_html, webmap
-from gisgrid import features as ft
+from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
-from gisgrid.scope import Scope
+from gisgrid.query import features as ft
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

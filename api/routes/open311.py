@@ -1,4 +1,5 @@
-"""Open311 GeoReport v2 (JSON): services, service requests, and sending one (gisgrid.open311).
+"""Open311 GeoReport v2 (JSON): services, service requests, and sending one
+(gisgrid.incidents.open311).
 
 Reads are public, with no key and no token: Open311 requests are public by design in 311
 systems. They list every category except the sensitive groups (03 public security hazards,
@@ -24,8 +25,8 @@ from sqlalchemy import exc as sa_exc
 
 from api.deps import GridIndexDep, SessionDep, SettingsDep
 from api.errors import invalid_input, status_for
-from gisgrid import open311
 from gisgrid.errors import GisgridError, PermissionDenied, from_db_error
+from gisgrid.incidents import open311
 from gisgrid.settings import Settings
 
 PREFIX = "/open311/v2"

@@ -1,4 +1,4 @@
-"""Photos: attach one to an incident, fetch one by its hash (gisgrid.photos).
+"""Photos: attach one to an incident, fetch one by its hash (gisgrid.incidents.photos).
 
 Both are scoped like the rest of incidents: attaching needs an incident the caller may see,
 fetching needs an incident or event in the caller's scope that references the photo; else 404.
@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid import photos, workflow
 from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.incidents import photos, workflow
 
 router = APIRouter(tags=["photos"], route_class=FieldErrorRoute)
 

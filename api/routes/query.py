@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, GridIndexDep, OptionalCallerDep, SessionDep
 from api.errors import FieldErrorRoute
-from gisgrid.locate import check_lonlat, from_wgs84, locate, to_wgs84
-from gisgrid.nearest import MAX_K, UnitHit, nearest_units
-from gisgrid.within import MAX_ITEMS, parse_region, within
+from gisgrid.assign.locate import check_lonlat, from_wgs84, locate, to_wgs84
+from gisgrid.query.nearest import MAX_K, UnitHit, nearest_units
+from gisgrid.query.within import MAX_ITEMS, parse_region, within
 
 router = APIRouter(tags=["query"], route_class=FieldErrorRoute)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from api.deps import CallerDep, SessionDep
 from api.errors import FieldErrorRoute
-from gisgrid import people
+from gisgrid.query import people
 
 router = APIRouter(tags=["residents"], route_class=FieldErrorRoute)
 

@@ -1,7 +1,7 @@
 """Tiles: MVT and PNG tiles, their TileJSON 3.0 documents, and the index of layers.
 
 A tile response is cached in process under a key that holds the tables' data versions (see
-:mod:`gisgrid.tiles`), the filters and the caller's scope; its ETag is made from the same
+:mod:`gisgrid.tiles.layers`), the filters and the caller's scope; its ETag is made from the same
 key, so a client's conditional request is answered 304 without rendering, and any write to
 a table the layer shows changes both. ``Cache-Control: no-cache`` makes browsers revalidate
 every time: a tile is never stale.
@@ -24,12 +24,15 @@ from sqlalchemy import Engine
 
 from api.deps import EngineDep
 from api.errors import FieldErrorRoute
-from gisgrid import tiles as t
-from gisgrid.auth import Caller, caller_from_token, decode_token
+from gisgrid.access.auth import Caller, caller_from_token, decode_token
+from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated
-from gisgrid.mapview import data_extent
-from gisgrid.scope import Scope
-from gisgrid.tilecache import CachedTile, TileCache
+from gisgrid.tiles.cache import CachedTile, TileCache
+from gisgrid.tiles.filters import FILTER_PARAMS, TileFilters, known_categories, query_params
+from gisgrid.tiles.grid import MAX_ZOOM, check_tile
+from gisgrid.tiles.layers import LAYERS, Layer, layer_of
+from gisgrid.tiles.mapview import data_extent
+from gisgrid.tiles.render import render
 
 MVT = "application/vnd.mapbox-vector-tile"
 PNG = "image/png"
@@ -43,7 +46,7 @@ CALLER_CACHE_SIZE = 10_000
 
 router = APIRouter(tags=["Tiles"], route_class=FieldErrorRoute)
 
-Z = Annotated[int, Path(ge=0, le=t.MAX_ZOOM, description="Zoom level")]
+Z = Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Zoom level")]
 XY = Annotated[int, Path(ge=0, description="Tile column or row (XYZ scheme)")]
 
 
@@ -55,17 +58,17 @@ def tile_cache(request: Request) -> TileCache:
     return cache
 
 
-def _check_params(params: Mapping[str, str], layer: t.Layer) -> None:
+def _check_params(params: Mapping[str, str], layer: Layer) -> None:
     for name in params:
-        if name not in t.FILTER_PARAMS:
-            raise InvalidInput(f"unknown parameter; tiles take {list(t.FILTER_PARAMS)}", field=name)
+        if name not in FILTER_PARAMS:
+            raise InvalidInput(f"unknown parameter; tiles take {list(FILTER_PARAMS)}", field=name)
         if not layer.filtered:
             raise InvalidInput(f"layer {layer.id!r} takes no filters", field=name)
 
 
 async def _filters(
     request: Request, engine: Engine, now: dict[str, int] | None = None
-) -> t.TileFilters:
+) -> TileFilters:
     """The query string's filters (its names already passed :func:`_check_params`); category
     codes are checked against the store's, reloaded only when incident_categories' version
     (``now``, read from the clock if not given) moves."""
@@ -75,11 +78,11 @@ async def _filters(
         if now is None:
             now = await request.app.state.tile_clock.read()
         known = await _known_categories(request, engine, now.get("incident_categories", 0))
-    return t.TileFilters.parse(params, known)
+    return TileFilters.parse(params, known)
 
 
 def _bounds(request: Request, engine: Engine) -> list[float]:
-    """Where the data is (:func:`gisgrid.mapview.data_extent`), cached for BOUNDS_TTL_S."""
+    """Where the data is (:func:`gisgrid.tiles.mapview.data_extent`), cached for BOUNDS_TTL_S."""
     hit = getattr(request.app.state, "tile_bounds", None)
     now = time.monotonic()
     if hit is not None and now - hit[0] < BOUNDS_TTL_S:
@@ -95,11 +98,11 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _suffix(layer: t.Layer) -> str:
+def _suffix(layer: Layer) -> str:
     return "png" if layer.kind == "raster" else "pbf"
 
 
-async def tilejson(request: Request, layer: t.Layer, engine: Engine) -> dict[str, Any]:
+async def tilejson(request: Request, layer: Layer, engine: Engine) -> dict[str, Any]:
     _check_params(request.query_params, layer)
     filters = await _filters(request, engine)
     query = urlencode(filters.query_string())
@@ -129,7 +132,7 @@ async def tilejson(request: Request, layer: t.Layer, engine: Engine) -> dict[str
             }
         ]
     else:
-        from gisgrid.heat import legend
+        from gisgrid.tiles.raster import legend
 
         doc["tileSize"] = 256
         doc["legend"] = legend()
@@ -146,18 +149,18 @@ def index(request: Request) -> dict[str, Any]:
                 "type": layer.kind,
                 "tilejson": f"{_base(request)}/tiles/{layer.id}.json",
                 "public": layer.public,
-                "filters": list(t.FILTER_PARAMS) if layer.filtered else [],
+                "filters": list(FILTER_PARAMS) if layer.filtered else [],
                 "minzoom": layer.minzoom,
                 "maxzoom": layer.maxzoom,
             }
-            for layer in t.LAYERS.values()
+            for layer in LAYERS.values()
         ]
     }
 
 
 @router.get("/tiles/heat/legend.json", summary="The heat layer's colour scale and bandwidth rule")
 def heat_legend() -> dict[str, Any]:
-    from gisgrid.heat import legend
+    from gisgrid.tiles.raster import legend
 
     return legend()
 
@@ -168,11 +171,11 @@ def heat_legend() -> dict[str, Any]:
     responses=ERRORS,
 )
 async def layer_tilejson(layer: str, request: Request, engine: EngineDep) -> JSONResponse:
-    doc = await tilejson(request, t.layer_of(layer), engine)
+    doc = await tilejson(request, layer_of(layer), engine)
     return JSONResponse(doc)
 
 
-def _scope(layer: t.Layer, caller: Caller | None) -> Scope | None:
+def _scope(layer: Layer, caller: Caller | None) -> Scope | None:
     if caller is None:
         if not layer.public:
             raise NotAuthenticated(f"layer {layer.id!r} needs credentials", field="Authorization")
@@ -185,7 +188,7 @@ def _etag(key: tuple[Any, ...]) -> str:
 
 
 def _key(
-    layer: t.Layer, z: int, x: int, y: int, qp: dict[str, Any], seen: tuple[int, ...]
+    layer: Layer, z: int, x: int, y: int, qp: dict[str, Any], seen: tuple[int, ...]
 ) -> tuple[Any, ...]:
     return (layer.id, z, x, y, json.dumps(qp, sort_keys=True), seen)
 
@@ -226,7 +229,7 @@ async def _known_categories(request: Request, engine: Engine, version: int) -> s
 
     def load() -> set[str]:
         with engine.connect() as conn:
-            return t.known_categories(conn)
+            return known_categories(conn)
 
     known = await run_in_threadpool(load)
     request.app.state.tile_categories = (version, frozenset(known))
@@ -234,12 +237,12 @@ async def _known_categories(request: Request, engine: Engine, version: int) -> s
 
 
 def _render(
-    engine: Engine, cache: TileCache, lay: t.Layer, z: int, x: int, y: int, qp: dict[str, Any]
+    engine: Engine, cache: TileCache, lay: Layer, z: int, x: int, y: int, qp: dict[str, Any]
 ) -> CachedTile:
     with engine.connect() as conn:
         if lay.kind == "vector":  # one statement: no BEGIN/COMMIT round trips around it
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        body, seen = t.render(conn, lay, z, x, y, qp)
+        body, seen = render(conn, lay, z, x, y, qp)
     if body and lay.kind == "vector":
         body = gzip.compress(body, compresslevel=6, mtime=0)
     key = _key(lay, z, x, y, qp, seen)
@@ -261,18 +264,18 @@ def _render(
 )
 async def tile(layer: str, z: Z, x: XY, y: XY, fmt: str, request: Request) -> Response:
     """Asynchronous so that a cache hit never waits for a thread: the versions come from the
-    app's :class:`~gisgrid.tileclock.VersionClock`, the caller from a short cache; only a
+    app's :class:`~gisgrid.tiles.clock.VersionClock`, the caller from a short cache; only a
     miss renders, in a worker thread."""
-    lay = t.layer_of(layer)
+    lay = layer_of(layer)
     if fmt != _suffix(lay):
         raise InvalidInput(f".{fmt}; layer {lay.id!r} is served as .{_suffix(lay)}", field="fmt")
-    t.check_tile(z, x, y)
+    check_tile(z, x, y)
     caller = await _caller(request)
     scope = _scope(lay, caller)
     _check_params(request.query_params, lay)
     engine: Engine = request.app.state.engine
     now = await request.app.state.tile_clock.read()
-    qp = t.query_params(await _filters(request, engine, now), scope)
+    qp = query_params(await _filters(request, engine, now), scope)
     key = _key(lay, z, x, y, qp, tuple(now.get(name, 0) for name in lay.tables))
     etag = _etag(key)
     held = request.headers.get("if-none-match")

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep
-from gisgrid import mapview
+from gisgrid.tiles import mapview
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PAGE = STATIC_DIR / "index.html"

@@ -25,7 +25,7 @@ class Plane:
     >>> p = Plane(126.6, 45.75)
     >>> x, y = p.to_xy(np.array([126.7]), np.array([45.75]))
     >>> round(float(x[0]))
-    7774
+    7768
     """
 
     lon0: float

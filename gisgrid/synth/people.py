@@ -168,7 +168,7 @@ def id_numbers(
 
 
 def hash_many(numbers: np.ndarray, salt: str) -> list[str]:
-    """Salted HMAC-SHA256 of many already-valid id numbers (see gisgrid.privacy)."""
+    """Salted HMAC-SHA256 of many already-valid id numbers (see gisgrid.access.privacy)."""
     base = hmac.new(salt.encode(), digestmod=hashlib.sha256)
     out = []
     for num in numbers.tolist():

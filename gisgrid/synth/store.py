@@ -11,8 +11,8 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid.db import quote_ident
 from gisgrid.errors import Conflict, translate_db_errors
+from gisgrid.sql import quote_ident
 from gisgrid.synth.city import City
 
 # Load order (parents first) and the columns written for each table.

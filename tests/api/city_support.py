@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gisgrid.auth import set_password
-from gisgrid.cluster import Cluster
-from gisgrid.mapview import data_extent
+from gisgrid.access.auth import set_password
+from gisgrid.store.cluster import Cluster
 from gisgrid.synth import generate
 from gisgrid.synth.store import write_city
+from gisgrid.tiles.mapview import data_extent
 from tests.support import scratch_engine
 
 PASSWORD = "correct horse battery"

@@ -13,12 +13,12 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.app import create_app
-from gisgrid import auth
-from gisgrid.cli import app as cli_app
-from gisgrid.cluster import Cluster
+from gisgrid.access import auth
+from gisgrid.access.scope import Scope
+from gisgrid.cli.main import app as cli_app
 from gisgrid.errors import InvalidInput, NotFound
-from gisgrid.scope import Scope
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import PASSWORD, tiny_city, username_of
 
 DB = "auth_scratch"

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from gisgrid.cluster import Cluster
+from gisgrid.access.scope import Scope
+from gisgrid.analysis.evaluation import incident_rates
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation import incident_rates
-from gisgrid.scope import Scope
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import tiny_city
 
 DB = "evaluation_scratch"

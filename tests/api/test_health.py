@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from gisgrid.cluster import Cluster
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 
 
 def test_health_reports_postgis(settings: Settings) -> None:

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gisgrid.auth import set_password
-from gisgrid.cluster import Cluster
+from gisgrid.access.auth import set_password
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import PASSWORD, tiny_city
-from tests.workflow_support import CATEGORY, Beat, beat
+from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "incidents_scratch"
 Headers = dict[str, str]

@@ -18,10 +18,10 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gisgrid.auth import issue_token
-from gisgrid.cluster import Cluster
-from gisgrid.features import COLLECTIONS
+from gisgrid.access.auth import issue_token
+from gisgrid.query.features import COLLECTIONS
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from gisgrid.synth import generate
 from gisgrid.synth.store import write_city
 from tests.live_server import serving

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gisgrid import workflow
-from gisgrid.cluster import Cluster
+from gisgrid.incidents import workflow
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import tiny_city
-from tests.workflow_support import CATEGORY, Beat, beat, caller, unit_username
+from tests.incidents.support import CATEGORY, Beat, beat, caller, unit_username
 
 DB = "open311_scratch"
 KEY = "open-sesame-311"

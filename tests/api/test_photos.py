@@ -14,13 +14,13 @@ from PIL import Image
 from sqlalchemy import Engine
 
 from api.app import create_app
-from gisgrid.auth import set_password
-from gisgrid.cluster import Cluster
+from gisgrid.access.auth import set_password
 from gisgrid.errors import InvalidInput
-from gisgrid.photos import find_photo, store_photo
+from gisgrid.incidents.photos import find_photo, store_photo
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import PASSWORD, tiny_city
-from tests.workflow_support import CATEGORY, Beat, beat
+from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "photos_scratch"
 LIMIT = 2 * 1024 * 1024

@@ -14,10 +14,10 @@ from pyproj import Geod
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gisgrid.assign import GridIndex
-from gisgrid.cluster import Cluster
+from gisgrid.assign.index import GridIndex
 from gisgrid.crs import convert_xy
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import bearer_header, signed_in_worker, tiny_city
 
 DB = "query_scratch"

@@ -4,7 +4,7 @@ The tiny city has one district and one street, so the fixture splits it first: t
 community (with everything assigned to it) moves under a new street of a new district. Then
 street, district and unit accounts have something outside their scope too.
 
-What is in a caller's scope is computed here independently of gisgrid.scope: the rows whose
+What is in a caller's scope is computed here independently of gisgrid.access.scope: the rows whose
 grid lies under the scope area, walking ``areas.parent_id`` (admins and city scopes: every row;
 a unit also sees the incidents dispatched to it through /incidents). Each case asserts that
 no id or count from outside that set comes back, that allowed calls answer 200, forbidden
@@ -31,8 +31,8 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from gisgrid import vocab
-from gisgrid.cluster import Cluster
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import PASSWORD, tiny_city, username_of
 
 DB = "scope_matrix_scratch"

@@ -15,9 +15,10 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.routes.tiles import MVT
-from gisgrid import tiles as t
-from gisgrid.cluster import Cluster
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
+from gisgrid.tiles.grid import BUFFER, EXTENT, tile_bounds, tile_of, tiles_in_bbox
+from gisgrid.tiles.layers import LAYERS
 from tests.api.city_support import (
     bearer_header,
     grid_extent,
@@ -28,7 +29,7 @@ from tests.api.city_support import (
 from tests.live_server import serving
 
 DB = "tiles_scratch"
-VECTOR = [layer.id for layer in t.LAYERS.values() if layer.kind == "vector"]
+VECTOR = [layer.id for layer in LAYERS.values() if layer.kind == "vector"]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def busiest_tile(store: Engine, z: int, table: str = "incidents") -> tuple[int, 
         ).all()
     counts: dict[tuple[int, int], int] = {}
     for lon, lat in pts:
-        k = t.tile_of(lon, lat, z)
+        k = tile_of(lon, lat, z)
         counts[k] = counts.get(k, 0) + 1
     x, y = max(counts, key=lambda k: counts[k])
     return z, x, y
@@ -136,13 +137,13 @@ def test_every_layer_decodes_to_a_valid_mvt(
     table = {"buildings": "buildings", "places": "places", "units": "units"}.get(layer)
     zxy = busiest_tile(store, z, table or "incidents")
     status, decoded = get_tile(client, layer, zxy, admin)
-    lay = t.LAYERS[layer]
+    lay = LAYERS[layer]
     if z < lay.minzoom:
         assert status == 204
         return
     assert status == 200, f"{layer} has nothing at {zxy}"
     assert set(decoded) == {layer}
-    assert decoded[layer]["extent"] == t.EXTENT
+    assert decoded[layer]["extent"] == EXTENT
     feats = features(decoded, layer)
     ids = [f["id"] for f in feats]
     assert all(isinstance(i, int) for i in ids)
@@ -150,8 +151,8 @@ def test_every_layer_decodes_to_a_valid_mvt(
     for f in feats:
         assert set(f["properties"]) <= set(lay.fields), set(f["properties"]) - set(lay.fields)
         for px, py in all_points(f["geometry"]):
-            assert -t.BUFFER <= px <= t.EXTENT + t.BUFFER
-            assert -t.BUFFER <= py <= t.EXTENT + t.BUFFER
+            assert -BUFFER <= px <= EXTENT + BUFFER
+            assert -BUFFER <= py <= EXTENT + BUFFER
         if f["geometry"]["type"] in ("Polygon", "MultiPolygon"):
             polys = f["geometry"]["coordinates"]
             if f["geometry"]["type"] == "Polygon":
@@ -193,7 +194,7 @@ def test_clusters_count_the_non_sensitive_incidents_for_anonymous_callers(
     client: TestClient, store: Engine, admin: dict[str, str]
 ) -> None:
     zxy = busiest_tile(store, 11)
-    w, s, e, n = t.tile_bounds(*zxy)
+    w, s, e, n = tile_bounds(*zxy)
     sql = (
         "SELECT count(*) FROM incidents WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
         " AND (:all OR left(category, 2) NOT IN ('03', '04'))"
@@ -243,7 +244,7 @@ def test_tilejson_has_the_required_fields_and_carries_the_filters(
     client: TestClient, box: tuple[float, float, float, float]
 ) -> None:
     index = client.get("/tiles").json()["layers"]
-    assert {i["id"] for i in index} == set(t.LAYERS)
+    assert {i["id"] for i in index} == set(LAYERS)
     for item in index:
         doc = client.get(item["tilejson"].split("testserver", 1)[1]).json()
         assert doc["tilejson"] == "3.0.0"
@@ -332,7 +333,7 @@ def test_a_grid_worker_sees_only_the_rows_of_their_grid(
 ) -> None:
     headers, grid = worker
     lon, lat = point_in(store, grid)
-    zxy = (14, *t.tile_of(lon, lat, 14))
+    zxy = (14, *tile_of(lon, lat, 14))
     seen_other = False
     for layer in ("buildings", "places", "incidents"):
         _, mine = get_tile(client, layer, zxy, headers)
@@ -356,7 +357,7 @@ def test_no_layer_carries_personal_data(
         for f in features(decoded, layer):
             keys = set(f["properties"])
             assert not keys & {"id_hash", "phone_hash", "reporter_name", "reporter_id"}
-    assert "residents" not in t.LAYERS and "households" not in t.LAYERS
+    assert "residents" not in LAYERS and "households" not in LAYERS
 
 
 # ---------------------------------------------------------------- the cache follows the data
@@ -367,7 +368,7 @@ def test_a_write_by_any_path_shows_in_the_next_tile(
 ) -> None:
     headers, grid = worker
     lon, lat = point_in(store, grid)
-    zxy = (13, *t.tile_of(lon, lat, 13))
+    zxy = (13, *tile_of(lon, lat, 13))
 
     def count() -> int:
         _, decoded = get_tile(client, "grids", zxy, admin)
@@ -456,9 +457,9 @@ def test_low_zoom_tiles_stay_small(
     to a fixed lattice, whatever the number of incidents."""
     harbin = (125.68, 44.06, 130.24, 46.68)
     for z in range(4, 10):
-        for zxy in t.tiles_in_bbox(harbin, z):
+        for zxy in tiles_in_bbox(harbin, z):
             for layer in ("districts", "streets", "incidents", "hex", "units"):
-                if z < t.LAYERS[layer].minzoom:
+                if z < LAYERS[layer].minzoom:
                     continue
                 zz, x, y = zxy
                 r = client.get(
@@ -471,7 +472,7 @@ def test_low_zoom_tiles_stay_small(
                 if layer == "incidents" and r.status_code == 200:
                     feats = mapbox_vector_tile.decode(r.content)["incidents"]["features"]
                     assert len(feats) <= 64
-    z, x, y = 8, *t.tile_of(126.63, 45.76, 8)
+    z, x, y = 8, *tile_of(126.63, 45.76, 8)
     r = client.get(f"/tiles/districts/{z}/{x}/{y}.pbf", headers={"Accept-Encoding": "gzip"})
     full = mapbox_vector_tile.decode(r.content)["districts"]["features"]
     vertices = sum(1 for f in full for _ in all_points(f["geometry"]))
@@ -502,7 +503,7 @@ def test_a_case_turning_overdue_shows_without_any_write(
     """Time alone turns an open case overdue: the cached tile must not keep the old count."""
     _, grid = worker
     lon, lat = point_in(store, grid)
-    zxy = (13, *t.tile_of(lon, lat, 13))
+    zxy = (13, *tile_of(lon, lat, 13))
 
     def overdue() -> int:
         _, decoded = get_tile(client, "grids", zxy, admin)

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gisgrid.cluster import Cluster
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import tiny_city
 
 DB = "webmap_api_scratch"

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from gisgrid.cluster import Cluster
-from gisgrid.nearest import nearest_units
+from gisgrid.query.nearest import nearest_units
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
 from tests.api.city_support import PASSWORD, tiny_city, username_of
 from tests.live_server import serving
 

@@ -1,0 +1,1 @@
+"""Who may see what: accounts and tokens, scope, privacy."""

@@ -1,0 +1,1 @@
+"""What analysts read: heat (kde, hex, area counts), folium maps, evaluation."""

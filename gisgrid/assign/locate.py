@@ -1,0 +1,216 @@
+"""Where is this point: its grid, the community, street and district above, and who works it.
+
+The point -> grid step runs in memory on a :class:`gisgrid.assign.index.GridIndex`, which a server
+keeps in a :class:`GridIndexCache`; names and the grid's workers come from the store.
+
+Examples
+--------
+>>> check_lonlat(126.6, 45.7)
+(126.6, 45.7)
+>>> check_lonlat(126.6, 95)
+Traceback (most recent call last):
+...
+gisgrid.errors.InvalidInput: lat: 95.0 is out of range; expected -90 <= lat <= 90
+>>> to_wgs84(126.6, 45.7, "wgs84")
+(126.6, 45.7)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
+
+from gisgrid.assign.index import GridIndex
+from gisgrid.crs import convert_xy
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.sql import load_sql
+
+CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+MAX_SNAP_M = 5_000.0
+
+
+def check_crs(crs: str) -> str:
+    """The coordinate system name in lower case, or InvalidInput naming ``crs``."""
+    if not isinstance(crs, str) or crs.lower() not in CRS_CHOICES:
+        raise InvalidInput(f"crs={crs!r}; expected one of {CRS_CHOICES}", field="crs")
+    return crs.lower()
+
+
+def check_lonlat(
+    lon: Any, lat: Any, lon_field: str = "lon", lat_field: str = "lat"
+) -> tuple[float, float]:
+    """Finite numbers in range, or InvalidInput naming the field."""
+    out = []
+    for value, name, limit in ((lon, lon_field, 180), (lat, lat_field, 90)):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{value!r} is not a number", field=name) from None
+        if not math.isfinite(v):
+            raise InvalidInput(f"{value!r} is not a finite number", field=name)
+        if not -limit <= v <= limit:
+            short = name.rsplit(".", 1)[-1]
+            raise InvalidInput(
+                f"{v!r} is out of range; expected -{limit} <= {short} <= {limit}", field=name
+            )
+        out.append(v)
+    return out[0], out[1]
+
+
+def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """A point given in ``crs`` (wgs84, gcj02, bd09) as WGS84 lon/lat."""
+    crs = check_crs(crs)
+    if crs == "wgs84":
+        return lon, lat
+    x, y = convert_xy(lon, lat, crs, "wgs84")
+    return float(x), float(y)
+
+
+def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """A WGS84 point in ``crs`` (wgs84, gcj02, bd09)."""
+    crs = check_crs(crs)
+    if crs == "wgs84":
+        return lon, lat
+    x, y = convert_xy(lon, lat, "wgs84", crs)
+    return float(x), float(y)
+
+
+class GridIndexCache:
+    """A :class:`GridIndex` of the store's grids, built on first use and rebuilt when the
+    grids change (a cheap fingerprint query on ``areas`` is compared on each ``get``).
+
+    Building is lazy so that a server starts, and answers ``/health``, while the store is
+    down or empty.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._index: GridIndex | None = None
+        self._fingerprint: tuple[Any, ...] | None = None
+        self.builds = 0
+
+    def _current(self, conn: Connection | Session) -> tuple[Any, ...]:
+        return tuple(conn.execute(text(load_sql("grid_fingerprint"))).one())
+
+    def get(self, conn: Connection | Session) -> GridIndex:
+        """The index for the grids as they are now."""
+        now = self._current(conn)
+        with self._lock:
+            if self._index is None or now != self._fingerprint:
+                self._index = GridIndex.from_areas(self.engine)
+                self._fingerprint = now
+                self.builds += 1
+            return self._index
+
+    def invalidate(self) -> None:
+        """Forget the index; the next ``get`` rebuilds it."""
+        with self._lock:
+            self._index = None
+
+
+def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box surely enclosing the circle of ``radius_m`` around a point.
+
+    A degree of latitude is at least 110.5 km; a degree of longitude shrinks with the cosine
+    of the circle's farthest latitude.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in degree_box(126.6, 45.7, 1000)]
+    [126.587, 45.6908, 126.613, 45.7092]
+    """
+    dlat = radius_m / 110_000.0 * 1.01
+    far = min(abs(lat) + dlat, 89.9)
+    dlon = min(radius_m / (111_000.0 * math.cos(math.radians(far))) * 1.01, 360.0)
+    return (lon - dlon, max(lat - dlat, -90.0), lon + dlon, min(lat + dlat, 90.0))
+
+
+@dataclass(frozen=True)
+class AreaRef:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Worker:
+    username: str
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class Location:
+    """The grid a point lies in, the areas above it and the grid's workers."""
+
+    lon: float
+    lat: float
+    grid: AreaRef
+    community: AreaRef | None
+    street: AreaRef | None
+    district: AreaRef | None
+    workers: list[Worker] = field(default_factory=list)
+    distance_m: float = 0.0
+
+
+def locate(
+    conn: Connection | Session,
+    index: GridIndex,
+    lon: float,
+    lat: float,
+    max_distance_m: float | None = None,
+) -> Location:
+    """Locate a WGS84 point among the current grids; NotFound when no grid covers it.
+
+    A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
+    With ``max_distance_m``, a point outside every grid gets the nearest grid within that
+    distance, and ``distance_m`` says how far it was (0 for a covered point).
+    """
+    lon, lat = check_lonlat(lon, lat)
+    if max_distance_m is not None and not (
+        math.isfinite(max_distance_m) and 0 < max_distance_m <= MAX_SNAP_M
+    ):
+        raise InvalidInput(
+            f"must be a number of metres in (0, {MAX_SNAP_M:.0f}] ({max_distance_m} given)",
+            field="max_distance_m",
+        )
+    grid_id = int(index.assign([lon], [lat]).grid_id[0])
+    distance_m = 0.0
+    if grid_id < 0 and max_distance_m is not None:
+        # one point: measure exactly in PostGIS (geodesic distance to the polygon itself)
+        xmin, ymin, xmax, ymax = degree_box(lon, lat, max_distance_m)
+        near = conn.execute(
+            text(load_sql("nearest_grid")),
+            {
+                "lon": lon,
+                "lat": lat,
+                "max_m": max_distance_m,
+                "xmin": xmin,
+                "ymin": ymin,
+                "xmax": xmax,
+                "ymax": ymax,
+            },
+        ).first()
+        if near is not None:
+            grid_id, distance_m = int(near.id), float(near.distance_m)
+    if grid_id < 0:
+        within = f" or within {max_distance_m} m of one" if max_distance_m else ""
+        raise NotFound(f"the point ({lon}, {lat}) lies outside every grid{within}", field="lon,lat")
+    rows = conn.execute(text(load_sql("locate_areas")), {"grid_id": grid_id}).all()
+    levels = {r.level: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
+    workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
+    return Location(
+        lon=lon,
+        lat=lat,
+        grid=levels["grid"],
+        community=levels.get("community"),
+        street=levels.get("street"),
+        district=levels.get("district"),
+        workers=workers,
+        distance_m=distance_m,
+    )

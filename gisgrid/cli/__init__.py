@@ -1,0 +1,1 @@
+"""The gisgrid command line: main and one module per command group."""

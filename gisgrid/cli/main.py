@@ -1,0 +1,170 @@
+"""The ``gisgrid`` command (Typer + rich): the library's commands. ``gisgrid serve`` belongs to
+the web layer and is added by :mod:`api.cli`, the console script's entry point."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gisgrid.cli import accounts as cli_accounts
+from gisgrid.cli import assign as cli_assign
+from gisgrid.cli import demo as cli_demo
+from gisgrid.cli import io as cli_io
+from gisgrid.cli import tiles as cli_tiles
+from gisgrid.errors import GisgridError
+from gisgrid.settings import Settings, get_settings
+
+app = typer.Typer(help="gisgrid: GIS for city grid management.", no_args_is_help=True)
+db_app = typer.Typer(help="The local PostGIS cluster (or the server GISGRID_DATABASE_URL names).")
+app.add_typer(db_app, name="db")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _fail(exc: GisgridError) -> None:
+    err.print(f"[bold red]error[/]: {exc}")
+    raise typer.Exit(code=1)
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Init (if needed), start, create the database and PostGIS, migrate. Idempotent."""
+    from gisgrid.store.cluster import Cluster, database_url
+    from gisgrid.store.migrate import migrate_to_head
+
+    settings = _settings()
+    try:
+        if settings.database_url:
+            migrate_to_head(database_url(settings))
+            console.print("external database: migrated to head")
+            return
+        cluster = Cluster.from_settings(settings)
+        if cluster.moved:
+            console.print(
+                f"[yellow]note[/]: the server user {cluster.server_user!r} cannot reach "
+                f"{settings.data_path}; the cluster lives in {cluster.base}"
+            )
+        with console.status("starting PostGIS and migrating..."):
+            info = cluster.up()
+    except GisgridError as exc:
+        _fail(exc)
+    state = "started" if not info["was_running"] else "already running"
+    made = " (new cluster)" if info["initialised"] else ""
+    console.print(f"PostGIS {state}{made}: {cluster.libpq_url()}")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the local cluster."""
+    from gisgrid.store.cluster import Cluster
+
+    try:
+        stopped = Cluster.from_settings(_settings()).down()
+    except GisgridError as exc:
+        _fail(exc)
+    console.print("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+def db_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What runs where."""
+    from gisgrid.store.cluster import Cluster, database_url
+    from gisgrid.store.engine import make_engine, postgis_info
+
+    settings = _settings()
+    status: dict[str, object]
+    if settings.database_url:
+        status = {"external": True, "url": database_url(settings)}
+        running = True
+    else:
+        status = Cluster.from_settings(settings).status()
+        running = bool(status["running"])
+    if running:
+        engine = make_engine(settings)
+        try:
+            status.update(postgis_info(engine))
+        except GisgridError as exc:
+            status["error"] = str(exc)
+        finally:
+            engine.dispose()
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    table = Table(show_header=False)
+    for k, v in status.items():
+        table.add_row(k, str(v))
+    console.print(table)
+    if not running:
+        raise typer.Exit(code=3)
+
+
+@db_app.command("url")
+def db_url(
+    sqlalchemy: Annotated[bool, typer.Option(help="SQLAlchemy form (postgresql+psycopg).")] = False,
+) -> None:
+    """Print the connection URL (libpq form, for psql)."""
+    from gisgrid.store.cluster import Cluster, database_url
+
+    settings = _settings()
+    if settings.database_url:
+        url = database_url(settings)
+        print(url if sqlalchemy else url.replace("postgresql+psycopg://", "postgresql://"))
+        return
+    cluster = Cluster.from_settings(settings)
+    print(cluster.url() if sqlalchemy else cluster.libpq_url())
+
+
+@db_app.command("reset")
+def db_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Stop the local cluster, delete its data, and bring it up empty."""
+    from gisgrid.store.cluster import Cluster
+
+    settings = _settings()
+    if settings.database_url:
+        _fail(GisgridError("reset works only on the local cluster", field="database_url"))
+    cluster = Cluster.from_settings(settings)
+    if not yes and not typer.confirm(f"delete every row in {cluster.pgdata}?"):
+        raise typer.Exit(code=1)
+    try:
+        cluster.reset()
+        cluster.up()
+    except GisgridError as exc:
+        _fail(exc)
+    console.print(f"reset: {cluster.libpq_url()}")
+
+
+@app.command()
+def version() -> None:
+    """Print the gisgrid version."""
+    from gisgrid import __version__
+
+    print(__version__)
+
+
+cli_demo.register(app)
+cli_io.register(app)
+cli_assign.register(app)
+cli_accounts.register(app)
+cli_tiles.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except GisgridError as exc:
+        err.print(f"[bold red]error[/]: {exc}")
+        sys.exit(1)

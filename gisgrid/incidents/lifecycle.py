@@ -1,0 +1,107 @@
+"""The incident lifecycle as data: statuses, actions, who may take them, which centre holds a
+case.
+
+Statuses and actions (``TRANSITIONS``: (from status, action) -> to status)::
+
+    reported --accept--> accepted --dispatch--> dispatched --start--> in_progress
+    in_progress --feedback--> feedback --close--> closed
+    feedback --send_back--> in_progress         (the centre is not satisfied)
+    reported/accepted/escalated --reject--> rejected
+    dispatched --return--> returned --dispatch--> dispatched   (a unit gives the case back)
+    reported/accepted/returned/escalated --escalate--> escalated --accept--> accepted
+
+Who may act (``ROLES``): grid workers and community accounts report; command centres
+(street, district, city; an admin counts as the city centre) accept, dispatch, reject,
+escalate, close and send back; the unit a case is dispatched to starts it, feeds back or
+returns it.
+
+Which centre holds a case: ``escalation_level`` names it. A new case is at ``grid`` and is
+held by its street centre (grid workers only report); each escalation moves the holder one
+centre up, ``street`` -> ``district`` -> ``city``, so the first escalation of a ``grid`` case
+lands at ``district``. A centre may take a centre action when its own level is at or above
+the holder's (the city centre may step in anywhere); a centre below it gets
+PermissionDenied. A city-level case cannot be escalated further.
+
+Examples
+--------
+>>> TRANSITIONS[("feedback", "close")]
+'closed'
+>>> check_action("teleport")
+Traceback (most recent call last):
+...
+gisgrid.errors.InvalidInput: action: action='teleport'; expected one of ['accept', \
+'close', 'dispatch', 'escalate', 'feedback', 'reject', 'return', 'send_back', 'start']
+"""
+
+from __future__ import annotations
+
+from gisgrid.errors import InvalidInput
+
+CENTRE_ROLES = ("street_centre", "district_centre", "city_centre", "admin")
+REPORTER_ROLES = ("grid_worker", "community")
+UNIT_ROLES = ("unit",)
+
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("reported", "accept"): "accepted",
+    ("escalated", "accept"): "accepted",
+    ("accepted", "dispatch"): "dispatched",
+    ("returned", "dispatch"): "dispatched",
+    ("dispatched", "start"): "in_progress",
+    ("dispatched", "return"): "returned",
+    ("in_progress", "feedback"): "feedback",
+    ("feedback", "close"): "closed",
+    ("feedback", "send_back"): "in_progress",
+    ("reported", "reject"): "rejected",
+    ("accepted", "reject"): "rejected",
+    ("escalated", "reject"): "rejected",
+    ("reported", "escalate"): "escalated",
+    ("accepted", "escalate"): "escalated",
+    ("returned", "escalate"): "escalated",
+    ("escalated", "escalate"): "escalated",
+}
+
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "accept": CENTRE_ROLES,
+    "dispatch": CENTRE_ROLES,
+    "reject": CENTRE_ROLES,
+    "escalate": CENTRE_ROLES,
+    "close": CENTRE_ROLES,
+    "send_back": CENTRE_ROLES,
+    "start": UNIT_ROLES,
+    "feedback": UNIT_ROLES,
+    "return": UNIT_ROLES,
+}
+
+
+ACTIONS = tuple(sorted(ROLES))
+
+
+NOTE_REQUIRED = frozenset({"feedback", "reject", "return", "escalate"})
+
+
+OPEN_STATUSES = (
+    "reported",
+    "accepted",
+    "dispatched",
+    "in_progress",
+    "feedback",
+    "returned",
+    "escalated",
+)
+
+
+CENTRE_LEVEL = {"street_centre": 1, "district_centre": 2, "city_centre": 3, "admin": 3}
+
+
+HOLDER_LEVEL = {"grid": 1, "street": 1, "district": 2, "city": 3}
+
+
+LEVEL_OF_RANK = {1: "street", 2: "district", 3: "city"}
+
+
+def check_action(action: str) -> str:
+    if action not in ROLES:
+        raise InvalidInput(f"action={action!r}; expected one of {list(ACTIONS)}", field="action")
+    return action

@@ -1,0 +1,1 @@
+"""Files in and out: read, check, load, export (pyogrio); the one reader of grid files."""

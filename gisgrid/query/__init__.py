@@ -1,0 +1,1 @@
+"""Spatial queries: nearest units, within, OGC feature collections, residents."""

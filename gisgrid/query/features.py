@@ -1,0 +1,427 @@
+"""Feature collections for OGC API - Features: which rows, which properties, and the SQL.
+
+Each :class:`Collection` names a table, a fixed condition (areas: one level, current versions
+only), the properties it publishes, the few properties a client may filter on with
+``?name=value``, its time column (incidents only) and how the caller's scope applies:
+``"rows"`` for tables with the assignment columns, ``None`` for public collections (areas and
+units). Residents and households are never collections.
+
+Geometries leave as RFC 7946 GeoJSON: lon/lat, 6 decimals, exterior rings counter-clockwise
+(``ST_ForcePolygonCCW``). Everything a client sends reaches the SQL as a bind parameter;
+identifiers come from this module's own tables and go through :func:`gisgrid.sql.quote_ident`.
+
+A ``datetime`` filter applies to the collection's time column. A collection without one
+(everything but incidents) has no temporal property, so the filter selects nothing away and
+every item is answered, as for a bbox on a collection without geometry.
+
+Examples
+--------
+>>> sorted(COLLECTIONS)[:2]
+['areas_community', 'areas_district']
+>>> parse_datetime("2024-01-01T00:00:00Z/..")[1] is None
+True
+>>> parse_bbox("126.5,45.6,126.8,45.9")
+(126.5, 45.6, 126.8, 45.9)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Connection, text
+
+from gisgrid.access.scope import Scope
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.sql import quote_ident
+
+FilterKind = Literal["text", "int", "bool"]
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+_HIERARCHY_PROPS = ("grid_id", "community_id", "street_id", "district_id")
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One feature collection: a table seen through a fixed condition and a property list."""
+
+    id: str
+    title: str
+    description: str
+    table: str
+    properties: tuple[str, ...]
+    filters: Mapping[str, FilterKind] = field(default_factory=dict)
+    where: str = "TRUE"
+    where_params: Mapping[str, Any] = field(default_factory=dict)
+    time_column: str | None = None
+    scoped: Literal["rows"] | None = None
+
+    @property
+    def public(self) -> bool:
+        return self.scoped is None
+
+
+def _area(level: str, plural: str) -> Collection:
+    return Collection(
+        id=f"areas_{level}",
+        title=f"{plural.capitalize()} (current boundaries)",
+        description=(
+            f"The current version of every {level} boundary (valid_to is null); "
+            "earlier versions stay in the store for incidents reported under them."
+        ),
+        table="areas",
+        properties=("code", "name", "level", "parent_id", "responsible", "valid_from"),
+        filters={"code": "text", "parent_id": "int"},
+        where="t.level = :c_level AND t.valid_to IS NULL",
+        where_params={"c_level": level},
+    )
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        _area("district", "districts"),
+        _area("street", "streets"),
+        _area("community", "communities"),
+        _area("grid", "grids"),
+        Collection(
+            id="buildings",
+            title="Buildings",
+            description="Building footprints with address, floors and household count.",
+            table="buildings",
+            properties=("code", "address", "floors", "household_count", "use", *_HIERARCHY_PROPS),
+            filters={"use": "text", "grid_id": "int"},
+            scoped="rows",
+        ),
+        Collection(
+            id="places",
+            title="Places",
+            description="Shops (the nine small places), hydrants, cameras and hazards.",
+            table="places",
+            properties=("code", "kind", "name", "address", "building_id", *_HIERARCHY_PROPS),
+            filters={"kind": "text", "grid_id": "int"},
+            scoped="rows",
+        ),
+        Collection(
+            id="incidents",
+            title="Incidents",
+            description=(
+                "Reported incidents and where each is in the closed loop; the datetime "
+                "filter applies to reported_at. Reporter identity and photos are not published."
+            ),
+            table="incidents",
+            properties=(
+                "code",
+                "category",
+                "description",
+                "address",
+                "source",
+                "reported_at",
+                "status",
+                "escalation_level",
+                "priority",
+                "assigned_unit_id",
+                "due_at",
+                "closed_at",
+                *_HIERARCHY_PROPS,
+            ),
+            filters={"category": "text", "status": "text", "priority": "text", "grid_id": "int"},
+            time_column="reported_at",
+            scoped="rows",
+        ),
+        Collection(
+            id="units",
+            title="Responsible units",
+            description="Police stations, fire stations, sanitation and other responsible units.",
+            table="units",
+            properties=("code", "name", "kind", "categories", "available", "phone", "area_id"),
+            filters={"kind": "text", "available": "bool"},
+        ),
+    )
+}
+
+
+def get_collection(collection_id: str) -> Collection:
+    """The collection called ``collection_id``, or NotFound naming the ones there are."""
+    try:
+        return COLLECTIONS[collection_id]
+    except KeyError:
+        raise NotFound(
+            f"no collection {collection_id!r}; expected one of {', '.join(COLLECTIONS)}",
+            field="collectionId",
+        ) from None
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """What a client asked of ``/items``, already checked."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    interval: tuple[datetime | None, datetime | None] | None = None
+    filters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_limit(value: str | None) -> int:
+    """``limit``: an integer in [1, MAX_LIMIT]; absent means DEFAULT_LIMIT."""
+    if value is None:
+        return DEFAULT_LIMIT
+    n = _int(value, "limit")
+    if not 1 <= n <= MAX_LIMIT:
+        raise InvalidInput(f"{n} is out of range; expected 1 to {MAX_LIMIT}", field="limit")
+    return n
+
+
+def parse_offset(value: str | None) -> int:
+    if value is None:
+        return 0
+    n = _int(value, "offset")
+    if n < 0:
+        raise InvalidInput(f"{n} is negative", field="offset")
+    return n
+
+
+def parse_bbox(value: str) -> tuple[float, float, float, float]:
+    """``bbox``: 4 numbers w,s,e,n or 6 with heights w,s,zmin,e,n,zmax (heights ignored).
+
+    Examples
+    --------
+    >>> parse_bbox("126.5,45.6,0,126.8,45.9,100")
+    (126.5, 45.6, 126.8, 45.9)
+    >>> parse_bbox("170,-10,-170,10")
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: bbox: west 170.0 is east of east -170.0; boxes across the \
+antimeridian are not supported
+    """
+    parts = value.split(",")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidInput(f"expected 4 or 6 numbers; got {value!r}", field="bbox") from None
+    if len(nums) == 4:
+        w, s, e, n = nums
+    elif len(nums) == 6:
+        w, s, z0, e, n, z1 = nums
+        if z0 > z1:
+            raise InvalidInput(f"lower height {z0} is above upper height {z1}", field="bbox")
+    else:
+        raise InvalidInput(f"expected 4 or 6 numbers; got {len(nums)}", field="bbox")
+    if any(x != x or x in (float("inf"), float("-inf")) for x in nums):
+        raise InvalidInput(f"not a finite number in {value!r}", field="bbox")
+    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
+        raise InvalidInput(f"{value!r} is outside lon [-180, 180], lat [-90, 90]", field="bbox")
+    if w > e:
+        raise InvalidInput(
+            f"west {w} is east of east {e}; boxes across the antimeridian are not supported",
+            field="bbox",
+        )
+    if s > n:
+        raise InvalidInput(f"south {s} is north of north {n}", field="bbox")
+    return w, s, e, n
+
+
+def parse_datetime(value: str) -> tuple[datetime | None, datetime | None]:
+    """``datetime``: an RFC 3339 instant, ``a/b``, ``../b`` or ``a/..`` (bounds inclusive).
+
+    An instant is the interval from itself to itself; a bare date is that whole day in UTC.
+
+    Examples
+    --------
+    >>> parse_datetime("2024-03-01T08:00:00+08:00")[0].isoformat()
+    '2024-03-01T00:00:00+00:00'
+    >>> parse_datetime("../..")
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: datetime: '../..' is open at both ends
+    """
+    if "/" not in value:
+        return _instant(value, "start"), _instant(value, "end")
+    parts = value.split("/")
+    if len(parts) != 2:
+        raise InvalidInput(f"{value!r}; expected an instant or start/end", field="datetime")
+    a, b = (None if p in ("..", "") else p for p in parts)
+    if a is None and b is None:
+        raise InvalidInput(f"{value!r} is open at both ends", field="datetime")
+    start = _instant(a, "start") if a is not None else None
+    end = _instant(b, "end") if b is not None else None
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"start {a} is after end {b}", field="datetime")
+    return start, end
+
+
+def _instant(value: str, side: str) -> datetime:
+    raw = value.strip()
+    try:
+        if len(raw) == 10:  # a bare date: the whole day in UTC
+            day = date.fromisoformat(raw)
+            t = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return t if side == "start" else t + timedelta(days=1, microseconds=-1)
+        t = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an RFC 3339 date-time", field="datetime") from None
+    if t.tzinfo is None:
+        raise InvalidInput(
+            f"{value!r} has no time zone; RFC 3339 needs Z or an offset", field="datetime"
+        )
+    return t.astimezone(UTC)
+
+
+def parse_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, Any]:
+    """The collection's property filters present in ``params``, converted to their types."""
+    out: dict[str, Any] = {}
+    for name, kind in collection.filters.items():
+        if name not in params:
+            continue
+        raw = params[name]
+        if kind == "int":
+            out[name] = _int(raw, name)
+        elif kind == "bool":
+            low = raw.lower()
+            if low not in ("true", "false"):
+                raise InvalidInput(f"{raw!r}; expected true or false", field=name)
+            out[name] = low == "true"
+        else:
+            out[name] = raw
+    return out
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an integer", field=name) from None
+
+
+# ---------------------------------------------------------------- SQL
+
+
+def _conditions(
+    collection: Collection, query: ItemQuery | None, scope: Scope | None
+) -> tuple[str, dict[str, Any]]:
+    where = [collection.where]
+    params: dict[str, Any] = dict(collection.where_params)
+    if collection.scoped == "rows":
+        if scope is None:
+            # The API refuses anonymous callers before this; a library caller must say.
+            raise InvalidInput(f"{collection.id} needs a scope", field="scope")
+        cond, scope_params = scope.rows_sql("t")
+        where.append(cond)
+        params.update(scope_params)
+    if query is not None:
+        if query.bbox is not None:
+            where.append("ST_Intersects(t.geom, ST_MakeEnvelope(:bw, :bs, :be, :bn, 4326))")
+            params.update(zip(("bw", "bs", "be", "bn"), query.bbox, strict=True))
+        if query.interval is not None and collection.time_column is not None:
+            col = f"t.{quote_ident(collection.time_column)}"
+            start, end = query.interval
+            if start is not None:
+                where.append(f"{col} >= :t_start")
+                params["t_start"] = start
+            if end is not None:
+                where.append(f"{col} <= :t_end")
+                params["t_end"] = end
+        for i, (name, value) in enumerate(sorted(query.filters.items())):
+            if name not in collection.filters:
+                raise InvalidInput(f"{collection.id} cannot be filtered on {name}", field=name)
+            where.append(f"t.{quote_ident(name)} = :f{i}")
+            params[f"f{i}"] = value
+    return " AND ".join(f"({w})" for w in where), params
+
+
+def _select(collection: Collection) -> str:
+    cols = ", ".join(f"t.{quote_ident(p)}" for p in collection.properties)
+    return (
+        "SELECT t.id, ST_AsGeoJSON(ST_ForcePolygonCCW(t.geom), 6) AS geometry, "
+        f"{cols} FROM {quote_ident(collection.table)} t"
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _feature(collection: Collection, row: Sequence[Any]) -> dict[str, Any]:
+    props = {name: _json_value(v) for name, v in zip(collection.properties, row[2:], strict=True)}
+    return {
+        "type": "Feature",
+        "id": int(row[0]),
+        "geometry": json.loads(row[1]) if row[1] is not None else None,
+        "properties": props,
+    }
+
+
+def items(
+    conn: Connection, collection: Collection, query: ItemQuery, scope: Scope | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of GeoJSON features (ordered by id) and how many match in all.
+
+    ``scope`` limits scoped collections (incidents, buildings, places) to the caller's area;
+    public collections ignore it.
+    """
+    where, params = _conditions(collection, query, scope)
+    rows = conn.execute(
+        text(f"{_select(collection)} WHERE {where} ORDER BY t.id LIMIT :lim OFFSET :off"),
+        {**params, "lim": query.limit, "off": query.offset},
+    ).all()
+    if len(rows) < query.limit and (rows or query.offset == 0):
+        # a short page is the last one: the count is known without scanning again
+        matched = query.offset + len(rows)
+    else:
+        table = quote_ident(collection.table)
+        count = text(f"SELECT count(*) FROM {table} t WHERE {where}")
+        matched = int(conn.execute(count, params).scalar() or 0)
+    return [_feature(collection, r) for r in rows], matched
+
+
+def item(
+    conn: Connection, collection: Collection, fid: int, scope: Scope | None = None
+) -> dict[str, Any]:
+    """One feature by id, or NotFound (also when it lies outside the caller's scope)."""
+    where, params = _conditions(collection, None, scope)
+    row = conn.execute(
+        text(f"{_select(collection)} WHERE {where} AND t.id = :fid"), {**params, "fid": fid}
+    ).first()
+    if row is None:
+        raise NotFound(f"no feature {fid} in {collection.id}", field="featureId")
+    return _feature(collection, row)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A collection's bbox [w, s, e, n] (None when empty) and time interval."""
+
+    bbox: tuple[float, float, float, float] | None
+    interval: tuple[datetime | None, datetime | None]
+
+
+def extent(conn: Connection, collection: Collection) -> Extent:
+    """The bbox of all the collection's rows (not only the caller's) and its time span."""
+    table = quote_ident(collection.table)
+    time = "NULL::timestamptz, NULL::timestamptz"
+    if collection.time_column is not None:
+        col = f"t.{quote_ident(collection.time_column)}"
+        time = f"min({col}), max({col})"
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b), t0, t1 FROM ("
+            f"SELECT ST_Extent(t.geom) AS b, {time} FROM {table} t WHERE {collection.where}"
+            ") AS e(b, t0, t1)"
+        ),
+        dict(collection.where_params),
+    ).one()
+    bbox = None if row[0] is None else (row[0], row[1], row[2], row[3])
+    return Extent(bbox=bbox, interval=(row[4], row[5]))

@@ -1,0 +1,1 @@
+"""The store: engine and sessions, migrations, the local cluster, the models."""

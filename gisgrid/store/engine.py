@@ -1,0 +1,82 @@
+"""Engine and session factories, and what the health and demo pages count."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from gisgrid.errors import translate_db_errors
+from gisgrid.settings import Settings
+from gisgrid.sql import load_sql, quote_ident
+
+
+def make_engine(url_or_settings: str | Settings, **kwargs: Any) -> Engine:
+    """An engine for a URL, or for the database that the settings name.
+
+    Examples
+    --------
+    >>> make_engine("postgresql+psycopg://u@/db?host=/tmp").dialect.name
+    'postgresql'
+    """
+    if isinstance(url_or_settings, Settings):
+        from gisgrid.store.cluster import database_url
+
+        kwargs.setdefault("pool_size", url_or_settings.pool_size)
+        url = database_url(url_or_settings)
+    else:
+        url = url_or_settings
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success, rolls back on error, and translates DB errors."""
+    with factory() as session, translate_db_errors():
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def postgis_info(engine: Engine) -> dict[str, str]:
+    """PostgreSQL and PostGIS versions of the database behind the engine."""
+    with translate_db_errors(), engine.connect() as conn:
+        row = conn.execute(text(load_sql("health"))).mappings().one()
+    return {k: str(v) for k, v in row.items()}
+
+
+COUNTED_TABLES = (
+    "areas",
+    "buildings",
+    "households",
+    "residents",
+    "places",
+    "units",
+    "accounts",
+    "visit_logs",
+    "incident_categories",
+    "incidents",
+    "incident_events",
+    "plans",
+)
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    """Exact row counts of gisgrid's tables."""
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}' AS t, count(*) AS n FROM {quote_ident(t)}" for t in COUNTED_TABLES
+    )
+    with translate_db_errors(), engine.connect() as conn:
+        got = {str(name): int(n) for name, n in conn.execute(text(sql))}
+    return {t: got[t] for t in COUNTED_TABLES}
