@@ -14,13 +14,17 @@ from gisgrid.store.migrate import migrate_to_head
 
 
 @contextmanager
-def scratch_engine(cluster: Cluster, name: str, migrate: bool = True) -> Iterator[Engine]:
-    """A fresh database ``name`` in the test cluster (migrated unless told not), dropped after."""
+def scratch_engine(
+    cluster: Cluster, name: str, migrate: bool = True, template: str | None = None
+) -> Iterator[Engine]:
+    """A fresh database ``name`` in the test cluster, dropped after: a copy of ``template``
+    (CREATE DATABASE ... TEMPLATE, seconds cheaper than building it again), or an empty one,
+    migrated unless told not."""
     with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     url = cluster.url(dbname=name)
-    if migrate:
+    if migrate and not template:
         migrate_to_head(url)
     engine = make_engine(url)
     try:
@@ -29,3 +33,9 @@ def scratch_engine(cluster: Cluster, name: str, migrate: bool = True) -> Iterato
         engine.dispose()
         with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def database_exists(cluster: Cluster, name: str) -> bool:
+    with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return row is not None

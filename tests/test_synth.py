@@ -94,23 +94,36 @@ def test_unknown_scale_is_refused() -> None:
         generate("huge")
 
 
-@pytest.mark.parametrize("level", ["district", "street", "community", "grid"])
+@pytest.mark.parametrize("level", ["street", "community", "grid"])
 def test_children_tile_their_parent(tiny: City, level: str) -> None:
     areas = tiny.tables["areas"]
     geom = dict(zip(areas["id"], _geoms(areas), strict=True))
     children = areas[areas["level"] == level]
-    parents = children.groupby("parent_id")
-    for parent_id, kids in parents:
+    assert len(children) > 0
+    for parent_id, kids in children.groupby("parent_id"):
         parent = geom[parent_id]
         kid_geoms = [geom[i] for i in kids["id"]]
         union = shapely.union_all(kid_geoms)
         summed = sum(g.area for g in kid_geoms)
-        if level == "district":
-            continue  # tiny holds one district of the whole city outline
         # no gap: the union is the parent; no overlap: the areas add up to it
         assert abs(union.area - parent.area) / parent.area < 1e-6
         assert abs(summed - parent.area) / parent.area < 1e-6
         assert shapely.symmetric_difference(union, parent).area / parent.area < 1e-6
+
+
+def test_districts_lie_in_the_city_without_overlap(tiny: City) -> None:
+    # tiny holds one district of the whole city outline: the districts do not tile the city,
+    # but they must lie inside it and must not overlap each other
+    areas = tiny.tables["areas"]
+    geom = dict(zip(areas["id"], _geoms(areas), strict=True))
+    districts = areas[areas["level"] == "district"]
+    assert len(districts) > 0
+    for parent_id, kids in districts.groupby("parent_id"):
+        city = geom[parent_id]
+        kid_geoms = [geom[i] for i in kids["id"]]
+        union = shapely.union_all(kid_geoms)
+        assert shapely.difference(union, city).area / union.area < 1e-6
+        assert abs(sum(g.area for g in kid_geoms) - union.area) / union.area < 1e-6
 
 
 def test_codes_nest_and_grids_are_15_digits(tiny: City) -> None:

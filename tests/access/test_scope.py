@@ -8,15 +8,12 @@ from sqlalchemy import Engine, text
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput
 from gisgrid.store.cluster import Cluster
-from gisgrid.synth import generate
-from gisgrid.synth.store import write_city
-from tests.support import scratch_engine
+from tests.api.city_support import tiny_city
 
 
 @pytest.fixture(scope="module")
 def store(cluster: Cluster) -> Iterator[Engine]:
-    with scratch_engine(cluster, "scope_scratch") as engine:
-        write_city(engine, generate("tiny", seed=5))
+    with tiny_city(cluster, "scope_scratch") as engine:
         yield engine
 
 

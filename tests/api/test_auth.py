@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -12,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from api.app import create_app
 from gisgrid.access import auth
 from gisgrid.access.scope import Scope
 from gisgrid.cli.main import app as cli_app
@@ -22,23 +20,6 @@ from gisgrid.store.cluster import Cluster
 from tests.api.city_support import PASSWORD, tiny_city, username_of
 
 DB = "auth_scratch"
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-def app_settings(cluster: Cluster, store: Engine) -> Settings:
-    return Settings(database_url=cluster.url(dbname=DB), secret_key="s" * 40, _env_file=None)
-
-
-@pytest.fixture(scope="module")
-def client(app_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(app_settings)) as c:
-        yield c
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:

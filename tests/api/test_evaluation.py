@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -12,19 +11,11 @@ from sqlalchemy import Engine, text
 from gisgrid.access.scope import Scope
 from gisgrid.analysis.evaluation import incident_rates
 from gisgrid.errors import InvalidInput
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 
 DB = "evaluation_scratch"
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.mark.parametrize("by", ["grid", "unit"])

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from gisgrid.access.auth import set_password
-from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import PASSWORD, tiny_city
+from tests.api.city_support import PASSWORD
 from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "incidents_scratch"
 Headers = dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +27,6 @@ def here(store: Engine) -> Beat:
         for u in list(units):
             set_password(store, u, PASSWORD)
     return b
-
-
-@pytest.fixture(scope="module")
-def client(cluster: Cluster, store: Engine) -> Iterator[TestClient]:
-    settings = Settings(database_url=cluster.url(dbname=DB), secret_key="i" * 40, _env_file=None)
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 _tokens: dict[str, Headers] = {}

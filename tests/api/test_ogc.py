@@ -22,10 +22,8 @@ from gisgrid.access.auth import issue_token
 from gisgrid.query.features import COLLECTIONS
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from gisgrid.synth import generate
-from gisgrid.synth.store import write_city
+from tests.api.city_support import tiny_city
 from tests.live_server import serving
-from tests.support import scratch_engine
 
 DB = "ogc_scratch"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
@@ -34,8 +32,7 @@ HTML = "text/html"
 
 @pytest.fixture(scope="module")
 def store(cluster: Cluster) -> Iterator[tuple[Engine, Settings]]:
-    with scratch_engine(cluster, DB) as engine:
-        write_city(engine, generate("tiny", seed=5))
+    with tiny_city(cluster, DB) as engine:
         url = cluster.url(dbname=DB)
         yield engine, Settings(database_url=url, secret_key="k" * 40, _env_file=None)
 

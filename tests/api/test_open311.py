@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,11 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from gisgrid.incidents import workflow
-from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 from tests.incidents.support import CATEGORY, Beat, beat, caller, unit_username
 
 DB = "open311_scratch"
@@ -23,26 +18,13 @@ V2 = "/open311/v2"
 
 
 @pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
+def settings_overrides() -> dict[str, Any]:
+    return {"open311_api_keys": f"other-key, {KEY}"}
 
 
 @pytest.fixture(scope="module")
 def here(store: Engine) -> Beat:
     return beat(store)
-
-
-@pytest.fixture(scope="module")
-def client(cluster: Cluster, store: Engine) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=cluster.url(dbname=DB),
-        secret_key="o" * 40,
-        open311_api_keys=f"other-key, {KEY}",
-        _env_file=None,
-    )
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def send(client: TestClient, here: Beat, status: int = 200, **extra: Any) -> Any:

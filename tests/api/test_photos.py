@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,17 +13,20 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine
 
-from api.app import create_app
 from gisgrid.access.auth import set_password
 from gisgrid.errors import InvalidInput
 from gisgrid.incidents.photos import find_photo, store_photo
 from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import PASSWORD, tiny_city
+from tests.api.city_support import PASSWORD
 from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "photos_scratch"
 LIMIT = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def settings_overrides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {"data_dir": tmp_path_factory.mktemp("photos"), "max_photo_bytes": LIMIT}
 
 
 def image(fmt: str) -> bytes:
@@ -33,34 +36,11 @@ def image(fmt: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
 def here(store: Engine) -> Beat:
     b = beat(store)
     for u in (b.worker, b.street_centre, b.outsider):
         set_password(store, u, PASSWORD)
     return b
-
-
-@pytest.fixture(scope="module")
-def settings(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(
-        database_url=cluster.url(dbname=DB),
-        secret_key="p" * 40,
-        data_dir=tmp_path_factory.mktemp("photos"),
-        max_photo_bytes=LIMIT,
-        _env_file=None,
-    )
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, store: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def auth(client: TestClient, username: str) -> dict[str, str]:
@@ -86,7 +66,7 @@ def upload(
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"], ids=["png", "jpeg", "webp"])
 def test_round_trip(
-    client: TestClient, here: Beat, incident: dict[str, object], settings: Settings, fmt: str
+    client: TestClient, here: Beat, incident: dict[str, object], app_settings: Settings, fmt: str
 ) -> None:
     data = image(fmt)
     sha = hashlib.sha256(data).hexdigest()
@@ -94,9 +74,9 @@ def test_round_trip(
     r = upload(client, worker, incident["id"], f"x.{fmt.lower()}", data)
     assert r.status_code == 201, r.text
     assert r.json()["sha256"] == sha and sha in r.json()["photos"]
-    path = find_photo(settings, sha)
+    path = find_photo(app_settings, sha)
     ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt]
-    assert path == settings.data_path / "photos" / sha[:2] / sha[2:4] / f"{sha}.{ext}"
+    assert path == app_settings.data_path / "photos" / sha[:2] / sha[2:4] / f"{sha}.{ext}"
     # idempotent: the same photo again is stored and listed once
     r = upload(client, worker, incident["id"], "again", data)
     assert r.json()["photos"].count(sha) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import geopandas as gpd
@@ -13,12 +12,8 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from gisgrid.assign.index import GridIndex
 from gisgrid.crs import convert_xy
-from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import bearer_header, signed_in_worker, tiny_city
 
 DB = "query_scratch"
 GEOD = Geod(ellps="WGS84")
@@ -30,29 +25,6 @@ def parent_of(store: Engine, area_id: int) -> int:
             text("SELECT parent_id FROM areas WHERE id = :a"), {"a": area_id}
         ).scalar_one()
     return parent
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-def client(cluster: Cluster, store: Engine) -> Iterator[TestClient]:
-    settings = Settings(database_url=cluster.url(dbname=DB), secret_key="q" * 40, _env_file=None)
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def admin(client: TestClient) -> dict[str, str]:
-    return bearer_header(client, "admin")
-
-
-@pytest.fixture(scope="module")
-def worker(client: TestClient, store: Engine) -> tuple[dict[str, str], int]:
-    return signed_in_worker(client, store)
 
 
 @pytest.fixture(scope="module")

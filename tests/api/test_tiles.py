@@ -16,15 +16,11 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from api.routes.tiles import MVT
 from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
 from gisgrid.tiles.grid import BUFFER, EXTENT, tile_bounds, tile_of, tiles_in_bbox
 from gisgrid.tiles.layers import LAYERS
 from tests.api.city_support import (
-    bearer_header,
     grid_extent,
     point_in,
-    signed_in_worker,
-    tiny_city,
 )
 from tests.live_server import serving
 
@@ -33,35 +29,8 @@ VECTOR = [layer.id for layer in LAYERS.values() if layer.kind == "vector"]
 
 
 @pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-def settings(cluster: Cluster, store: Engine) -> Settings:
-    return Settings(
-        database_url=cluster.url(dbname=DB),
-        secret_key="t" * 40,
-        cors_origins="https://map.example.org",
-        _env_file=None,
-    )
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def admin(client: TestClient) -> dict[str, str]:
-    return bearer_header(client, "admin")
-
-
-@pytest.fixture(scope="module")
-def worker(client: TestClient, store: Engine) -> tuple[dict[str, str], int]:
-    return signed_in_worker(client, store)
+def settings_overrides() -> dict[str, Any]:
+    return {"cors_origins": "https://map.example.org"}
 
 
 @pytest.fixture(scope="module")
@@ -427,9 +396,9 @@ def test_a_write_by_any_path_shows_in_the_next_tile(
 
 
 @pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL is not installed")
-def test_gdal_reads_a_tile(settings: Settings, store: Engine) -> None:
+def test_gdal_reads_a_tile(app_settings: Settings, store: Engine) -> None:
     z, x, y = busiest_tile(store, 13)
-    with serving(create_app(settings)) as base:
+    with serving(create_app(app_settings)) as base:
         r = subprocess.run(
             ["ogrinfo", "-ro", "-al", "-so", f"MVT:{base}/tiles/grids/{z}/{x}/{y}.pbf"],
             capture_output=True,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,25 +15,11 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 
 DB = "webmap_api_scratch"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
 VENDOR = STATIC / "vendor" / "maplibre-gl"
-
-
-@pytest.fixture(scope="module")
-def city(cluster: Cluster) -> Iterator[tuple[Engine, Settings]]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine, Settings(database_url=cluster.url(dbname=DB), _env_file=None)
-
-
-@pytest.fixture(scope="module")
-def client(city: tuple[Engine, Settings]) -> Iterator[TestClient]:
-    with TestClient(create_app(city[1])) as c:
-        yield c
 
 
 # ---------------------------------------------------------------- "/"
@@ -81,9 +66,9 @@ def test_a_bad_f_is_still_400(client: TestClient) -> None:
 
 
 def test_config_starts_on_the_grids_and_lists_every_category(
-    client: TestClient, city: tuple[Engine, Settings]
+    client: TestClient, store: Engine
 ) -> None:
-    engine, _ = city
+    engine = store
     body = client.get("/map/config.json").json()
     with engine.connect() as conn:
         box = conn.execute(
@@ -112,9 +97,9 @@ def test_config_starts_on_the_grids_and_lists_every_category(
     assert body["links"]["api"].endswith("/?f=html") and body["links"]["docs"].endswith("/docs")
 
 
-def test_config_carries_the_basemap_setting(city: tuple[Engine, Settings]) -> None:
+def test_config_carries_the_basemap_setting(app_settings: Settings) -> None:
     url = "https://tiles.example.org/{z}/{x}/{y}.png"
-    settings = city[1].model_copy(update={"basemap_url": url, "basemap_attribution": "© X"})
+    settings = app_settings.model_copy(update={"basemap_url": url, "basemap_attribution": "© X"})
     with TestClient(create_app(settings)) as c:
         assert c.get("/map/config.json").json()["basemap"] == {"tiles": url, "attribution": "© X"}
 
