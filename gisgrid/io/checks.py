@@ -28,7 +28,8 @@ CITY_TZ = "Asia/Shanghai"
 _ISO_RE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
 _ZONE_RE = r"(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
 _ISO_FULL = re.compile(rf"^{_ISO_RE}{_ZONE_RE}?$")
-_HAS_ZONE = re.compile(rf"{_ZONE_RE}$")
+# anchored at the date: a bare date's own "-01" (the day) is not a -01:00 zone
+_HAS_ZONE = re.compile(rf"^{_ISO_RE}{_ZONE_RE}$")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -194,7 +195,15 @@ def _parse_bool(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
 
 
 def parse_times(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
-    """ISO 8601 times to UTC; a time without a zone is read as Asia/Shanghai local time."""
+    """ISO 8601 times to UTC; a time without a zone is read as Asia/Shanghai local time, a bare
+    date as 00:00 of that day there.
+
+    Examples
+    --------
+    >>> got = parse_times(pd.Series(["2026-03-01", "2026-03-01T08:00Z"]), Problems(2), "t")
+    >>> [t.isoformat() for t in got]
+    ['2026-02-28T16:00:00+00:00', '2026-03-01T08:00:00+00:00']
+    """
     if pd.api.types.is_datetime64_any_dtype(raw):
         dt = raw.dt.tz_localize(CITY_TZ) if raw.dt.tz is None else raw
         return dt.dt.tz_convert("UTC")
