@@ -215,15 +215,7 @@ def parse_items_query(c: ft.Collection, request: Request) -> ft.ItemQuery:
     if repeated:
         raise InvalidInput(f"{repeated[0]} is given more than once", field=repeated[0])
     _format(request)
-    bbox = qp.get("bbox")
-    dt = qp.get("datetime")
-    return ft.ItemQuery(
-        limit=ft.parse_limit(qp.get("limit")),
-        offset=ft.parse_offset(qp.get("offset")),
-        bbox=ft.parse_bbox(bbox) if bbox is not None else None,
-        interval=ft.parse_datetime(dt) if dt is not None else None,
-        filters=ft.parse_filters(c, qp),
-    )
+    return ft.item_query(c, qp)
 
 
 def _page_links(

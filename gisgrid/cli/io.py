@@ -133,7 +133,7 @@ def export(
     format: Annotated[
         str | None, typer.Option("--format", help="gpkg, parquet, geojson or csv.")
     ] = None,
-    bbox: Annotated[str | None, typer.Option(help="w,s,e,n in lon/lat.")] = None,
+    bbox: Annotated[str | None, typer.Option(help="west,south,east,north in lon/lat.")] = None,
     area: Annotated[
         str | None, typer.Option(help="Area code: rows inside its current boundary.")
     ] = None,

@@ -12,7 +12,8 @@ identifiers come from this module's own tables and go through :func:`gisgrid.sql
 
 A ``datetime`` filter applies to the collection's time column. A collection without one
 (everything but incidents) has no temporal property, so the filter selects nothing away and
-every item is answered, as for a bbox on a collection without geometry.
+every item is answered, as for a bbox on a collection without geometry. ``bbox`` is read by
+:func:`gisgrid.bbox.parse_bbox` (4 numbers, or 6 with heights).
 
 Examples
 --------
@@ -20,8 +21,9 @@ Examples
 ['areas_community', 'areas_district']
 >>> parse_datetime("2024-01-01T00:00:00Z/..")[1] is None
 True
->>> parse_bbox("126.5,45.6,126.8,45.9")
-(126.5, 45.6, 126.8, 45.9)
+>>> q = item_query(COLLECTIONS["incidents"], {"bbox": "126.5,45.6,0,126.8,45.9,100"})
+>>> q.bbox, q.interval
+((126.5, 45.6, 126.8, 45.9), None)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, text
 
 from gisgrid.access.scope import Scope
+from gisgrid.bbox import Bbox, parse_bbox
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.sql import quote_ident
 
@@ -166,9 +169,33 @@ class ItemQuery:
 
     limit: int = DEFAULT_LIMIT
     offset: int = 0
-    bbox: tuple[float, float, float, float] | None = None
+    bbox: Bbox | None = None
     interval: tuple[datetime | None, datetime | None] | None = None
     filters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def item_query(collection: Collection, params: Mapping[str, str]) -> ItemQuery:
+    """``limit``, ``offset``, ``bbox``, ``datetime`` and the collection's property filters
+    from a query string, each checked (InvalidInput naming the parameter); other keys are
+    left to the caller.
+
+    Examples
+    --------
+    >>> item_query(COLLECTIONS["units"], {"bbox": "170,-10,-170,10"})
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: bbox: bbox=(170, -10, -170, 10): west 170 is east of east \
+-170; boxes across the antimeridian are not supported (split the box in two)
+    """
+    bbox = params.get("bbox")
+    interval = params.get("datetime")
+    return ItemQuery(
+        limit=parse_limit(params.get("limit")),
+        offset=parse_offset(params.get("offset")),
+        bbox=parse_bbox(bbox, heights=True) if bbox is not None else None,
+        interval=parse_datetime(interval) if interval is not None else None,
+        filters=parse_filters(collection, params),
+    )
 
 
 def parse_limit(value: str | None) -> int:
@@ -188,46 +215,6 @@ def parse_offset(value: str | None) -> int:
     if n < 0:
         raise InvalidInput(f"{n} is negative", field="offset")
     return n
-
-
-def parse_bbox(value: str) -> tuple[float, float, float, float]:
-    """``bbox``: 4 numbers w,s,e,n or 6 with heights w,s,zmin,e,n,zmax (heights ignored).
-
-    Examples
-    --------
-    >>> parse_bbox("126.5,45.6,0,126.8,45.9,100")
-    (126.5, 45.6, 126.8, 45.9)
-    >>> parse_bbox("170,-10,-170,10")
-    Traceback (most recent call last):
-    ...
-    gisgrid.errors.InvalidInput: bbox: west 170.0 is east of east -170.0; boxes across the \
-antimeridian are not supported
-    """
-    parts = value.split(",")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise InvalidInput(f"expected 4 or 6 numbers; got {value!r}", field="bbox") from None
-    if len(nums) == 4:
-        w, s, e, n = nums
-    elif len(nums) == 6:
-        w, s, z0, e, n, z1 = nums
-        if z0 > z1:
-            raise InvalidInput(f"lower height {z0} is above upper height {z1}", field="bbox")
-    else:
-        raise InvalidInput(f"expected 4 or 6 numbers; got {len(nums)}", field="bbox")
-    if any(x != x or x in (float("inf"), float("-inf")) for x in nums):
-        raise InvalidInput(f"not a finite number in {value!r}", field="bbox")
-    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
-        raise InvalidInput(f"{value!r} is outside lon [-180, 180], lat [-90, 90]", field="bbox")
-    if w > e:
-        raise InvalidInput(
-            f"west {w} is east of east {e}; boxes across the antimeridian are not supported",
-            field="bbox",
-        )
-    if s > n:
-        raise InvalidInput(f"south {s} is north of north {n}", field="bbox")
-    return w, s, e, n
 
 
 def parse_datetime(value: str) -> tuple[datetime | None, datetime | None]:

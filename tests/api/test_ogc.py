@@ -346,6 +346,7 @@ def _kind(engine: Engine) -> set[str]:
         ("datetime=../..", "datetime"),
         ("datetime=2024-02-01T00:00:00Z/2024-01-01T00:00:00Z", "datetime"),
         ("datetime=2024-02-01T00:00:00", "datetime"),
+        ("bbox=1,0,1,1", "bbox"),
         ("grid_id=abc", "grid_id"),
         ("colour=red", "colour"),
         ("f=xml", "f"),
