@@ -41,10 +41,11 @@ def export_cmd(
     category: Annotated[str | None, typer.Option(help="Category or group codes, a,b.")] = None,
     status: Annotated[str | None, typer.Option(help="Incident statuses, a,b.")] = None,
     since: Annotated[
-        str | None, typer.Option("--from", help="reported_at from (ISO 8601).")
+        str | None, typer.Option("--from", help="reported_at from (ISO 8601, included).")
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help="reported_at before (ISO 8601).")
+        str | None,
+        typer.Option("--to", help="reported_at up to (included; a bare date: that whole day)."),
     ] = None,
     public: Annotated[
         bool,

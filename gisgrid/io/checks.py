@@ -20,8 +20,7 @@ import shapely
 from numpy.typing import NDArray
 
 from gisgrid.io.layers import FieldSpec, Layer
-
-CITY_TZ = "Asia/Shanghai"
+from gisgrid.times import city_to_utc
 
 # ISO 8601 as PostgreSQL and the standard agree on it: a date, optionally a time (T or one
 # space), optionally a zone. pandas' format="ISO8601" alone also takes 2026/03/02.
@@ -195,8 +194,8 @@ def _parse_bool(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
 
 
 def parse_times(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
-    """ISO 8601 times to UTC; a time without a zone is read as Asia/Shanghai local time, a bare
-    date as 00:00 of that day there.
+    """ISO 8601 times to UTC, by the rule of :mod:`gisgrid.times`: a time without a zone is
+    city time, a bare date 00:00 of that day in the city (:func:`gisgrid.times.city_to_utc`).
 
     Examples
     --------
@@ -205,8 +204,7 @@ def parse_times(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
     ['2026-02-28T16:00:00+00:00', '2026-03-01T08:00:00+00:00']
     """
     if pd.api.types.is_datetime64_any_dtype(raw):
-        dt = raw.dt.tz_localize(CITY_TZ) if raw.dt.tz is None else raw
-        return dt.dt.tz_convert("UTC")
+        return city_to_utc(raw)
     text = as_text(raw)
     given = text.notna().to_numpy()
     well_formed = text.str.fullmatch(_ISO_FULL).to_numpy(dtype=bool, na_value=False)
@@ -215,10 +213,8 @@ def parse_times(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
     naive = well_formed & ~zoned
     if naive.any():
         local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
-        # Times that do not exist or repeat locally (Shanghai has had no DST since 1991) are
-        # refused rather than guessed.
-        local = local.dt.tz_localize(CITY_TZ, ambiguous="NaT", nonexistent="NaT")
-        out[naive] = local.dt.tz_convert("UTC").astype(out.dtype)
+        # times that do not exist or repeat locally become NaT: refused rather than guessed
+        out[naive] = city_to_utc(local).astype(out.dtype)
     if zoned.any():
         out[zoned] = pd.to_datetime(
             text[zoned], format="ISO8601", utc=True, errors="coerce"
