@@ -15,9 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "gisgrid"
 
-# bottom to top; the ground floor holds the modules every layer may use
+# bottom to top; the ground floor holds the modules every layer may use. errors lies under
+# the rest of it: a ground-floor rule (times, bbox) raises InvalidInput like any other layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "settings", "errors", "vocab", "crs", "taxonomy", "times", "bbox", "sql"),
+    ("__init__", "errors"),
+    ("settings", "vocab", "crs", "taxonomy", "times", "bbox", "sql"),
     ("store",),
     ("access",),
     ("assign",),

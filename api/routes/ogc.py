@@ -29,6 +29,7 @@ from api.routes import ogc_html, webmap
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
 from gisgrid.query import features as ft
+from gisgrid.times import CITY_TZ
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -215,15 +216,7 @@ def parse_items_query(c: ft.Collection, request: Request) -> ft.ItemQuery:
     if repeated:
         raise InvalidInput(f"{repeated[0]} is given more than once", field=repeated[0])
     _format(request)
-    bbox = qp.get("bbox")
-    dt = qp.get("datetime")
-    return ft.ItemQuery(
-        limit=ft.parse_limit(qp.get("limit")),
-        offset=ft.parse_offset(qp.get("offset")),
-        bbox=ft.parse_bbox(bbox) if bbox is not None else None,
-        interval=ft.parse_datetime(dt) if dt is not None else None,
-        filters=ft.parse_filters(c, qp),
-    )
+    return ft.item_query(c, qp)
 
 
 def _page_links(
@@ -275,7 +268,9 @@ def _openapi_params(c: ft.Collection) -> list[dict[str, Any]]:
             "name": "datetime",
             "in": "query",
             "description": (
-                f"RFC 3339 instant or interval on {c.time_column}"
+                f"An instant or an interval (a/b, ../b, a/..) on {c.time_column}, both ends "
+                f"included; a bare date is a day in {CITY_TZ.key}, a time without a zone is "
+                f"{CITY_TZ.key} time"
                 if c.time_column
                 else "accepted; this collection has no temporal property, so every item matches"
             ),

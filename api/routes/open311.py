@@ -28,8 +28,10 @@ from api.errors import invalid_input, status_for
 from gisgrid.errors import GisgridError, PermissionDenied, from_db_error
 from gisgrid.incidents import open311
 from gisgrid.settings import Settings
+from gisgrid.times import CITY_TZ
 
 PREFIX = "/open311/v2"
+DATE_HELP = f"ISO 8601 date or date-time; no zone means {CITY_TZ.key}, a bare date a day there."
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": 'Bad input: `[{"code": 400, "description": "<field>: <reason>"}]`'},
     404: {"description": "No such service or public request"},
@@ -108,18 +110,16 @@ def list_requests(
     session: SessionDep,
     service_code: Annotated[str | None, Query(description="One or more, comma-separated.")] = None,
     status: Annotated[str | None, Query(description="open or closed.")] = None,
-    start_date: Annotated[str | None, Query(description="ISO 8601 with a zone.")] = None,
-    end_date: Annotated[str | None, Query(description="ISO 8601 with a zone.")] = None,
+    start_date: Annotated[str | None, Query(description=DATE_HELP)] = None,
+    end_date: Annotated[str | None, Query(description=f"{DATE_HELP} Included.")] = None,
     limit: Annotated[int, Query(ge=1, le=open311.MAX_REQUESTS)] = open311.MAX_REQUESTS,
 ) -> list[dict[str, Any]]:
-    start = open311.parse_datetime(start_date, "start_date") if start_date else None
-    end = open311.parse_datetime(end_date, "end_date") if end_date else None
     return open311.requests(
         session,
         service_code=service_code,
         status=status,
-        start_date=start,
-        end_date=end,
+        start_date=start_date or None,
+        end_date=end_date or None,
         limit=limit,
     )
 

@@ -7,7 +7,6 @@
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 
 const TOKEN_KEY = "gisgrid.session";
-const CITY_OFFSET = "+08:00"; // Asia/Shanghai, no daylight saving: a date's midnight there
 const POINT_HIT_PX = 6; // how close a click must be to a point to open its popup
 
 // Area levels, coarse to fine. An outline shows from its `from` zoom on; the choropleth
@@ -117,20 +116,15 @@ async function api(path, options = {}) {
 
 // ------------------------------------------------------------------ filters and URLs
 
-function nextDay(isoDate) {
-  const d = new Date(`${isoDate}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + 1);
-  return d.toISOString().slice(0, 10);
-}
-
-// The filters as a query string; dates are whole days in the city, `to` inclusive (the
-// tiles take a half-open range, so it becomes the next day's midnight).
+// The filters as a query string. Dates go as they are: the server reads a bare date as a
+// whole day in the city, `to` included (gisgrid.times), and puts the instants it made of
+// them into the TileJSON's tile URLs.
 function filterQuery() {
   const q = new URLSearchParams();
   const f = state.filters;
   if (f.category) q.set("category", f.category);
-  if (f.from) q.set("from", `${f.from}T00:00:00${CITY_OFFSET}`);
-  if (f.to) q.set("to", `${nextDay(f.to)}T00:00:00${CITY_OFFSET}`);
+  if (f.from) q.set("from", f.from);
+  if (f.to) q.set("to", f.to);
   return q.toString();
 }
 

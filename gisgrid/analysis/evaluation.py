@@ -8,10 +8,16 @@ grouped by the grid they were assigned to or the unit they were dispatched to:
 - ``mean_handling_h``: mean hours from report to close, over closed cases;
 - ``overdue``: still open (not closed or rejected) and past ``due_at`` at ``now``.
 
+The period is read by :func:`gisgrid.times.parse_bounds` (both ends included; a bare date is
+a day in the city), by default the 90 days before ``until``, and ``until`` by default ``now``.
+
 Examples
 --------
 >>> GROUPS
 ('grid', 'unit')
+>>> now = datetime.fromisoformat("2026-11-01T00:00:00Z")
+>>> [t.isoformat() for t in period(None, "2026-10-31", now)]
+['2026-08-03T00:00:00+08:00', '2026-10-31T23:59:59.999999+08:00']
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from sqlalchemy.orm import Session
 
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput
+from gisgrid.times import Period, TimeLike, days_up_to, parse_bounds, parse_instant
 
 GROUPS = ("grid", "unit")
+DEFAULT_DAYS = 90
 
 _SQL = """
 SELECT k.id, k.code, k.name,
@@ -39,7 +47,7 @@ SELECT k.id, k.code, k.name,
 FROM incidents i
 JOIN {table} k ON k.id = i.{key}
 WHERE {scope}
-  AND i.reported_at >= :since AND i.reported_at < :until
+  AND i.reported_at >= :since AND i.reported_at <= :until
 GROUP BY k.id, k.code, k.name
 ORDER BY reported DESC, k.id
 LIMIT :limit
@@ -60,21 +68,34 @@ class Rates:
     mean_handling_h: float | None
 
 
+def period(since: TimeLike | None, until: TimeLike | None, now: datetime) -> Period:
+    """The period counted: ``since`` to ``until``, both included; ``until`` defaults to
+    ``now`` and ``since`` to :data:`DEFAULT_DAYS` days before ``until``. An ``until`` that
+    is not after ``since`` is InvalidInput naming ``until``."""
+    given = parse_bounds(since, until, "since", "until")
+    end = given.end if given.end is not None else parse_instant(now, "now")
+    start = given.start if given.start is not None else days_up_to(end, DEFAULT_DAYS)
+    if end <= start:
+        raise InvalidInput(
+            f"until={end.isoformat()} (now) is not after since={since!r}", field="until"
+        )
+    return Period(start, end)
+
+
 def incident_rates(
     conn: Connection | Session,
     scope: Scope,
     by: str,
-    since: datetime,
-    until: datetime,
+    since: TimeLike | None,
+    until: TimeLike | None,
     now: datetime,
     limit: int = 1000,
 ) -> list[Rates]:
     """Rates per grid (``by="grid"``) or per unit (``by="unit"``) for incidents reported in
-    [since, until), in the scope."""
+    the :func:`period` from ``since`` to ``until``, in the scope."""
     if by not in GROUPS:
         raise InvalidInput(f"by={by!r}; expected one of {GROUPS}", field="by")
-    if until <= since:
-        raise InvalidInput("must be after since", field="until")
+    since, until = period(since, until, now)
     if not 1 <= limit <= 100_000:
         raise InvalidInput("must be between 1 and 100000", field="limit")
     where, params = scope.rows_sql("i")

@@ -26,9 +26,9 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.access.scope import Scope
+from gisgrid.bbox import parse_bbox
 from gisgrid.errors import InvalidInput, translate_db_errors
 from gisgrid.tiles.filters import TileFilters, query_params
-from gisgrid.tiles.grid import check_bbox
 from gisgrid.tiles.raster import (
     Bounds,
     PixelGrid,
@@ -73,7 +73,7 @@ def incident_points(
 ) -> NDArray[np.float64]:
     """(n, 2) lon/lat of the incidents in ``bbox`` under the filters that ``scope`` may count
     (``None``: an anonymous caller, who does not count sensitive groups)."""
-    bbox = check_bbox(bbox)
+    bbox = parse_bbox(bbox, mercator=True)
     with _connection(bind) as conn:
         return box_points(conn, bbox, query_params(filters, scope))
 
@@ -105,7 +105,7 @@ def kde(
     ...
     gisgrid.errors.InvalidInput: bandwidth_m: bandwidth_m=0; expected > 0
     """
-    bbox = check_bbox(bbox)
+    bbox = parse_bbox(bbox, mercator=True)
     for name, value in (("bandwidth_m", bandwidth_m), ("pixel_m", pixel_m)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise InvalidInput(f"{name}={value!r}; expected > 0", field=name)
@@ -154,7 +154,7 @@ def hex_bins(
     import geopandas as gpd
     import shapely
 
-    w, s, e, n = check_bbox(bbox)
+    w, s, e, n = parse_bbox(bbox, mercator=True)
     if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
         raise InvalidInput(f"cell_m={cell_m!r}; expected > 0", field="cell_m")
     size = cell_m / math.cos(math.radians((s + n) / 2))
@@ -228,7 +228,7 @@ def area_counts(
 
     if level not in LEVELS:
         raise InvalidInput(f"level={level!r}; expected one of {LEVELS}", field="level")
-    w, s, e, n = check_bbox(bbox)
+    w, s, e, n = parse_bbox(bbox, mercator=True)
     sql = text(_AREAS_SQL.format(col=f"{level}_id"))  # level is one of LEVELS
     params: dict[str, Any] = {"level": level, "w": w, "s": s, "e": e, "n": n}
     params["tol"] = simplify_m / 111_320  # metres to degrees, near enough for drawing

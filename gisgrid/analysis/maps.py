@@ -27,10 +27,10 @@ from sqlalchemy import text
 from gisgrid.access.scope import Scope
 from gisgrid.analysis import heat
 from gisgrid.analysis.heat import Bind
+from gisgrid.bbox import parse_bbox
 from gisgrid.errors import InvalidInput
 from gisgrid.tiles import raster
 from gisgrid.tiles.filters import TileFilters
-from gisgrid.tiles.grid import check_bbox
 from gisgrid.tiles.raster import Bounds
 
 METHODS = ("kde", "points")
@@ -97,7 +97,7 @@ def incident_heatmap(
     """
     if method not in METHODS:
         raise InvalidInput(f"method={method!r}; expected one of {METHODS}", field="method")
-    box = check_bbox(bbox) if bbox is not None else extent(bind)
+    box = parse_bbox(bbox, mercator=True) if bbox is not None else extent(bind)
     m = m if m is not None else base_map(box)
     if method == "kde":
         d, (w, s, e, n) = heat.kde(bind, box, bandwidth_m, pixel_m, filters, scope)
@@ -134,7 +134,7 @@ def grid_choropleth(
     import branca
     import matplotlib
 
-    box = check_bbox(bbox) if bbox is not None else extent(bind)
+    box = parse_bbox(bbox, mercator=True) if bbox is not None else extent(bind)
     areas = heat.area_counts(bind, level, filters, scope, box, simplify_m=simplify_m)
     m = m if m is not None else base_map(box)
     top = max(int(areas["count"].max()) if len(areas) else 0, 1)

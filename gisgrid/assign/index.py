@@ -44,6 +44,7 @@ from sqlalchemy import Engine, text
 from gisgrid.assign.strips import OUTSIDE, StripIndex
 from gisgrid.crs import metric_crs
 from gisgrid.errors import InvalidInput
+from gisgrid.times import city_to_utc
 
 LEVELS_ABOVE = ("community", "street", "district")
 _FAR_FUTURE = np.datetime64("2200-01-01T00:00:00", "ns")  # within datetime64[ns]
@@ -324,11 +325,9 @@ class GridIndex:
 
 
 def _times(values: pd.Series, fill: np.datetime64 | None) -> np.ndarray:
-    """UTC datetime64[ns] values; naive times are read as Asia/Shanghai."""
+    """UTC datetime64[ns] values; naive times are city time (gisgrid.times.city_to_utc)."""
     s = pd.to_datetime(values, errors="coerce")
-    if getattr(s.dt, "tz", None) is None:
-        s = s.dt.tz_localize("Asia/Shanghai")
-    arr = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    arr = city_to_utc(s).dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
     if fill is not None:
         arr = np.where(np.isnat(arr), fill, arr)
     return arr

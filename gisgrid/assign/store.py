@@ -40,6 +40,7 @@ from gisgrid.assign.index import GridIndex
 from gisgrid.errors import InvalidInput, NotFound, translate_db_errors
 from gisgrid.sql import quote_ident
 from gisgrid.store.models import HIERARCHY
+from gisgrid.times import TimeLike, parse_instant
 
 # The assigned tables, in the order "all" works through them, and the time of each row.
 ASSIGNED_TABLES: dict[str, str | None] = {
@@ -55,7 +56,6 @@ ASSIGNED_SQL_TYPES = {**dict.fromkeys(HIERARCHY, "bigint"), "unassigned": "boole
 # whole city (about 5 s for 30k grids) costs more than ~0.1 ms per row in PostGIS.
 PYTHON_MIN_ROWS = 5_000
 REASSIGN_CHUNK_ROWS = 100_000
-CITY_TZ = "Asia/Shanghai"
 _NONE = "(none)"
 
 Progress = Callable[[str, int, int], None]
@@ -193,27 +193,6 @@ def _tables(table: str) -> list[str]:
     return [table]
 
 
-def parse_since(since: str | None) -> pd.Timestamp | None:
-    """A date or time; without a zone it is the city's local time (Asia/Shanghai).
-
-    Examples
-    --------
-    >>> str(parse_since("2026-03-01"))
-    '2026-02-28 16:00:00+00:00'
-    """
-    if since is None:
-        return None
-    try:
-        ts = pd.Timestamp(since)
-    except ValueError as exc:
-        raise InvalidInput(f"not a date or ISO 8601 time: {since!r}", field="since") from exc
-    if ts is pd.NaT:
-        raise InvalidInput(f"not a date or ISO 8601 time: {since!r}", field="since")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize(CITY_TZ)
-    return ts.tz_convert("UTC")
-
-
 def _chunk_sql(table: str, since: bool, area: bool) -> str:
     time_col = ASSIGNED_TABLES[table]
     t = quote_ident(table)
@@ -330,7 +309,7 @@ def reassign(
     engine: Engine,
     table: str = "all",
     *,
-    since: str | None = None,
+    since: TimeLike | None = None,
     area: str | None = None,
     max_distance_m: float | None = None,
     dry_run: bool = False,
@@ -342,7 +321,8 @@ def reassign(
 
     Works through each table by id ranges of ``chunk_rows``, each range in its own
     transaction, so a long run holds no lock for long and a failure keeps the finished
-    ranges. ``since`` limits incidents and visit logs to rows at or after that time (the
+    ranges. ``since`` limits incidents and visit logs to rows at or after that time, read
+    by :func:`gisgrid.times.parse_instant` (a bare date is 00:00 of that city day; the
     other tables follow the current grids and are always checked); ``area`` (a code) limits
     every table to rows inside any version of that area or assigned to one. Give the
     ``max_distance_m`` that the rows were loaded with, or nearest-grid rows lose their grid.
@@ -365,7 +345,7 @@ def reassign(
         raise InvalidInput("must be at least 1", field="chunk_rows")
     if max_distance_m is not None and not max_distance_m > 0:
         raise InvalidInput("must be a positive number of metres", field="max_distance_m")
-    since_ts = parse_since(since)
+    since_at = parse_instant(since, "since") if since is not None else None
     area_ids = _area_ids(engine, area) if area is not None else None
     if index is None:
         index = GridIndex.from_areas(engine)
@@ -380,11 +360,11 @@ def reassign(
                 progress(name, 0, 0)
             continue
         total = int(hi) - int(lo) + 1
-        flags = (since_ts is not None, area_ids is not None)
+        flags = (since_at is not None, area_ids is not None)
         for start in range(int(lo), int(hi) + 1, chunk_rows):
             params: dict[str, Any] = {"lo": start, "hi": start + chunk_rows}
-            if since_ts is not None:
-                params["since"] = since_ts.to_pydatetime()
+            if since_at is not None:
+                params["since"] = since_at
             if area_ids is not None:
                 params["area_ids"] = area_ids
             _reassign_chunk(

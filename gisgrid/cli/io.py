@@ -133,12 +133,16 @@ def export(
     format: Annotated[
         str | None, typer.Option("--format", help="gpkg, parquet, geojson or csv.")
     ] = None,
-    bbox: Annotated[str | None, typer.Option(help="w,s,e,n in lon/lat.")] = None,
+    bbox: Annotated[str | None, typer.Option(help="west,south,east,north in lon/lat.")] = None,
     area: Annotated[
         str | None, typer.Option(help="Area code: rows inside its current boundary.")
     ] = None,
-    since: Annotated[str | None, typer.Option(help="ISO 8601, inclusive.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO 8601, exclusive.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="ISO 8601, included; a bare date: 00:00 in the city.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="ISO 8601, included; a bare date: that whole city day.")
+    ] = None,
 ) -> None:
     """Export a layer, filtered by bbox, area and time."""
     from gisgrid.io.load import export_layer

@@ -41,10 +41,11 @@ def export_cmd(
     category: Annotated[str | None, typer.Option(help="Category or group codes, a,b.")] = None,
     status: Annotated[str | None, typer.Option(help="Incident statuses, a,b.")] = None,
     since: Annotated[
-        str | None, typer.Option("--from", help="reported_at from (ISO 8601).")
+        str | None, typer.Option("--from", help="reported_at from (ISO 8601, included).")
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help="reported_at before (ISO 8601).")
+        str | None,
+        typer.Option("--to", help="reported_at up to (included; a bare date: that whole day)."),
     ] = None,
     public: Annotated[
         bool,
@@ -58,9 +59,10 @@ def export_cmd(
     where only those who may see every incident can read it.
     """
     from gisgrid.access.scope import Scope
+    from gisgrid.bbox import parse_bbox
     from gisgrid.cli.io import _engine
     from gisgrid.errors import InvalidInput
-    from gisgrid.tiles.export import export_tiles, parse_bbox, parse_zooms, tile_list
+    from gisgrid.tiles.export import export_tiles, parse_zooms, tile_list
     from gisgrid.tiles.filters import TileFilters, known_categories
     from gisgrid.tiles.mapview import data_extent
 
@@ -74,7 +76,7 @@ def export_cmd(
                 raise InvalidInput("the store has no areas; give --bbox", field="bbox")
             box = extent
         else:
-            box = parse_bbox(bbox)
+            box = parse_bbox(bbox, mercator=True)
         given = {
             k: v
             for k, v in {"category": category, "status": status, "from": since, "to": until}.items()

@@ -13,8 +13,10 @@ email), never a staff note. ``status_notes`` is the internal status in words, no
 can still be sent (POST) and is handled as any other; it is just not listed or readable here.
 
 Status: ``closed`` and ``rejected`` are Open311 ``closed``; everything else is ``open``.
-Times are ISO 8601 in the city's zone (+08:00). Queries without dates cover the 90 days
-before ``end_date`` (or now).
+Times are ISO 8601 in the city's zone (+08:00). ``start_date`` and ``end_date`` are read by
+:func:`gisgrid.times.parse_bounds`, both included: a time without a zone is city time and a
+bare date is a day in the city (``end_date=2026-10-31`` keeps all of 31 October). Without
+``start_date`` a query covers the 90 days before ``end_date`` (or now).
 
 Sending (POST): the incident is made through :func:`gisgrid.incidents.workflow.report_public` with
 source ``open311`` and no account behind it (reporter_id null; the sender's name and email
@@ -26,19 +28,17 @@ Examples
 --------
 >>> open311_status("in_progress"), open311_status("rejected")
 ('open', 'closed')
->>> parse_datetime("2026-11-01T00:00:00+08:00", "start_date").isoformat()
-'2026-11-01T00:00:00+08:00'
->>> parse_datetime("2026-11-01", "start_date")
+>>> requests(None, start_date="2026-11-01", end_date="2026-10-01")
 Traceback (most recent call last):
 ...
-gisgrid.errors.InvalidInput: start_date: '2026-11-01' has no time zone; \
-expected ISO 8601 with one, e.g. 2026-11-01T00:00:00+08:00
+gisgrid.errors.InvalidInput: end_date: end_date='2026-10-01' is not after \
+start_date='2026-11-01'
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,8 +48,8 @@ from gisgrid.assign.index import GridIndex
 from gisgrid.assign.locate import check_lonlat
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.incidents import workflow
-from gisgrid.incidents.sla import CITY_TZ
 from gisgrid.incidents.workflow import Conn
+from gisgrid.times import CITY_TZ, TimeLike, days_up_to, parse_bounds
 
 SENSITIVE_GROUPS = ("03", "04")
 CLOSED = ("closed", "rejected")
@@ -61,23 +61,6 @@ SOURCE = "open311"
 
 def open311_status(status: str) -> str:
     return "closed" if status in CLOSED else "open"
-
-
-def parse_datetime(value: str, field: str) -> datetime:
-    """An ISO 8601 time with a zone, or InvalidInput naming ``field``."""
-    try:
-        at = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{value!r} is not an ISO 8601 time, e.g. 2026-11-01T00:00:00+08:00", field=field
-        ) from None
-    if at.tzinfo is None:
-        raise InvalidInput(
-            f"{value!r} has no time zone; expected ISO 8601 with one,"
-            " e.g. 2026-11-01T00:00:00+08:00",
-            field=field,
-        )
-    return at
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -188,16 +171,18 @@ def requests(
     *,
     service_code: str | None = None,
     status: str | None = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: TimeLike | None = None,
+    end_date: TimeLike | None = None,
     limit: int = MAX_REQUESTS,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Public requests, newest first; without dates, the last 90 days.
 
     ``service_code`` may list several codes, comma-separated (as GeoReport allows);
-    ``status`` is ``open`` or ``closed``; the dates bound ``requested_datetime``.
+    ``status`` is ``open`` or ``closed``; the dates bound ``requested_datetime``, both
+    included (see the module's notes on times).
     """
+    period = parse_bounds(start_date, end_date, "start_date", "end_date")
     conds = []
     params: dict[str, Any] = {"sensitive": list(SENSITIVE_GROUPS)}
     if service_code:
@@ -215,15 +200,14 @@ def requests(
         params["closed"] = list(CLOSED)
     if not 1 <= limit <= MAX_REQUESTS:
         raise InvalidInput(f"must be between 1 and {MAX_REQUESTS} ({limit} given)", field="limit")
-    if start_date is None:
-        start_date = (end_date or now or datetime.now(UTC)) - timedelta(days=DEFAULT_DAYS)
-    if end_date is not None and end_date < start_date:
-        raise InvalidInput("is before start_date", field="end_date")
+    start = period.start
+    if start is None:
+        start = days_up_to(period.end or now or datetime.now(UTC), DEFAULT_DAYS)
     conds.append("i.reported_at >= :start")
-    params["start"] = start_date
-    if end_date is not None:
+    params["start"] = start
+    if period.end is not None:
         conds.append("i.reported_at <= :end")
-        params["end"] = end_date
+        params["end"] = period.end
     rows = conn.execute(
         text(
             f"{_REQUEST_SQL} AND {' AND '.join(conds)}"

@@ -29,12 +29,11 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from gisgrid import vocab
 from gisgrid.errors import InvalidInput
+from gisgrid.times import CITY_TZ
 
-CITY_TZ = ZoneInfo("Asia/Shanghai")
 URGENT = timedelta(minutes=30)
 DEFAULT_SLA_HOURS = 72.0  # a category without its own sla_hours (a top-level group)
 _MAX_DAYS = 3660  # a calendar with no working day for ten years is a configuration error

@@ -20,15 +20,15 @@ import shapely
 from numpy.typing import NDArray
 
 from gisgrid.io.layers import FieldSpec, Layer
-
-CITY_TZ = "Asia/Shanghai"
+from gisgrid.times import city_to_utc
 
 # ISO 8601 as PostgreSQL and the standard agree on it: a date, optionally a time (T or one
 # space), optionally a zone. pandas' format="ISO8601" alone also takes 2026/03/02.
 _ISO_RE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
 _ZONE_RE = r"(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
 _ISO_FULL = re.compile(rf"^{_ISO_RE}{_ZONE_RE}?$")
-_HAS_ZONE = re.compile(rf"{_ZONE_RE}$")
+# anchored at the date: a bare date's own "-01" (the day) is not a -01:00 zone
+_HAS_ZONE = re.compile(rf"^{_ISO_RE}{_ZONE_RE}$")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -194,10 +194,17 @@ def _parse_bool(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
 
 
 def parse_times(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
-    """ISO 8601 times to UTC; a time without a zone is read as Asia/Shanghai local time."""
+    """ISO 8601 times to UTC, by the rule of :mod:`gisgrid.times`: a time without a zone is
+    city time, a bare date 00:00 of that day in the city (:func:`gisgrid.times.city_to_utc`).
+
+    Examples
+    --------
+    >>> got = parse_times(pd.Series(["2026-03-01", "2026-03-01T08:00Z"]), Problems(2), "t")
+    >>> [t.isoformat() for t in got]
+    ['2026-02-28T16:00:00+00:00', '2026-03-01T08:00:00+00:00']
+    """
     if pd.api.types.is_datetime64_any_dtype(raw):
-        dt = raw.dt.tz_localize(CITY_TZ) if raw.dt.tz is None else raw
-        return dt.dt.tz_convert("UTC")
+        return city_to_utc(raw)
     text = as_text(raw)
     given = text.notna().to_numpy()
     well_formed = text.str.fullmatch(_ISO_FULL).to_numpy(dtype=bool, na_value=False)
@@ -206,10 +213,8 @@ def parse_times(raw: pd.Series, problems: Problems, name: str) -> pd.Series:
     naive = well_formed & ~zoned
     if naive.any():
         local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
-        # Times that do not exist or repeat locally (Shanghai has had no DST since 1991) are
-        # refused rather than guessed.
-        local = local.dt.tz_localize(CITY_TZ, ambiguous="NaT", nonexistent="NaT")
-        out[naive] = local.dt.tz_convert("UTC").astype(out.dtype)
+        # times that do not exist or repeat locally become NaT: refused rather than guessed
+        out[naive] = city_to_utc(local).astype(out.dtype)
     if zoned.any():
         out[zoned] = pd.to_datetime(
             text[zoned], format="ISO8601", utc=True, errors="coerce"

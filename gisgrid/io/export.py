@@ -8,7 +8,6 @@ column. Residents are not a layer, so they can never leave through here.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,11 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, text
 
+from gisgrid.bbox import BboxLike, parse_bbox
 from gisgrid.errors import InvalidInput, NotFound, translate_db_errors
 from gisgrid.io.layers import Layer, get_layer
 from gisgrid.sql import quote_ident
+from gisgrid.times import TimeLike, parse_bounds
 
 EXPORT_FORMATS = ("gpkg", "parquet", "geojson", "csv")
 _SUFFIX_FORMAT = {
@@ -31,8 +32,6 @@ _SUFFIX_FORMAT = {
     ".json": "geojson",
     ".csv": "csv",
 }
-
-Bbox = Sequence[float] | str
 
 
 def _format(path: Path, fmt: str | None) -> str:
@@ -52,47 +51,6 @@ def _format(path: Path, fmt: str | None) -> str:
             field="format",
         )
     return _SUFFIX_FORMAT[suffix]
-
-
-def parse_bbox(bbox: Bbox) -> tuple[float, float, float, float]:
-    """A bbox as (w, s, e, n) from four numbers or the text "w,s,e,n".
-
-    Examples
-    --------
-    >>> parse_bbox("126.5,45.6,126.8,45.9")
-    (126.5, 45.6, 126.8, 45.9)
-    >>> parse_bbox([126.8, 45.6, 126.5, 45.9])
-    Traceback (most recent call last):
-    ...
-    gisgrid.errors.InvalidInput: bbox: west 126.8 must be less than east 126.5
-    """
-    parts = bbox.split(",") if isinstance(bbox, str) else list(bbox)
-    try:
-        w, s, e, n = (float(p) for p in parts)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"expected four numbers w,s,e,n; got {bbox!r}", field="bbox") from exc
-    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
-        raise InvalidInput(f"{bbox!r} is outside lon [-180, 180], lat [-90, 90]", field="bbox")
-    if w >= e:
-        raise InvalidInput(f"west {w} must be less than east {e}", field="bbox")
-    if s >= n:
-        raise InvalidInput(f"south {s} must be less than north {n}", field="bbox")
-    return w, s, e, n
-
-
-def _time(value: datetime | str | None, name: str) -> datetime | None:
-    """An aware UTC datetime; naive input is city time, like the loader reads it."""
-    if value is None:
-        return None
-    from gisgrid.io.checks import CITY_TZ, Problems, parse_times
-
-    problems = Problems(1)
-    raw = pd.Series([value.isoformat() if isinstance(value, datetime) else value])
-    parsed = parse_times(raw, problems, name)
-    if len(problems):
-        raise InvalidInput(f"not an ISO 8601 time: {value!r}", field=name)
-    del CITY_TZ
-    return parsed.iloc[0].to_pydatetime()
 
 
 def _query(
@@ -124,7 +82,7 @@ def _query(
             where.append(f"{col} >= :since")
             params["since"] = since
         if until is not None:
-            where.append(f"{col} < :until")
+            where.append(f"{col} <= :until")
             params["until"] = until
     sql = f"SELECT t.* FROM {quote_ident(layer.table)} t"
     if where:
@@ -192,16 +150,18 @@ def export_layer(
     path: str | Path,
     *,
     fmt: str | None = None,
-    bbox: Bbox | None = None,
+    bbox: BboxLike | None = None,
     area_code: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
 ) -> int:
     """Write a layer's rows (filtered) to a file; returns how many rows were written.
 
-    ``since`` is inclusive and ``until`` exclusive, on incidents.reported_at or
-    visit_logs.visited_at; a naive time is Asia/Shanghai. ``area_code`` keeps rows that
-    intersect the current version of that area.
+    ``since`` and ``until`` bound incidents.reported_at or visit_logs.visited_at, both
+    included, read by :func:`gisgrid.times.parse_bounds`: a naive time is city time, and a
+    bare date is a day in the city (``until=2026-03-31`` keeps all of 31 March). ``bbox`` is
+    read by :func:`gisgrid.bbox.parse_bbox`. ``area_code`` keeps rows that intersect the
+    current version of that area.
 
     Examples
     --------
@@ -220,7 +180,8 @@ loaded or exported as files)
     path = Path(path)
     fmt = _format(path, fmt)
     box = parse_bbox(bbox) if bbox is not None else None
-    sql, params = _query(spec, box, area_code, _time(since, "since"), _time(until, "until"))
+    period = parse_bounds(since, until, "since", "until")
+    sql, params = _query(spec, box, area_code, period.start, period.end)
     with translate_db_errors(), engine.connect() as conn:
         if area_code is not None:
             found = conn.execute(

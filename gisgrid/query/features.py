@@ -10,18 +10,20 @@ Geometries leave as RFC 7946 GeoJSON: lon/lat, 6 decimals, exterior rings counte
 (``ST_ForcePolygonCCW``). Everything a client sends reaches the SQL as a bind parameter;
 identifiers come from this module's own tables and go through :func:`gisgrid.sql.quote_ident`.
 
-A ``datetime`` filter applies to the collection's time column. A collection without one
-(everything but incidents) has no temporal property, so the filter selects nothing away and
-every item is answered, as for a bbox on a collection without geometry.
+A ``datetime`` filter applies to the collection's time column, read by
+:func:`gisgrid.times.parse_period` (both ends included; a bare date is a day in the city, as
+in the tile filters). A collection without one (everything but incidents) has no temporal
+property, so the filter selects nothing away and every item is answered, as for a bbox on a
+collection without geometry. ``bbox`` is read by :func:`gisgrid.bbox.parse_bbox` (4 numbers,
+or 6 with heights).
 
 Examples
 --------
 >>> sorted(COLLECTIONS)[:2]
 ['areas_community', 'areas_district']
->>> parse_datetime("2024-01-01T00:00:00Z/..")[1] is None
-True
->>> parse_bbox("126.5,45.6,126.8,45.9")
-(126.5, 45.6, 126.8, 45.9)
+>>> q = item_query(COLLECTIONS["incidents"], {"bbox": "126.5,45.6,0,126.8,45.9,100"})
+>>> q.bbox, q.interval
+((126.5, 45.6, 126.8, 45.9), None)
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 
 from gisgrid.access.scope import Scope
+from gisgrid.bbox import Bbox, parse_bbox
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.sql import quote_ident
+from gisgrid.times import Period, parse_period
 
 FilterKind = Literal["text", "int", "bool"]
 
@@ -166,9 +170,33 @@ class ItemQuery:
 
     limit: int = DEFAULT_LIMIT
     offset: int = 0
-    bbox: tuple[float, float, float, float] | None = None
-    interval: tuple[datetime | None, datetime | None] | None = None
+    bbox: Bbox | None = None
+    interval: Period | None = None
     filters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def item_query(collection: Collection, params: Mapping[str, str]) -> ItemQuery:
+    """``limit``, ``offset``, ``bbox``, ``datetime`` and the collection's property filters
+    from a query string, each checked (InvalidInput naming the parameter); other keys are
+    left to the caller.
+
+    Examples
+    --------
+    >>> item_query(COLLECTIONS["units"], {"datetime": "2026-03-01/2026-02-01"})
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: datetime: datetime='2026-03-01/2026-02-01' ends before it \
+starts (or at the same instant)
+    """
+    bbox = params.get("bbox")
+    interval = params.get("datetime")
+    return ItemQuery(
+        limit=parse_limit(params.get("limit")),
+        offset=parse_offset(params.get("offset")),
+        bbox=parse_bbox(bbox, heights=True) if bbox is not None else None,
+        interval=parse_period(interval) if interval is not None else None,
+        filters=parse_filters(collection, params),
+    )
 
 
 def parse_limit(value: str | None) -> int:
@@ -188,92 +216,6 @@ def parse_offset(value: str | None) -> int:
     if n < 0:
         raise InvalidInput(f"{n} is negative", field="offset")
     return n
-
-
-def parse_bbox(value: str) -> tuple[float, float, float, float]:
-    """``bbox``: 4 numbers w,s,e,n or 6 with heights w,s,zmin,e,n,zmax (heights ignored).
-
-    Examples
-    --------
-    >>> parse_bbox("126.5,45.6,0,126.8,45.9,100")
-    (126.5, 45.6, 126.8, 45.9)
-    >>> parse_bbox("170,-10,-170,10")
-    Traceback (most recent call last):
-    ...
-    gisgrid.errors.InvalidInput: bbox: west 170.0 is east of east -170.0; boxes across the \
-antimeridian are not supported
-    """
-    parts = value.split(",")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise InvalidInput(f"expected 4 or 6 numbers; got {value!r}", field="bbox") from None
-    if len(nums) == 4:
-        w, s, e, n = nums
-    elif len(nums) == 6:
-        w, s, z0, e, n, z1 = nums
-        if z0 > z1:
-            raise InvalidInput(f"lower height {z0} is above upper height {z1}", field="bbox")
-    else:
-        raise InvalidInput(f"expected 4 or 6 numbers; got {len(nums)}", field="bbox")
-    if any(x != x or x in (float("inf"), float("-inf")) for x in nums):
-        raise InvalidInput(f"not a finite number in {value!r}", field="bbox")
-    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
-        raise InvalidInput(f"{value!r} is outside lon [-180, 180], lat [-90, 90]", field="bbox")
-    if w > e:
-        raise InvalidInput(
-            f"west {w} is east of east {e}; boxes across the antimeridian are not supported",
-            field="bbox",
-        )
-    if s > n:
-        raise InvalidInput(f"south {s} is north of north {n}", field="bbox")
-    return w, s, e, n
-
-
-def parse_datetime(value: str) -> tuple[datetime | None, datetime | None]:
-    """``datetime``: an RFC 3339 instant, ``a/b``, ``../b`` or ``a/..`` (bounds inclusive).
-
-    An instant is the interval from itself to itself; a bare date is that whole day in UTC.
-
-    Examples
-    --------
-    >>> parse_datetime("2024-03-01T08:00:00+08:00")[0].isoformat()
-    '2024-03-01T00:00:00+00:00'
-    >>> parse_datetime("../..")
-    Traceback (most recent call last):
-    ...
-    gisgrid.errors.InvalidInput: datetime: '../..' is open at both ends
-    """
-    if "/" not in value:
-        return _instant(value, "start"), _instant(value, "end")
-    parts = value.split("/")
-    if len(parts) != 2:
-        raise InvalidInput(f"{value!r}; expected an instant or start/end", field="datetime")
-    a, b = (None if p in ("..", "") else p for p in parts)
-    if a is None and b is None:
-        raise InvalidInput(f"{value!r} is open at both ends", field="datetime")
-    start = _instant(a, "start") if a is not None else None
-    end = _instant(b, "end") if b is not None else None
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"start {a} is after end {b}", field="datetime")
-    return start, end
-
-
-def _instant(value: str, side: str) -> datetime:
-    raw = value.strip()
-    try:
-        if len(raw) == 10:  # a bare date: the whole day in UTC
-            day = date.fromisoformat(raw)
-            t = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return t if side == "start" else t + timedelta(days=1, microseconds=-1)
-        t = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an RFC 3339 date-time", field="datetime") from None
-    if t.tzinfo is None:
-        raise InvalidInput(
-            f"{value!r} has no time zone; RFC 3339 needs Z or an offset", field="datetime"
-        )
-    return t.astimezone(UTC)
 
 
 def parse_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, Any]:

@@ -6,7 +6,9 @@
 --   category    JSON array or comma-separated string of leaf codes ("0101") or group codes
 --               ("01", matching every leaf of the group)
 --   status      JSON array or comma-separated string of incident statuses
---   from, to    ISO 8601 instants; reported_at >= from and < to
+--   from, to    ISO 8601 instants with a zone; from <= reported_at <= to, both included (the
+--               caller, gisgrid.tiles.filters, has already turned a bare date into its city
+--               day: a bare `to` date is sent as that day's 23:59:59.999999+08:00)
 --   scope_level, scope_area_id
 --               the caller's scope, set by the server from the caller's token: 'all' (admin,
 --               city), or grid|community|street|district with the area id. Without them the
@@ -59,7 +61,7 @@ CREATE OR REPLACE FUNCTION gisgrid_tile_match(
                 OR left(category, 2) = ANY(p.categories))
        AND (p.statuses IS NULL OR status = ANY(p.statuses))
        AND (p.since IS NULL OR reported_at >= p.since)
-       AND (p.until IS NULL OR reported_at < p.until)
+       AND (p.until IS NULL OR reported_at <= p.until)
 $$;
 
 -- Whether a row assigned to these areas lies in the caller's scope (gisgrid.scope in SQL).

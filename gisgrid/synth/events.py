@@ -11,8 +11,8 @@ import shapely
 from gisgrid.synth import names as nm
 from gisgrid.synth.geo import Plane, nearest_seed, where_or_none
 from gisgrid.taxonomy import leaf_categories
+from gisgrid.times import CITY_TZ as TZ
 
-TZ = "Asia/Shanghai"
 END_LOCAL = pd.Timestamp("2026-11-01 00:00", tz=TZ)  # the synthetic "now"
 DAYS = 365
 START_LOCAL = END_LOCAL - pd.Timedelta(days=DAYS)

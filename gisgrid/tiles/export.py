@@ -23,9 +23,10 @@ from sqlalchemy import Engine
 
 from gisgrid import __version__
 from gisgrid.access.scope import Scope
+from gisgrid.bbox import BboxLike, parse_bbox
 from gisgrid.errors import InvalidInput
 from gisgrid.tiles.filters import TileFilters, query_params
-from gisgrid.tiles.grid import MAX_ZOOM, check_bbox, tiles_in_bbox
+from gisgrid.tiles.grid import MAX_ZOOM, tiles_in_bbox
 from gisgrid.tiles.layers import Layer, layer_of
 from gisgrid.tiles.render import render
 
@@ -61,14 +62,6 @@ def parse_zooms(text: str) -> range:
     return range(a, b + 1)
 
 
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """``"w,s,e,n"`` in degrees, checked by :func:`gisgrid.tiles.layers.check_bbox`."""
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise InvalidInput(f"{text!r}; expected minlon,minlat,maxlon,maxlat", field="bbox")
-    return check_bbox(parts)
-
-
 def tile_list(bbox: tuple[float, float, float, float], zooms: range) -> list[tuple[int, int, int]]:
     return [zxy for z in zooms for zxy in tiles_in_bbox(bbox, z)]
 
@@ -90,7 +83,7 @@ def export_tiles(
     engine: Engine,
     out: Path,
     layers: Sequence[str],
-    bbox: tuple[float, float, float, float],
+    bbox: BboxLike,
     zooms: range,
     filters: TileFilters | None = None,
     scope: Scope | None = None,
@@ -105,6 +98,7 @@ def export_tiles(
     """
     started = time.perf_counter()
     chosen = _layers(layers)
+    box = parse_bbox(bbox, mercator=True)
     if out.suffix not in FORMATS:
         raise InvalidInput(
             f"{out.name}: expected a file ending in {' or '.join(FORMATS)}", field="out"
@@ -129,7 +123,7 @@ def export_tiles(
         try:
             _create_schema(db)
             with engine.connect() as conn:
-                for z, x, y in tile_list(bbox, zooms):
+                for z, x, y in tile_list(box, zooms):
                     body = b"".join(render(conn, layer, z, x, y, qp)[0] for layer in chosen)
                     if body:
                         data = body if raster else gzip.compress(body, 6, mtime=0)
@@ -143,7 +137,7 @@ def export_tiles(
                         empty += 1
                     if progress is not None:
                         progress(1)
-            _write_metadata(db, chosen, bbox, zooms, qp, raster)
+            _write_metadata(db, chosen, box, zooms, qp, raster)
             db.commit()
         finally:
             db.close()

@@ -7,36 +7,28 @@ Examples
 ('closed', 'reported')
 >>> query_params(f, None)
 {'status': ['closed', 'reported']}
+
+Dates are city days and ``to`` is included (see :mod:`gisgrid.times`):
+
+>>> TileFilters.parse({"from": "2026-03-01", "to": "2026-03-31"}, ()).as_params()
+{'from': '2026-03-01T00:00:00+08:00', 'to': '2026-03-31T23:59:59.999999+08:00'}
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
 from gisgrid import vocab
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput
-
-CITY_ZONE = ZoneInfo("Asia/Shanghai")
-
+from gisgrid.times import parse_bounds
 
 FILTER_PARAMS = ("category", "status", "from", "to")
-
-
-def _instant(value: str, name: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an ISO 8601 date or date-time", field=name) from None
-    if len(value) == 10:  # a date: the start of that day in the city
-        t = datetime.combine(t.date(), time(), CITY_ZONE)
-    return t if t.tzinfo else t.replace(tzinfo=CITY_ZONE)
 
 
 def _list(value: str) -> list[str]:
@@ -46,7 +38,9 @@ def _list(value: str) -> list[str]:
 @dataclass(frozen=True)
 class TileFilters:
     """The incident filters of a tile request: categories (leaf or group codes), statuses and
-    a half-open time range on ``reported_at``."""
+    a time range on ``reported_at`` with both ends included (``since`` <= reported_at <=
+    ``until``), read by :func:`gisgrid.times.parse_bounds`: ``from=2026-03-01&to=2026-03-31``
+    is the 31 city days, as OGC API's ``datetime=2026-03-01/2026-03-31`` is."""
 
     categories: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -69,12 +63,8 @@ class TileFilters:
                 raise InvalidInput(
                     f"{s!r}; expected one of {list(vocab.INCIDENT_STATUSES)}", field="status"
                 )
-        since = _instant(params["from"], "from") if params.get("from") else None
-        until = _instant(params["to"], "to") if params.get("to") else None
-        if since and until and until <= since:
-            raise InvalidInput(
-                f"to={params['to']!r} is not after from={params['from']!r}", field="to"
-            )
+        # an empty value is no filter, as an unset field of a form is
+        since, until = parse_bounds(params.get("from") or None, params.get("to") or None)
         return cls(tuple(sorted(set(cats))), tuple(sorted(set(statuses))), since, until)
 
     def as_params(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
 
 from gisgrid.errors import InvalidInput
 
@@ -30,31 +28,6 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise InvalidInput(f"x={x}; expected 0..{n - 1} at zoom {z}", field="x")
     if not 0 <= y < n:
         raise InvalidInput(f"y={y}; expected 0..{n - 1} at zoom {z}", field="y")
-
-
-def check_bbox(bbox: Sequence[Any]) -> tuple[float, float, float, float]:
-    """A lon/lat box (west, south, east, north) inside Web Mercator's world, as floats;
-    InvalidInput naming ``bbox`` otherwise.
-
-    >>> check_bbox((126.5, 45.6, 126.8, 45.9))
-    (126.5, 45.6, 126.8, 45.9)
-    """
-    try:
-        w, s, e, n = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"bbox={bbox!r}; expected four numbers (west, south, east, north)", field="bbox"
-        ) from None
-    box = f"bbox=({w:g}, {s:g}, {e:g}, {n:g})"
-    if not all(map(math.isfinite, (w, s, e, n))):
-        raise InvalidInput(f"{box} holds a value that is not finite", field="bbox")
-    if not (-180 <= w < e <= 180 and -85.05 <= s < n <= 85.05):
-        raise InvalidInput(
-            f"{box}; expected west < east in [-180, 180] and south < north in "
-            "[-85.05, 85.05] (Web Mercator)",
-            field="bbox",
-        )
-    return w, s, e, n
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:

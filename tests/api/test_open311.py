@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gisgrid.incidents import workflow
+from gisgrid.times import CITY_TZ
 from tests.incidents.support import CATEGORY, Beat, beat, caller, unit_username
 
 DB = "open311_scratch"
@@ -192,7 +193,15 @@ def test_date_filters(client: TestClient, store: Engine, here: Beat) -> None:
     assert str(old_id) in ids(end_date=until) and rid not in ids(end_date=until)
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert ids(start_date=tomorrow) == []
-    for param, value in (("start_date", "2026-11-01"), ("end_date", "yesterday")):
+    # a bare date is that whole day in the city, at either end (gisgrid.times)
+    day = old.astimezone(CITY_TZ).date()
+    assert str(old_id) in ids(start_date=day.isoformat(), end_date=day.isoformat())
+    before = (day - timedelta(days=1)).isoformat()
+    assert str(old_id) not in ids(start_date=before, end_date=before)
+    for param, value in (
+        ("start_date", "9999-12-31T23:00-05:00"),  # past year 9999 in UTC
+        ("end_date", "yesterday"),
+    ):
         r = client.get(f"{V2}/requests.json", params={param: value})
         assert r.status_code == 400
         assert_error(r.json(), 400, param)

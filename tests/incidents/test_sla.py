@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from gisgrid.errors import InvalidInput
-from gisgrid.incidents.sla import CITY_TZ, due_at
+from gisgrid.incidents.sla import due_at
 from gisgrid.settings import Settings
+from gisgrid.times import CITY_TZ
 
 NATIONAL_DAY = [date(2026, 10, d) for d in range(1, 8)]
 

@@ -11,22 +11,32 @@ from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotFound
 
 
-def test_datetime_forms() -> None:
+def test_item_query_reads_datetime_and_bbox_by_the_shared_rules() -> None:
+    # the forms themselves are tests/test_times.py's and tests/test_bbox.py's
     t = datetime(2024, 3, 1, tzinfo=UTC)
-    assert ft.parse_datetime("2024-03-01T00:00:00Z") == (t, t)
-    assert ft.parse_datetime("../2024-03-01T00:00:00Z") == (None, t)
-    assert ft.parse_datetime("2024-03-01T08:00:00+08:00/..") == (t, None)
-    start, end = ft.parse_datetime("2024-03-01")
-    assert start == t and end is not None and (end - t).total_seconds() < 86400
+    q = ft.item_query(ft.COLLECTIONS["incidents"], {"datetime": "2024-03-01T08:00:00+08:00/.."})
+    assert q.interval == (t, None) and q.bbox is None
+    q = ft.item_query(ft.COLLECTIONS["incidents"], {"bbox": "1,2,0,3,4,10"})
+    assert q.bbox == (1, 2, 3, 4) and q.interval is None
 
 
 @pytest.mark.parametrize(
-    "value", ["", "a/b/c", "2024-03-01T00:00:00", "2024-13-01T00:00:00Z", "../.."]
+    ("params", "field"),
+    [
+        ({"datetime": ""}, "datetime"),
+        ({"datetime": "a/b/c"}, "datetime"),
+        ({"datetime": "2024-13-01T00:00:00Z"}, "datetime"),
+        ({"datetime": "../.."}, "datetime"),
+        ({"bbox": "1,2,3"}, "bbox"),
+        ({"limit": "0"}, "limit"),
+        ({"grid_id": "x"}, "grid_id"),
+    ],
+    ids=["empty", "two-slashes", "month-13", "open-both", "three-numbers", "limit", "filter"],
 )
-def test_bad_datetimes_name_the_parameter(value: str) -> None:
+def test_bad_parameters_name_themselves(params: dict[str, str], field: str) -> None:
     with pytest.raises(InvalidInput) as err:
-        ft.parse_datetime(value)
-    assert err.value.field == "datetime"
+        ft.item_query(ft.COLLECTIONS["incidents"], params)
+    assert err.value.field == field
 
 
 def test_limit_bounds() -> None:

@@ -20,7 +20,7 @@ from gisgrid.access.scope import Scope
 from gisgrid.cli.main import app
 from gisgrid.errors import InvalidInput
 from gisgrid.store.cluster import Cluster
-from gisgrid.tiles.export import export_tiles, parse_bbox, parse_zooms
+from gisgrid.tiles.export import export_tiles, parse_zooms
 from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.tiles.grid import tiles_in_bbox
 from gisgrid.tiles.layers import LAYERS
@@ -132,10 +132,12 @@ def test_bad_arguments_name_the_field(
         with pytest.raises(InvalidInput) as e:
             parse_zooms(text_)
         assert e.value.field == field
-    for text_ in ("1,2,3", "127,45,126,46", "0,-90,1,91"):
+    # the box is checked by gisgrid.bbox (tests/test_bbox.py), in Web Mercator's world
+    for text_ in ("1,2,3", "127,45,126,46", "0,-90,1,91", "0,80,1,89"):
         with pytest.raises(InvalidInput) as e:
-            parse_bbox(text_)
+            export_tiles(store, tmp_path / "z.mbtiles", ["grids"], text_, range(12, 13))
         assert e.value.field == "bbox"
+    assert not (tmp_path / "z.mbtiles").exists()
     existing = tmp_path / "keep.mbtiles"
     existing.write_bytes(b"mine")
     cases = [
