@@ -19,7 +19,7 @@ from gisgrid import __version__
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
 from gisgrid.store.engine import make_engine, make_session_factory
-from gisgrid.tiles.clock import VersionClock, libpq_url
+from gisgrid.tiles.service import TileService
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,11 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.grid_index = GridIndexCache(engine)
-        app.state.tile_clock = VersionClock(libpq_url(engine.url.render_as_string(False)))
+        app.state.tiles = TileService(engine, settings)
+        app.state.tile_cache = app.state.tiles.cache  # its hit counts, for tests and diagnostics
         try:
             yield
         finally:
-            await app.state.tile_clock.close()
+            await app.state.tiles.close()
             engine.dispose()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets from the installed package, not a

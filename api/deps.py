@@ -1,4 +1,5 @@
-"""Request dependencies: the app's settings and engine, one session per request, the caller."""
+"""Request dependencies: the app's settings and engine, one session per request, the caller,
+the grid index and the tile service."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gisgrid.access.auth import Caller, caller_from_token
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.errors import NotAuthenticated, translate_db_errors
 from gisgrid.settings import Settings
+from gisgrid.tiles.service import TileService
 
 
 def get_settings(request: Request) -> Settings:
@@ -70,3 +72,13 @@ def get_caller(caller: Annotated[Caller | None, Depends(get_optional_caller)]) -
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]
+
+
+async def get_tile_service(request: Request) -> TileService:
+    """The app's tile service (made in the lifespan). Asynchronous: a synchronous dependency
+    would send every tile request, cache hits too, through the thread pool."""
+    service: TileService = request.app.state.tiles
+    return service
+
+
+TileServiceDep = Annotated[TileService, Depends(get_tile_service)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gisgrid.errors import InvalidInput
+from gisgrid.sql import load_sql
 
 _COLUMN = {
     "grid": "grid_id",
@@ -78,17 +79,7 @@ class Scope:
         """Condition on ``areas``: the scope area, everything under it and its ancestors."""
         if self.unlimited:
             return "TRUE", {}
-        a = _alias(alias)
-        sql = (
-            f"({a}.id IN (WITH RECURSIVE down(id) AS ("
-            " SELECT CAST(:scope_area_id AS bigint)"
-            " UNION ALL SELECT c.id FROM areas c JOIN down d ON c.parent_id = d.id)"
-            " SELECT id FROM down)"
-            f" OR {a}.id IN (WITH RECURSIVE up(id, parent_id) AS ("
-            " SELECT id, parent_id FROM areas WHERE id = :scope_area_id"
-            " UNION ALL SELECT p.id, p.parent_id FROM areas p JOIN up u ON p.id = u.parent_id)"
-            " SELECT id FROM up))"
-        )
+        sql = load_sql("scope_areas").format(a=_alias(alias))
         return sql, {"scope_area_id": int(self.area_id or 0)}
 
 

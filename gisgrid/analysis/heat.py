@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.access.scope import Scope
 from gisgrid.bbox import parse_bbox
 from gisgrid.errors import InvalidInput, translate_db_errors
+from gisgrid.sql import load_sql
 from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.tiles.raster import (
     Bounds,
@@ -127,15 +128,7 @@ def kde(
 
 # ----------------------------------------------------------------------- bins and areas
 
-_HEX_SQL = text(
-    """
-SELECT h.i, h.j, h.count, h.open, h.overdue, h.cell_m,
-       ST_AsBinary(ST_Transform(h.geom, 4326)) AS geom
-FROM gisgrid_incident_hexes(ST_Transform(ST_MakeEnvelope(:w, :s, :e, :n, 4326), 3857),
-                            :size, CAST(:qp AS json)) h
-ORDER BY h.count DESC, h.i, h.j
-"""
-)
+_HEX_SQL = text(load_sql("heat_hexes"))
 
 
 def hex_bins(
@@ -178,33 +171,6 @@ def hex_bins(
     return frame
 
 
-_AREAS_SQL = """
-WITH p AS MATERIALIZED (SELECT gisgrid_tile_parse(CAST(:qp AS json)) AS p),
-a AS (
-    SELECT a.id, a.code, a.name, a.geom FROM areas a
-    WHERE a.level = :level AND a.valid_to IS NULL
-      AND a.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
-),
-c AS (
-    SELECT i.{col} AS area_id, count(*) AS n,
-           count(*) FILTER (WHERE gisgrid_tile_open(i.status)) AS open,
-           count(*) FILTER (WHERE gisgrid_tile_open(i.status) AND i.due_at < now()) AS overdue
-    FROM incidents i CROSS JOIN p
-    WHERE i.{col} IN (SELECT id FROM a)
-      AND gisgrid_tile_match(p.p, i.category, i.status, i.reported_at)
-      AND gisgrid_tile_countable(p.p, i.category, i.grid_id, i.community_id, i.street_id,
-                                 i.district_id)
-    GROUP BY 1
-)
-SELECT a.id, a.code, a.name, COALESCE(c.n, 0) AS count, COALESCE(c.open, 0) AS open,
-       COALESCE(c.overdue, 0) AS overdue,
-       ST_AsBinary(CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology(a.geom, :tol)
-                        ELSE a.geom END) AS geom
-FROM a LEFT JOIN c ON c.area_id = a.id
-ORDER BY a.code
-"""
-
-
 def area_counts(
     bind: Bind,
     level: str = "grid",
@@ -229,7 +195,7 @@ def area_counts(
     if level not in LEVELS:
         raise InvalidInput(f"level={level!r}; expected one of {LEVELS}", field="level")
     w, s, e, n = parse_bbox(bbox, mercator=True)
-    sql = text(_AREAS_SQL.format(col=f"{level}_id"))  # level is one of LEVELS
+    sql = text(load_sql("heat_area_counts").format(col=f"{level}_id"))  # level is in LEVELS
     params: dict[str, Any] = {"level": level, "w": w, "s": s, "e": e, "n": n}
     params["tol"] = simplify_m / 111_320  # metres to degrees, near enough for drawing
     params["qp"] = json.dumps(query_params(filters, scope))

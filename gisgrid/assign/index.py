@@ -44,6 +44,7 @@ from sqlalchemy import Engine, text
 from gisgrid.assign.strips import OUTSIDE, StripIndex
 from gisgrid.crs import metric_crs
 from gisgrid.errors import InvalidInput
+from gisgrid.sql import load_sql
 from gisgrid.times import city_to_utc
 
 LEVELS_ABOVE = ("community", "street", "district")
@@ -154,9 +155,7 @@ class GridIndex:
     @classmethod
     def from_areas(cls, engine: Engine, h: float | None = None) -> GridIndex:
         """Every version of every area in the store."""
-        sql = text(
-            "SELECT id, code, level, parent_id, valid_from, valid_to, geom FROM areas ORDER BY id"
-        )
+        sql = text(load_sql("grid_index_areas"))
         with engine.connect() as conn:
             frame = gpd.read_postgis(sql, conn, geom_col="geom")
         return cls.from_frame(frame, h=h)

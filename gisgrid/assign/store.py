@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.assign.index import GridIndex
 from gisgrid.errors import InvalidInput, NotFound, translate_db_errors
-from gisgrid.sql import quote_ident
+from gisgrid.sql import load_sql, quote_ident
 from gisgrid.store.models import HIERARCHY
 from gisgrid.times import TimeLike, parse_instant
 
@@ -195,44 +195,20 @@ def _tables(table: str) -> list[str]:
 
 def _chunk_sql(table: str, since: bool, area: bool) -> str:
     time_col = ASSIGNED_TABLES[table]
-    t = quote_ident(table)
-    point = "ST_PointOnSurface(t.geom)" if table == "buildings" else "t.geom"
-    cols = [
-        "t.id",
-        f"ST_X({point})",
-        f"ST_Y({point})",
-        f"t.{quote_ident(time_col)}" if time_col else "NULL::timestamptz",
-        *(f"t.{c}" for c in HIERARCHY),
-        "t.unassigned" if table == "incidents" else "NULL::boolean",
-        "t.xmin::text",
-    ]
-    where = ["t.id >= :lo", "t.id < :hi", "t.geom IS NOT NULL"]
-    if since and time_col:
-        where.append(f"t.{quote_ident(time_col)} >= :since")
-    if area:
-        # Rows that may move into or out of the area: inside any version of it, or assigned
-        # to one (a nearest-grid row may lie outside).
-        held = " OR ".join(f"t.{c} = ANY(:area_ids)" for c in HIERARCHY)
-        where.append(
-            f"({held} OR EXISTS (SELECT 1 FROM areas a WHERE a.id = ANY(:area_ids) "
-            "AND ST_Intersects(a.geom, t.geom)))"
-        )
-    return f"SELECT {', '.join(cols)} FROM {t} t WHERE {' AND '.join(where)}"
+    time = f"t.{quote_ident(time_col)}" if time_col else "NULL::timestamptz"
+    return load_sql("reassign_chunk").format(
+        table=quote_ident(table),
+        point="ST_PointOnSurface(t.geom)" if table == "buildings" else "t.geom",
+        time=time,
+        unassigned="t.unassigned" if table == "incidents" else "NULL::boolean",
+        since=f"AND {time} >= :since" if since and time_col else "",
+        area=load_sql("reassign_area") if area else "",
+    )
 
 
 def _update_sql(table: str) -> str:
-    sets = [f"{c} = v.{c}" for c in HIERARCHY]
-    if table == "incidents":
-        sets.append("unassigned = v.grid_id IS NULL")
-    # xmin unchanged: nobody wrote the row since we read it (else their write, and the
-    # trigger if they moved it, stands).
-    return (
-        f"UPDATE {quote_ident(table)} t SET {', '.join(sets)} FROM unnest("
-        "CAST(:id AS bigint[]), CAST(:grid_id AS bigint[]), CAST(:community_id AS bigint[]), "
-        "CAST(:street_id AS bigint[]), CAST(:district_id AS bigint[]), CAST(:xmin AS text[])"
-        ") AS v(id, grid_id, community_id, street_id, district_id, xmin) "
-        "WHERE t.id = v.id AND t.xmin::text = v.xmin"
-    )
+    unassigned = ", unassigned = v.grid_id IS NULL" if table == "incidents" else ""
+    return load_sql("reassign_update").format(table=quote_ident(table), unassigned=unassigned)
 
 
 def _as_ids(values: Sequence[Any]) -> NDArray[np.int64]:
@@ -284,7 +260,7 @@ def _reassign_chunk(
             payload: dict[str, Any] = {c: _nullable(new[c][sel]) for c in HIERARCHY}
             payload["id"] = ids.tolist()
             payload["xmin"] = [cols[9][i] for i in sel]
-            got = conn.execute(text(_update_sql(table) + " RETURNING t.id"), payload).all()
+            got = conn.execute(text(_update_sql(table)), payload).all()
             written = np.isin(ids, np.array([r[0] for r in got], dtype=np.int64))
             stats.skipped += int((~written).sum())
         sel = sel[written]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -38,15 +38,17 @@ def _fail(exc: GisgridError) -> None:
 
 @db_app.command("up")
 def db_up() -> None:
-    """Init (if needed), start, create the database and PostGIS, migrate. Idempotent."""
+    """Init (if needed), start, create the database and PostGIS, migrate, and install the
+    function SQL whose text changed. Idempotent."""
     from gisgrid.store.cluster import Cluster, database_url
     from gisgrid.store.migrate import migrate_to_head
 
     settings = _settings()
     try:
         if settings.database_url:
-            migrate_to_head(database_url(settings))
+            installed = migrate_to_head(database_url(settings))
             console.print("external database: migrated to head")
+            _print_installed(installed)
             return
         cluster = Cluster.from_settings(settings)
         if cluster.moved:
@@ -61,6 +63,13 @@ def db_up() -> None:
     state = "started" if not info["was_running"] else "already running"
     made = " (new cluster)" if info["initialised"] else ""
     console.print(f"PostGIS {state}{made}: {cluster.libpq_url()}")
+    _print_installed(cast(list[str], info["functions_installed"]))
+
+
+def _print_installed(names: list[str]) -> None:
+    if names:
+        files = ", ".join(f"{n}.sql" for n in names)
+        console.print(f"function SQL installed (new or changed since the last run): {files}")
 
 
 @db_app.command("down")

@@ -15,8 +15,9 @@
 -- the ids itself (including nearest-grid ones the function cannot reproduce) turns them off
 -- with SELECT set_config('gisgrid.assign_trigger', 'off', true).
 --
--- The file is idempotent (CREATE OR REPLACE, DROP ... IF EXISTS): a later migration that
--- changes it re-runs it whole. Migration 0002 runs it; assign_store_drop.sql undoes it.
+-- A repeatable step (gisgrid.store.functions): after every upgrade to head (`gisgrid db up`)
+-- the store runs assign_store_drop.sql and then this file again when this text changed.
+-- Migration 0002 ran it first; edit it here, never in a migration.
 
 CREATE OR REPLACE FUNCTION gisgrid_assign_point(geom geometry, at timestamptz DEFAULT NULL)
 RETURNS bigint

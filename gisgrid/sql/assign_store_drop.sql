@@ -1,4 +1,6 @@
--- Undo assign_store.sql (migration 0002's downgrade): the triggers, then the functions.
+-- Undo assign_store.sql (migration 0002's downgrade): the triggers, then the functions. The
+-- repeatable step also runs it before installing a changed assign_store.sql, so it drops what
+-- any released text made: when a signature changes, keep the old one here beside the new.
 DROP TRIGGER IF EXISTS gisgrid_assign_insert ON incidents;
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON incidents;
 DROP TRIGGER IF EXISTS gisgrid_assign_insert ON visit_logs;

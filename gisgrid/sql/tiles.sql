@@ -20,7 +20,9 @@
 -- and, outside it, only the non-sensitive groups (03 public security, 04 disputes are not
 -- public: the same rule as Open311). Units and area outlines are public.
 --
--- Idempotent: a later migration that changes these runs the file again.
+-- A repeatable step (gisgrid.store.functions): after every upgrade to head (`gisgrid db up`)
+-- the store runs tiles_drop.sql and then this file again when this text changed. Edit it
+-- here; never in a migration.
 
 DROP TYPE IF EXISTS gisgrid_tile_params CASCADE;
 CREATE TYPE gisgrid_tile_params AS (

@@ -1,4 +1,6 @@
--- Undo tiles.sql (migration 0004 downgrade); the table goes with the migration.
+-- Undo tiles.sql (migration 0004 downgrade); the table goes with the migration. The
+-- repeatable step also runs it before installing a changed tiles.sql, so it drops what any
+-- released text made (functions by name pattern, whatever their signature).
 DO $$
 DECLARE
     t text;

@@ -377,16 +377,23 @@ class Cluster:
         return created
 
     def up(self, migrate: bool = True) -> dict[str, object]:
-        """Init, start, create database and extensions, migrate. Idempotent."""
+        """Init, start, create database and extensions, migrate (and install the function files
+        whose text changed). Idempotent."""
         made = self.init()
         was_running = self.running_pid() is not None
         self.start()
         created = self.ensure_database()
+        functions: list[str] = []
         if migrate:
             from gisgrid.store.migrate import migrate_to_head
 
-            migrate_to_head(self.url())
-        return {"initialised": made, "was_running": was_running, "database_created": created}
+            functions = migrate_to_head(self.url())
+        return {
+            "initialised": made,
+            "was_running": was_running,
+            "database_created": created,
+            "functions_installed": functions,
+        }
 
     def down(self) -> bool:
         return self.stop()

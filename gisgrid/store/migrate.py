@@ -1,10 +1,15 @@
-"""The migration runner: Alembic up and down, and the revision a database is at."""
+"""The migration runner: Alembic up and down, the repeatable function step, and the revision a
+database is at."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine, pool, text
+
+from gisgrid.store.functions import MIGRATE_LOCK, install_functions
 
 
 def _alembic_config(url: str) -> Any:
@@ -16,17 +21,43 @@ def _alembic_config(url: str) -> Any:
     return cfg
 
 
-def migrate_to_head(url: str) -> None:
-    """Apply every Alembic migration up to head."""
+@contextmanager
+def _migration_lock(url: str) -> Iterator[Connection]:
+    """A connection that holds the store's migration lock (a session advisory lock) until
+    the block ends: a second process that migrates meanwhile waits, then finds it done."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_LOCK})
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def migrate_to_head(url: str) -> list[str]:
+    """Apply every Alembic migration up to head, then install the function files whose
+    checksum the store does not hold (:mod:`gisgrid.store.functions`); returns their names.
+    ``gisgrid db up`` runs this, so a store always runs the functions of the code in hand."""
     from alembic import command
 
-    command.upgrade(_alembic_config(url), "head")
+    with _migration_lock(url) as conn:
+        command.upgrade(_alembic_config(url), "head")
+        return install_functions(conn)
 
 
 def migrate_down(url: str, revision: str = "base") -> None:
+    """Downgrade to ``revision``; below 0005 the checksums go, and the next upgrade to head
+    installs every function file again."""
     from alembic import command
 
-    command.downgrade(_alembic_config(url), revision)
+    with _migration_lock(url):
+        command.downgrade(_alembic_config(url), revision)
 
 
 def current_revision(url: str) -> str | None:

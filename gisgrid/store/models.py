@@ -525,3 +525,19 @@ class TileVersion(Base):
 
     layer: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class SqlState(Base):
+    """The text of each function file the store runs: its sha256 and when it was installed.
+
+    Written only by :func:`gisgrid.store.functions.install_functions`, which re-installs a
+    file of :data:`gisgrid.store.functions.FUNCTION_FILES` whose checksum differs from its row.
+    """
+
+    __tablename__ = "gisgrid_sql_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    installed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
+from gisgrid.sql import load_sql
 from gisgrid.tiles.grid import check_tile
 
 TILE_PX = 256
@@ -163,19 +164,7 @@ class PixelGrid:
         return np.asarray(side_m**2 / 1e6, dtype=np.float64)
 
 
-# The countable incidents in a lon/lat box as one bytea of big-endian float8 (lon, lat)
-# pairs: one value instead of a row per incident makes the transfer ~10x cheaper.
-_POINTS_SQL = text(
-    """
-WITH p AS MATERIALIZED (SELECT gisgrid_tile_parse(CAST(:qp AS json)) AS p)
-SELECT string_agg(float8send(ST_X(i.geom)) || float8send(ST_Y(i.geom)), ''::bytea)
-FROM incidents i CROSS JOIN p
-WHERE i.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)
-  AND gisgrid_tile_match(p.p, i.category, i.status, i.reported_at)
-  AND gisgrid_tile_countable(p.p, i.category, i.grid_id, i.community_id, i.street_id,
-                             i.district_id)
-"""
-)
+_POINTS_SQL = text(load_sql("heat_points"))
 
 
 def box_points(conn: Connection, bbox: Bounds, qp: dict[str, Any]) -> NDArray[np.float64]:

@@ -38,7 +38,13 @@ def test_up_twice_is_harmless(spare_cluster: Cluster) -> None:
     pid = spare_cluster.running_pid()
     second = spare_cluster.up()
     assert first["initialised"] is True
-    assert second == {"initialised": False, "was_running": True, "database_created": False}
+    assert first["functions_installed"] == ["assign_store", "tiles"]
+    assert second == {
+        "initialised": False,
+        "was_running": True,
+        "database_created": False,
+        "functions_installed": [],  # the function files are the ones the store runs
+    }
     assert spare_cluster.running_pid() == pid
     assert _postgis_version(spare_cluster).startswith("3.")
 
