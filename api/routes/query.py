@@ -78,7 +78,7 @@ def locate_point(
     """Open to anonymous callers, who get the areas but not the workers' account names; an
     authenticated caller gets them only for a grid in their scope."""
     x, y = to_wgs84(*check_lonlat(lon, lat), crs)
-    loc = locate(session, grids.get(session), x, y, max_distance_m=max_distance_m)
+    loc = locate(session, grids.get(session), x, y, max_distance_m=max_distance_m, caller=caller)
     out_lon, out_lat = from_wgs84(loc.lon, loc.lat, crs)
 
     def area(a: Any) -> AreaOut | None:
@@ -93,24 +93,12 @@ def locate_point(
         street=area(loc.street),
         district=area(loc.district),
         workers=(
-            [WorkerOut(username=w.username, display_name=w.display_name) for w in loc.workers]
-            if caller is not None and caller.scope.covers(_assigned(loc))
-            else None
+            None
+            if loc.workers is None
+            else [WorkerOut(username=w.username, display_name=w.display_name) for w in loc.workers]
         ),
         distance_m=loc.distance_m,
     )
-
-
-def _assigned(loc: Any) -> dict[str, int | None]:
-    def id_of(a: Any) -> int | None:
-        return None if a is None else int(a.id)
-
-    return {
-        "grid_id": id_of(loc.grid),
-        "community_id": id_of(loc.community),
-        "street_id": id_of(loc.street),
-        "district_id": id_of(loc.district),
-    }
 
 
 class NearestOut(BaseModel):

@@ -3,6 +3,11 @@
 The point -> grid step runs in memory on a :class:`gisgrid.assign.index.GridIndex`, which a server
 keeps in a :class:`GridIndexCache`; names and the grid's workers come from the store.
 
+Who may see the workers is decided here, for every caller of :func:`locate` (the API, the
+CLI, a notebook): the grid's worker accounts are rows like any other, so they are shown
+only to a signed-in caller whose scope holds the grid; an anonymous caller (``caller=None``)
+gets the areas and ``workers=None``.
+
 Examples
 --------
 >>> check_lonlat(126.6, 45.7)
@@ -19,12 +24,13 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+from gisgrid.access.auth import Caller
 from gisgrid.assign.index import GridIndex
 from gisgrid.crs import convert_xy
 from gisgrid.errors import InvalidInput, NotFound
@@ -146,7 +152,8 @@ class Worker:
 
 @dataclass(frozen=True)
 class Location:
-    """The grid a point lies in, the areas above it and the grid's workers."""
+    """The grid a point lies in, the areas above it and the grid's workers (None where the
+    caller may not see them)."""
 
     lon: float
     lat: float
@@ -154,8 +161,38 @@ class Location:
     community: AreaRef | None
     street: AreaRef | None
     district: AreaRef | None
-    workers: list[Worker] = field(default_factory=list)
+    workers: list[Worker] | None = None
     distance_m: float = 0.0
+
+    @property
+    def assigned(self) -> dict[str, int | None]:
+        """The area ids a row at this point is assigned (``grid_id`` ... ``district_id``),
+        as :meth:`gisgrid.access.scope.Scope.covers` takes them."""
+        return {
+            f"{level}_id": None if area is None else area.id
+            for level, area in (
+                ("grid", self.grid),
+                ("community", self.community),
+                ("street", self.street),
+                ("district", self.district),
+            )
+        }
+
+
+def may_see_workers(caller: Caller | None, loc: Location) -> bool:
+    """Whether ``caller`` may see the worker accounts of the grid at ``loc``: signed in, with
+    the grid in scope. Anonymous callers (None) never may.
+
+    Examples
+    --------
+    >>> from gisgrid.access.scope import Scope
+    >>> g = AreaRef(5, "G5", "grid 5")
+    >>> loc = Location(0.0, 0.0, g, None, AreaRef(3, "S3", "street 3"), None)
+    >>> street = Caller(1, "s", None, "street_centre", None, Scope("street", 3))
+    >>> may_see_workers(street, loc), may_see_workers(None, loc)
+    (True, False)
+    """
+    return caller is not None and caller.scope.covers(loc.assigned)
 
 
 def locate(
@@ -164,12 +201,16 @@ def locate(
     lon: float,
     lat: float,
     max_distance_m: float | None = None,
+    *,
+    caller: Caller | None = None,
 ) -> Location:
     """Locate a WGS84 point among the current grids; NotFound when no grid covers it.
 
     A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
     With ``max_distance_m``, a point outside every grid gets the nearest grid within that
-    distance, and ``distance_m`` says how far it was (0 for a covered point).
+    distance, and ``distance_m`` says how far it was (0 for a covered point). ``workers``
+    lists the grid's active grid workers for a ``caller`` whose scope holds the grid, and is
+    None for anyone else, anonymous (``caller=None``) included (:func:`may_see_workers`).
     """
     lon, lat = check_lonlat(lon, lat)
     if max_distance_m is not None and not (
@@ -203,14 +244,17 @@ def locate(
         raise NotFound(f"the point ({lon}, {lat}) lies outside every grid{within}", field="lon,lat")
     rows = conn.execute(text(load_sql("locate_areas")), {"grid_id": grid_id}).all()
     levels = {r.level: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
-    workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
-    return Location(
+    loc = Location(
         lon=lon,
         lat=lat,
         grid=levels["grid"],
         community=levels.get("community"),
         street=levels.get("street"),
         district=levels.get("district"),
-        workers=workers,
+        workers=None,
         distance_m=distance_m,
     )
+    if not may_see_workers(caller, loc):
+        return loc
+    workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
+    return replace(loc, workers=workers)

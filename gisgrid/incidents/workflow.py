@@ -357,16 +357,7 @@ def _insert(
 
 
 def _check_in_scope(caller: Caller, loc: Location) -> None:
-    scope = caller.scope
-    if scope.unlimited:
-        return
-    area = {
-        "grid": loc.grid,
-        "community": loc.community,
-        "street": loc.street,
-        "district": loc.district,
-    }[str(scope.level)]
-    if area is None or area.id != scope.area_id:
+    if not caller.scope.covers(loc.assigned):
         raise PermissionDenied(
             f"the point lies in grid {loc.grid.code}, outside the caller's scope", field="lon,lat"
         )
