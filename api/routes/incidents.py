@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid.assign.locate import check_lonlat, to_wgs84
 from gisgrid.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 from gisgrid.incidents import lifecycle, workflow
 from gisgrid.query.nearest import MAX_K
@@ -163,18 +162,18 @@ def report_incident(
     lets it take the nearest grid within that distance."""
     if body.allow_nearest and body.max_distance_m is None:
         raise InvalidInput("allow_nearest needs max_distance_m", field="max_distance_m")
-    x, y = to_wgs84(*check_lonlat(body.lon, body.lat), body.crs)
     inc = workflow.report(
         session,
         caller,
         grids.get(session),
-        lon=x,
-        lat=y,
+        lon=body.lon,
+        lat=body.lat,
         category=body.category,
         description=body.description,
         priority=body.priority,
         max_distance_m=body.max_distance_m if body.allow_nearest else None,
         holidays=settings.holidays,
+        crs=body.crs,
     )
     session.commit()
     response.headers["Location"] = f"/incidents/{inc.id}"

@@ -7,7 +7,6 @@ field (this router's routes turn request validation errors into InvalidInput).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -15,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, GridIndexDep, OptionalCallerDep, SessionDep
 from api.errors import FieldErrorRoute
-from gisgrid.assign.locate import check_lonlat, from_wgs84, locate, to_wgs84
+from gisgrid.assign.locate import locate
 from gisgrid.query.nearest import MAX_K, UnitHit, nearest_units
 from gisgrid.query.within import MAX_ITEMS, parse_region, within
 
@@ -77,16 +76,14 @@ def locate_point(
 ) -> LocateOut:
     """Open to anonymous callers, who get the areas but not the workers' account names; an
     authenticated caller gets them only for a grid in their scope."""
-    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
-    loc = locate(session, grids.get(session), x, y, max_distance_m=max_distance_m, caller=caller)
-    out_lon, out_lat = from_wgs84(loc.lon, loc.lat, crs)
+    loc = locate(session, grids.get(session), lon, lat, max_distance_m, caller=caller, crs=crs)
 
     def area(a: Any) -> AreaOut | None:
         return AreaOut(id=a.id, code=a.code, name=a.name) if a else None
 
     return LocateOut(
-        lon=out_lon,
-        lat=out_lat,
+        lon=loc.lon,
+        lat=loc.lat,
         crs=crs,
         grid=AreaOut(id=loc.grid.id, code=loc.grid.code, name=loc.grid.name),
         community=area(loc.community),
@@ -125,12 +122,7 @@ def units_nearest(
 ) -> NearestOut:
     """Units are public reference data: the caller's scope does not hide any, and no token
     is needed. Distances are geodesic metres from the given point."""
-    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
-    hits = nearest_units(session, x, y, category, k=k, available_only=available)
-    units = []
-    for h in hits:
-        ux, uy = from_wgs84(h.lon, h.lat, crs)
-        units.append(dataclasses.replace(h, lon=ux, lat=uy))
+    units = nearest_units(session, lon, lat, category, k=k, available_only=available, crs=crs)
     return NearestOut(category=category, crs=crs, units=units)
 
 

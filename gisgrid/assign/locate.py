@@ -8,6 +8,11 @@ CLI, a notebook): the grid's worker accounts are rows like any other, so they ar
 only to a signed-in caller whose scope holds the grid; an anonymous caller (``caller=None``)
 gets the areas and ``workers=None``.
 
+Coordinates come in WGS84, or in GCJ-02 or BD-09 when the caller says so (``crs=``);
+:func:`check_crs` is the one checker of that name, which :func:`locate`,
+:func:`gisgrid.query.nearest.nearest_units`, :func:`gisgrid.query.within.within` and
+:func:`gisgrid.incidents.workflow.report` share; everything inside is WGS84.
+
 Examples
 --------
 >>> check_lonlat(126.6, 45.7)
@@ -163,6 +168,7 @@ class Location:
     district: AreaRef | None
     workers: list[Worker] | None = None
     distance_m: float = 0.0
+    crs: str = "wgs84"  # the system of lon and lat: the one the caller gave the point in
 
     @property
     def assigned(self) -> dict[str, int | None]:
@@ -198,13 +204,15 @@ def may_see_workers(caller: Caller | None, loc: Location) -> bool:
 def locate(
     conn: Connection | Session,
     index: GridIndex,
-    lon: float,
-    lat: float,
+    lon: float | str,
+    lat: float | str,
     max_distance_m: float | None = None,
     *,
     caller: Caller | None = None,
+    crs: str = "wgs84",
 ) -> Location:
-    """Locate a WGS84 point among the current grids; NotFound when no grid covers it.
+    """Locate a point given in ``crs`` (wgs84, gcj02, bd09) among the current grids;
+    NotFound when no grid covers it. The location's ``lon``/``lat`` are in ``crs`` too.
 
     A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
     With ``max_distance_m``, a point outside every grid gets the nearest grid within that
@@ -212,7 +220,9 @@ def locate(
     lists the grid's active grid workers for a ``caller`` whose scope holds the grid, and is
     None for anyone else, anonymous (``caller=None``) included (:func:`may_see_workers`).
     """
-    lon, lat = check_lonlat(lon, lat)
+    given = check_lonlat(lon, lat)
+    crs = check_crs(crs)
+    lon, lat = to_wgs84(*given, crs)
     if max_distance_m is not None and not (
         math.isfinite(max_distance_m) and 0 < max_distance_m <= MAX_SNAP_M
     ):
@@ -244,15 +254,17 @@ def locate(
         raise NotFound(f"the point ({lon}, {lat}) lies outside every grid{within}", field="lon,lat")
     rows = conn.execute(text(load_sql("locate_areas")), {"grid_id": grid_id}).all()
     levels = {r.level: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
+    out_lon, out_lat = from_wgs84(lon, lat, crs)  # the caller's own point, round-tripped
     loc = Location(
-        lon=lon,
-        lat=lat,
+        lon=out_lon,
+        lat=out_lat,
         grid=levels["grid"],
         community=levels.get("community"),
         street=levels.get("street"),
         district=levels.get("district"),
         workers=None,
         distance_m=distance_m,
+        crs=crs,
     )
     if not may_see_workers(caller, loc):
         return loc

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from gisgrid import vocab
 from gisgrid.access.auth import Caller
 from gisgrid.assign.index import GridIndex
-from gisgrid.assign.locate import Location, locate
+from gisgrid.assign.locate import Location, check_lonlat, locate, to_wgs84
 from gisgrid.errors import (
     Conflict,
     InvalidInput,
@@ -197,20 +197,24 @@ def report(
     caller: Caller,
     index: GridIndex,
     *,
-    lon: float,
-    lat: float,
+    lon: float | str,
+    lat: float | str,
     category: str,
     description: str | None = None,
     priority: str = "normal",
     max_distance_m: float | None = None,
     holidays: Collection[date] = (),
     reported_at: datetime | None = None,
+    crs: str = "wgs84",
 ) -> Incident:
-    """Record a new incident at a WGS84 point: grid and hierarchy assigned, due time set.
+    """Record a new incident at a point: grid and hierarchy assigned, due time set.
 
-    A point outside every grid is InvalidInput, unless ``max_distance_m`` lets it take the
-    nearest grid within that distance. The point must lie in the reporter's scope.
+    The point is given in ``crs`` (wgs84, gcj02, bd09) and stored in WGS84, as the
+    incident's ``lon``/``lat`` come back. A point outside every grid is InvalidInput, unless
+    ``max_distance_m`` lets it take the nearest grid within that distance. The point must lie
+    in the reporter's scope.
     """
+    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
     if caller.role not in REPORTER_ROLES:
         raise PermissionDenied(f"role {caller.role!r} may not report incidents", field="role")
     if priority not in vocab.PRIORITIES:
@@ -218,7 +222,7 @@ def report(
             f"priority={priority!r}; expected one of {list(vocab.PRIORITIES)}", field="priority"
         )
     check_category(conn, category)
-    loc = _locate(conn, index, lon, lat, max_distance_m)
+    loc = _locate(conn, index, x, y, max_distance_m)
     _check_in_scope(caller, loc)
     incident_id = _insert(
         conn,

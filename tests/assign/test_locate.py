@@ -9,9 +9,10 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.assign.index import GridIndex
 from gisgrid.assign.locate import locate
+from gisgrid.errors import InvalidInput
 from gisgrid.store.cluster import Cluster
 from tests.api.city_support import tiny_city
-from tests.incidents.support import Beat, beat, caller
+from tests.incidents.support import Beat, beat, caller, crs_twin
 
 DB = "locate_scratch"
 
@@ -71,3 +72,20 @@ def test_workers_only_for_a_caller_whose_scope_holds_the_grid(
     )
     assert workers and loc.workers is not None
     assert {w.username for w in loc.workers} == workers
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_a_point_in_gcj02_or_bd09_lands_where_its_wgs84_twin_does(
+    conn: Connection, index: GridIndex, store: Engine, crs: str
+) -> None:
+    twin = crs_twin(store, index)
+    wgs84 = locate(conn, index, twin.lon, twin.lat)
+    x, y = getattr(twin, crs)
+    shifted = locate(conn, index, x, y, crs=crs)
+    assert wgs84.grid.id == shifted.grid.id == twin.grid_id
+    assert shifted.crs == crs and wgs84.crs == "wgs84"
+    # the location answers in the caller's system: the point given, back
+    assert shifted.lon == pytest.approx(x, abs=1e-9) and shifted.lat == pytest.approx(y, abs=1e-9)
+    with pytest.raises(InvalidInput) as err:
+        locate(conn, index, x, y, crs="EPSG:4326")
+    assert err.value.field == "crs"
