@@ -30,8 +30,9 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any, Literal, cast, get_args
 
+from pydantic import Field
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
@@ -41,15 +42,16 @@ from gisgrid.crs import convert_xy
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.sql import load_sql
 
-CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+Crs = Literal["wgs84", "gcj02", "bd09"]
+CRS_CHOICES: tuple[Crs, ...] = get_args(Crs)
 MAX_SNAP_M = 5_000.0
 
 
-def check_crs(crs: str) -> str:
+def check_crs(crs: str) -> Crs:
     """The coordinate system name in lower case, or InvalidInput naming ``crs``."""
     if not isinstance(crs, str) or crs.lower() not in CRS_CHOICES:
         raise InvalidInput(f"crs={crs!r}; expected one of {CRS_CHOICES}", field="crs")
-    return crs.lower()
+    return cast(Crs, crs.lower())
 
 
 def check_lonlat(
@@ -166,9 +168,18 @@ class Location:
     community: AreaRef | None
     street: AreaRef | None
     district: AreaRef | None
-    workers: list[Worker] | None = None
-    distance_m: float = 0.0
-    crs: str = "wgs84"  # the system of lon and lat: the one the caller gave the point in
+    workers: Annotated[
+        list[Worker] | None,
+        Field(
+            description="The grid's active grid workers; null for anonymous callers and for a"
+            " grid outside the caller's scope (accounts are rows like any other)."
+        ),
+    ]
+    distance_m: Annotated[
+        float,
+        Field(description="0 inside a grid; with max_distance_m, how far the nearest grid is."),
+    ]
+    crs: Annotated[Crs, Field(description="The system of lon and lat: the caller's.")]
 
     @property
     def assigned(self) -> dict[str, int | None]:
@@ -193,7 +204,7 @@ def may_see_workers(caller: Caller | None, loc: Location) -> bool:
     --------
     >>> from gisgrid.access.scope import Scope
     >>> g = AreaRef(5, "G5", "grid 5")
-    >>> loc = Location(0.0, 0.0, g, None, AreaRef(3, "S3", "street 3"), None)
+    >>> loc = Location(0.0, 0.0, g, None, AreaRef(3, "S3", "street 3"), None, None, 0.0, "wgs84")
     >>> street = Caller(1, "s", None, "street_centre", None, Scope("street", 3))
     >>> may_see_workers(street, loc), may_see_workers(None, loc)
     (True, False)

@@ -27,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, computed_field
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
@@ -67,6 +68,8 @@ MAX_LIST = 1000
 
 @dataclass(frozen=True)
 class Incident:
+    """An incident as it is now; the API serves this very shape (``overdue`` included)."""
+
     id: int
     category: str
     description: str | None
@@ -83,11 +86,14 @@ class Incident:
     community_id: int | None
     street_id: int | None
     district_id: int | None
-    lon: float
-    lat: float
+    lon: Annotated[float, Field(description="WGS84.")]
+    lat: Annotated[float, Field(description="WGS84.")]
 
+    # computed_field: pydantic (an API's schema) serialises it as if it were a field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def overdue(self) -> bool:
+        """Open and past its due time, now."""
         return (
             self.due_at is not None
             and self.status in OPEN_STATUSES
