@@ -7,7 +7,7 @@ can answer ``{"field": ..., "reason": ...}`` and a CLI can print a row number be
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +70,24 @@ class ConstraintInfo:
     reason: str
 
 
-# Filled by gisgrid.store.models: constraint name -> which field it guards and why.
+# Constraint name -> which field it guards and why. The store registers its models' table
+# when it makes an engine (gisgrid.store.engine.make_engine), so every process that talks to
+# the database has it, whether or not anything imported the models.
 CONSTRAINTS: dict[str, ConstraintInfo] = {}
+
+
+def register_constraints(table: Mapping[str, ConstraintInfo]) -> None:
+    """Make ``table`` (constraint name -> field and reason) known to :func:`from_db_error`.
+
+    Examples
+    --------
+    >>> register_constraints({"ck_demo_size": ConstraintInfo("demo", "size", "must be small")})
+    >>> CONSTRAINTS["ck_demo_size"].field
+    'size'
+    >>> del CONSTRAINTS["ck_demo_size"]
+    """
+    CONSTRAINTS.update(table)
+
 
 _KEY_RE = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) (?P<what>.*)")
 _TABLE_RE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)\"?", re.I)

@@ -6,33 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid.access.auth import authenticate, issue_token
+from gisgrid.access.auth import Caller, Token, authenticate, issue_token
 
 router = APIRouter(tags=["auth"], route_class=FieldErrorRoute)
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str
-    expires_in: int
-
-
-class ScopeOut(BaseModel):
-    level: str | None
-    area_id: int | None
-
-
-class CallerOut(BaseModel):
-    account_id: int
-    username: str
-    display_name: str | None
-    role: str
-    unit_id: int | None
-    scope: ScopeOut
 
 
 @router.post(
@@ -44,19 +23,11 @@ def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
-) -> TokenOut:
+) -> Token:  # the library's dataclasses serve as the schemas, here and in /me
     account = authenticate(session, form.username, form.password)
-    t = issue_token(account.id, account.role, settings)
-    return TokenOut(access_token=t.access_token, token_type=t.token_type, expires_in=t.expires_in)
+    return issue_token(account.id, account.role, settings)
 
 
 @router.get("/me", summary="The caller: account, role and scope")
-def me(caller: CallerDep) -> CallerOut:
-    return CallerOut(
-        account_id=caller.account_id,
-        username=caller.username,
-        display_name=caller.display_name,
-        role=caller.role,
-        unit_id=caller.unit_id,
-        scope=ScopeOut(level=caller.scope.level, area_id=caller.scope.area_id),
-    )
+def me(caller: CallerDep) -> Caller:
+    return caller

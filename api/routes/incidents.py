@@ -15,14 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid.assign.locate import check_lonlat, to_wgs84
+from gisgrid.assign.locate import Crs
 from gisgrid.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 from gisgrid.incidents import lifecycle, workflow
-from gisgrid.query.nearest import MAX_K
+from gisgrid.query.nearest import MAX_K, UnitHit
 
 router = APIRouter(tags=["incidents"], route_class=FieldErrorRoute)
 
-Crs = Literal["wgs84", "gcj02", "bd09"]
 Priority = Literal["low", "normal", "high", "urgent"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad input; `field` names it"},
@@ -55,30 +54,8 @@ class IncidentIn(BaseModel):
     max_distance_m: float | None = None
 
 
-class IncidentOut(BaseModel):
-    id: int
-    category: str
-    description: str | None
-    status: str
-    priority: str
-    escalation_level: str
-    assigned_unit_id: int | None
-    reported_at: datetime
-    reporter_id: int | None
-    due_at: datetime | None
-    closed_at: datetime | None
-    overdue: bool
-    version: int
-    grid_id: int | None
-    community_id: int | None
-    street_id: int | None
-    district_id: int | None
-    lon: float = Field(description="WGS84.")
-    lat: float = Field(description="WGS84.")
-
-
 class IncidentList(BaseModel):
-    incidents: list[IncidentOut]
+    incidents: list[workflow.Incident]  # the library's dataclass serves as the schema
 
 
 class ActionIn(BaseModel):
@@ -107,16 +84,9 @@ class EventList(BaseModel):
     events: list[EventOut]
 
 
-class SuggestedUnit(BaseModel):
-    id: int
-    name: str
-    kind: str
-    distance_m: float
-
-
 class SuggestedUnits(BaseModel):
     incident_id: int
-    units: list[SuggestedUnit]
+    units: list[UnitHit]  # as /units/nearest answers them (lon/lat WGS84)
 
 
 def etag(version: int) -> str:
@@ -141,10 +111,6 @@ def expected_version(if_match: str | None) -> int:
     return int(tag)
 
 
-def _out(inc: workflow.Incident) -> IncidentOut:
-    return IncidentOut(**{**inc.__dict__, "overdue": inc.overdue})
-
-
 @router.post(
     "/incidents",
     status_code=201,
@@ -158,28 +124,28 @@ def report_incident(
     settings: SettingsDep,
     grids: GridIndexDep,
     caller: CallerDep,
-) -> IncidentOut:
+) -> workflow.Incident:
     """A point outside every grid is 400, unless ``allow_nearest`` with ``max_distance_m``
     lets it take the nearest grid within that distance."""
     if body.allow_nearest and body.max_distance_m is None:
         raise InvalidInput("allow_nearest needs max_distance_m", field="max_distance_m")
-    x, y = to_wgs84(*check_lonlat(body.lon, body.lat), body.crs)
     inc = workflow.report(
         session,
         caller,
         grids.get(session),
-        lon=x,
-        lat=y,
+        lon=body.lon,
+        lat=body.lat,
         category=body.category,
         description=body.description,
         priority=body.priority,
         max_distance_m=body.max_distance_m if body.allow_nearest else None,
         holidays=settings.holidays,
+        crs=body.crs,
     )
     session.commit()
     response.headers["Location"] = f"/incidents/{inc.id}"
     response.headers["ETag"] = etag(inc.version)
-    return _out(inc)
+    return inc
 
 
 @router.get("/incidents", summary="Incidents in the caller's scope", responses=ERRORS)
@@ -192,16 +158,16 @@ def list_incidents(
 ) -> IncidentList:
     """Newest first."""
     found = workflow.list_incidents(session, caller, status=status, overdue=overdue, limit=limit)
-    return IncidentList(incidents=[_out(i) for i in found])
+    return IncidentList(incidents=found)
 
 
 @router.get("/incidents/{incident_id}", summary="One incident, with its ETag", responses=ERRORS)
 def get_incident(
     incident_id: int, response: Response, session: SessionDep, caller: CallerDep
-) -> IncidentOut:
+) -> workflow.Incident:
     inc = workflow.get_incident(session, caller, incident_id)
     response.headers["ETag"] = etag(inc.version)
-    return _out(inc)
+    return inc
 
 
 @router.get(
@@ -230,12 +196,7 @@ def suggested_units(
 ) -> SuggestedUnits:
     """What ``dispatch`` without a unit would choose is the first of these."""
     hits = workflow.suggest_units(session, caller, incident_id, k=k)
-    return SuggestedUnits(
-        incident_id=incident_id,
-        units=[
-            SuggestedUnit(id=h.id, name=h.name, kind=h.kind, distance_m=h.distance_m) for h in hits
-        ],
-    )
+    return SuggestedUnits(incident_id=incident_id, units=hits)
 
 
 @router.post(
@@ -252,7 +213,7 @@ def take_action(
     caller: CallerDep,
     if_match: Annotated[str | None, Header(description='The ETag, e.g. "3".')] = None,
     body: ActionIn | None = None,
-) -> IncidentOut:
+) -> workflow.Incident:
     lifecycle.check_action(action)
     version = expected_version(if_match)
     body = body or ActionIn()
@@ -261,4 +222,4 @@ def take_action(
     )
     session.commit()
     response.headers["ETag"] = etag(inc.version)
-    return _out(inc)
+    return inc

@@ -7,55 +7,25 @@ field (this router's routes turn request validation errors into InvalidInput).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, GridIndexDep, OptionalCallerDep, SessionDep
 from api.errors import FieldErrorRoute
-from gisgrid.assign.locate import check_lonlat, from_wgs84, locate, to_wgs84
+from gisgrid.assign.locate import Crs, Location, locate
 from gisgrid.query.nearest import MAX_K, UnitHit, nearest_units
 from gisgrid.query.within import MAX_ITEMS, parse_region, within
 
 router = APIRouter(tags=["query"], route_class=FieldErrorRoute)
 
-Crs = Literal["wgs84", "gcj02", "bd09"]
 # str, not float: "abc" and "NaN" get gisgrid's own message, naming the field
 Lon = Annotated[str, Query(description="Longitude, in `crs`.", examples=["126.63"])]
 Lat = Annotated[str, Query(description="Latitude, in `crs`.", examples=["45.75"])]
 CrsQuery = Annotated[Crs, Query(description="System of the coordinates given and returned.")]
 
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"description": "Bad input; `field` names it"}}
-
-
-class AreaOut(BaseModel):
-    id: int
-    code: str
-    name: str
-
-
-class WorkerOut(BaseModel):
-    username: str
-    display_name: str | None
-
-
-class LocateOut(BaseModel):
-    lon: float
-    lat: float
-    crs: Crs
-    grid: AreaOut
-    community: AreaOut | None
-    street: AreaOut | None
-    district: AreaOut | None
-    workers: list[WorkerOut] | None = Field(
-        description="The grid's active grid workers; null for anonymous callers and for a"
-        " grid outside the caller's scope (accounts are rows like any other)."
-    )
-    distance_m: float = Field(
-        description="0 inside a grid; with max_distance_m, how far the nearest grid is."
-    )
 
 
 @router.get(
@@ -74,43 +44,11 @@ def locate_point(
         float | None,
         Query(description="Outside every grid, take the nearest grid within this distance."),
     ] = None,
-) -> LocateOut:
+) -> Location:
     """Open to anonymous callers, who get the areas but not the workers' account names; an
     authenticated caller gets them only for a grid in their scope."""
-    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
-    loc = locate(session, grids.get(session), x, y, max_distance_m=max_distance_m)
-    out_lon, out_lat = from_wgs84(loc.lon, loc.lat, crs)
-
-    def area(a: Any) -> AreaOut | None:
-        return AreaOut(id=a.id, code=a.code, name=a.name) if a else None
-
-    return LocateOut(
-        lon=out_lon,
-        lat=out_lat,
-        crs=crs,
-        grid=AreaOut(id=loc.grid.id, code=loc.grid.code, name=loc.grid.name),
-        community=area(loc.community),
-        street=area(loc.street),
-        district=area(loc.district),
-        workers=(
-            [WorkerOut(username=w.username, display_name=w.display_name) for w in loc.workers]
-            if caller is not None and caller.scope.covers(_assigned(loc))
-            else None
-        ),
-        distance_m=loc.distance_m,
-    )
-
-
-def _assigned(loc: Any) -> dict[str, int | None]:
-    def id_of(a: Any) -> int | None:
-        return None if a is None else int(a.id)
-
-    return {
-        "grid_id": id_of(loc.grid),
-        "community_id": id_of(loc.community),
-        "street_id": id_of(loc.street),
-        "district_id": id_of(loc.district),
-    }
+    # the library's dataclass serves as the schema
+    return locate(session, grids.get(session), lon, lat, max_distance_m, caller=caller, crs=crs)
 
 
 class NearestOut(BaseModel):
@@ -137,12 +75,7 @@ def units_nearest(
 ) -> NearestOut:
     """Units are public reference data: the caller's scope does not hide any, and no token
     is needed. Distances are geodesic metres from the given point."""
-    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
-    hits = nearest_units(session, x, y, category, k=k, available_only=available)
-    units = []
-    for h in hits:
-        ux, uy = from_wgs84(h.lon, h.lat, crs)
-        units.append(dataclasses.replace(h, lon=ux, lat=uy))
+    units = nearest_units(session, lon, lat, category, k=k, available_only=available, crs=crs)
     return NearestOut(category=category, crs=crs, units=units)
 
 

@@ -48,6 +48,9 @@ from gisgrid.sql import load_sql
 from gisgrid.times import city_to_utc
 
 LEVELS_ABOVE = ("community", "street", "district")
+# What a file assignment adds to each row, in this order, after the row's own columns.
+ADDED_COLUMNS = ("grid_id", "grid_code", "community_id", "street_id", "district_id", "distance_m")
+_ID_COLUMNS = ("grid_id", "community_id", "street_id", "district_id")
 _FAR_FUTURE = np.datetime64("2200-01-01T00:00:00", "ns")  # within datetime64[ns]
 
 
@@ -81,8 +84,9 @@ class Assignment:
 class GridIndex:
     """Grids (all their versions) and their hierarchy, ready to assign points.
 
-    Build it once with :meth:`from_frame`, :meth:`from_areas` (the store) or :meth:`from_file`
-    and keep it: building costs far more than a query.
+    Build it once with :meth:`from_frame` or :meth:`from_areas` (the store) and keep it:
+    building costs far more than a query. A grid file is read by
+    :func:`gisgrid.io.assign_file.read_grids`, the one reader of grid files.
     """
 
     grid_ids: np.ndarray  # area id of each grid row
@@ -159,14 +163,6 @@ class GridIndex:
         with engine.connect() as conn:
             frame = gpd.read_postgis(sql, conn, geom_col="geom")
         return cls.from_frame(frame, h=h)
-
-    @classmethod
-    def from_file(cls, path: str, id_col: str = "id", h: float | None = None) -> GridIndex:
-        """From a polygon file; ``id_col`` (or the row number + 1) names each grid."""
-        frame = gpd.read_file(path)
-        if id_col not in frame:
-            frame[id_col] = np.arange(1, len(frame) + 1)
-        return cls.from_frame(frame, id_col=id_col, h=h)
 
     # -- queries -------------------------------------------------------------------------
     def epoch_of(self, times: Any | None, n: int) -> np.ndarray:
@@ -318,9 +314,38 @@ class GridIndex:
         for k, v in res.to_frame().items():
             out[k] = v.to_numpy()  # by position: the frame's own index may be anything
         if self.codes is not None:
-            rows_code = dict(zip(self.grid_ids, self.codes, strict=True))
-            out["grid_code"] = [rows_code.get(g) for g in res.grid_id.tolist()]
+            out["grid_code"] = self.codes_of(res.grid_id)
         return out
+
+    def codes_of(self, grid_ids: np.ndarray) -> list[str | None]:
+        """The code of each grid id (None for -1, or for any id without a code)."""
+        if self.codes is None:
+            return [None] * len(grid_ids)
+        code_of = dict(zip(self.grid_ids.tolist(), self.codes.tolist(), strict=True))
+        return [code_of.get(g) for g in np.asarray(grid_ids).tolist()]
+
+
+def file_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame with assignment columns (ids -1 where none) laid out as an assignment file
+    carries them, whichever path assigned it: the frame's own columns first, then
+    :data:`ADDED_COLUMNS` in that order, the ids as nullable integers (blank where none).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"distance_m": [0.0, np.nan], "grid_id": [7, -1], "name": ["a", "b"],
+    ...                       "community_id": -1, "street_id": -1, "district_id": -1})
+    >>> out = file_columns(frame)
+    >>> list(out.columns)
+    ['name', 'grid_id', 'community_id', 'street_id', 'district_id', 'distance_m']
+    >>> out["grid_id"].tolist()
+    [7, <NA>]
+    """
+    own = [c for c in frame.columns if c not in ADDED_COLUMNS]
+    out = frame[own + [c for c in ADDED_COLUMNS if c in frame.columns]].copy()
+    for col in _ID_COLUMNS:
+        ids = out[col].to_numpy(dtype=np.int64)
+        out[col] = pd.Series(pd.array(ids, dtype="Int64"), index=out.index).mask(ids < 0)
+    return out
 
 
 def _times(values: pd.Series, fill: np.datetime64 | None) -> np.ndarray:

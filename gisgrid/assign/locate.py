@@ -3,6 +3,16 @@
 The point -> grid step runs in memory on a :class:`gisgrid.assign.index.GridIndex`, which a server
 keeps in a :class:`GridIndexCache`; names and the grid's workers come from the store.
 
+Who may see the workers is decided here, for every caller of :func:`locate` (the API, the
+CLI, a notebook): the grid's worker accounts are rows like any other, so they are shown
+only to a signed-in caller whose scope holds the grid; an anonymous caller (``caller=None``)
+gets the areas and ``workers=None``.
+
+Coordinates come in WGS84, or in GCJ-02 or BD-09 when the caller says so (``crs=``);
+:func:`check_crs` is the one checker of that name, which :func:`locate`,
+:func:`gisgrid.query.nearest.nearest_units`, :func:`gisgrid.query.within.within` and
+:func:`gisgrid.incidents.workflow.report` share; everything inside is WGS84.
+
 Examples
 --------
 >>> check_lonlat(126.6, 45.7)
@@ -19,26 +29,29 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal, cast, get_args
 
+from pydantic import Field
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+from gisgrid.access.auth import Caller
 from gisgrid.assign.index import GridIndex
 from gisgrid.crs import convert_xy
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.sql import load_sql
 
-CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+Crs = Literal["wgs84", "gcj02", "bd09"]
+CRS_CHOICES: tuple[Crs, ...] = get_args(Crs)
 MAX_SNAP_M = 5_000.0
 
 
-def check_crs(crs: str) -> str:
+def check_crs(crs: str) -> Crs:
     """The coordinate system name in lower case, or InvalidInput naming ``crs``."""
     if not isinstance(crs, str) or crs.lower() not in CRS_CHOICES:
         raise InvalidInput(f"crs={crs!r}; expected one of {CRS_CHOICES}", field="crs")
-    return crs.lower()
+    return cast(Crs, crs.lower())
 
 
 def check_lonlat(
@@ -146,7 +159,8 @@ class Worker:
 
 @dataclass(frozen=True)
 class Location:
-    """The grid a point lies in, the areas above it and the grid's workers."""
+    """The grid a point lies in, the areas above it and the grid's workers (None where the
+    caller may not see them)."""
 
     lon: float
     lat: float
@@ -154,24 +168,72 @@ class Location:
     community: AreaRef | None
     street: AreaRef | None
     district: AreaRef | None
-    workers: list[Worker] = field(default_factory=list)
-    distance_m: float = 0.0
+    workers: Annotated[
+        list[Worker] | None,
+        Field(
+            description="The grid's active grid workers; null for anonymous callers and for a"
+            " grid outside the caller's scope (accounts are rows like any other)."
+        ),
+    ]
+    distance_m: Annotated[
+        float,
+        Field(description="0 inside a grid; with max_distance_m, how far the nearest grid is."),
+    ]
+    crs: Annotated[Crs, Field(description="The system of lon and lat: the caller's.")]
+
+    @property
+    def assigned(self) -> dict[str, int | None]:
+        """The area ids a row at this point is assigned (``grid_id`` ... ``district_id``),
+        as :meth:`gisgrid.access.scope.Scope.covers` takes them."""
+        return {
+            f"{level}_id": None if area is None else area.id
+            for level, area in (
+                ("grid", self.grid),
+                ("community", self.community),
+                ("street", self.street),
+                ("district", self.district),
+            )
+        }
+
+
+def may_see_workers(caller: Caller | None, loc: Location) -> bool:
+    """Whether ``caller`` may see the worker accounts of the grid at ``loc``: signed in, with
+    the grid in scope. Anonymous callers (None) never may.
+
+    Examples
+    --------
+    >>> from gisgrid.access.scope import Scope
+    >>> g = AreaRef(5, "G5", "grid 5")
+    >>> loc = Location(0.0, 0.0, g, None, AreaRef(3, "S3", "street 3"), None, None, 0.0, "wgs84")
+    >>> street = Caller(1, "s", None, "street_centre", None, Scope("street", 3))
+    >>> may_see_workers(street, loc), may_see_workers(None, loc)
+    (True, False)
+    """
+    return caller is not None and caller.scope.covers(loc.assigned)
 
 
 def locate(
     conn: Connection | Session,
     index: GridIndex,
-    lon: float,
-    lat: float,
+    lon: float | str,
+    lat: float | str,
     max_distance_m: float | None = None,
+    *,
+    caller: Caller | None = None,
+    crs: str = "wgs84",
 ) -> Location:
-    """Locate a WGS84 point among the current grids; NotFound when no grid covers it.
+    """Locate a point given in ``crs`` (wgs84, gcj02, bd09) among the current grids;
+    NotFound when no grid covers it. The location's ``lon``/``lat`` are in ``crs`` too.
 
     A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
     With ``max_distance_m``, a point outside every grid gets the nearest grid within that
-    distance, and ``distance_m`` says how far it was (0 for a covered point).
+    distance, and ``distance_m`` says how far it was (0 for a covered point). ``workers``
+    lists the grid's active grid workers for a ``caller`` whose scope holds the grid, and is
+    None for anyone else, anonymous (``caller=None``) included (:func:`may_see_workers`).
     """
-    lon, lat = check_lonlat(lon, lat)
+    given = check_lonlat(lon, lat)
+    crs = check_crs(crs)
+    lon, lat = to_wgs84(*given, crs)
     if max_distance_m is not None and not (
         math.isfinite(max_distance_m) and 0 < max_distance_m <= MAX_SNAP_M
     ):
@@ -203,14 +265,19 @@ def locate(
         raise NotFound(f"the point ({lon}, {lat}) lies outside every grid{within}", field="lon,lat")
     rows = conn.execute(text(load_sql("locate_areas")), {"grid_id": grid_id}).all()
     levels = {r.level: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
-    workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
-    return Location(
-        lon=lon,
-        lat=lat,
+    out_lon, out_lat = from_wgs84(lon, lat, crs)  # the caller's own point, round-tripped
+    loc = Location(
+        lon=out_lon,
+        lat=out_lat,
         grid=levels["grid"],
         community=levels.get("community"),
         street=levels.get("street"),
         district=levels.get("district"),
-        workers=workers,
+        workers=None,
         distance_m=distance_m,
+        crs=crs,
     )
+    if not may_see_workers(caller, loc):
+        return loc
+    workers = [Worker(r.username, r.display_name) for r in rows if r.kind == "worker"]
+    return replace(loc, workers=workers)

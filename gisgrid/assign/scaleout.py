@@ -39,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -65,7 +66,7 @@ from dask_geopandas.hilbert_distance import _continuous_to_discrete, _encode
 from distributed import Client, LocalCluster
 from distributed.system import MEMORY_LIMIT  # the machine's memory, or its cgroup's limit
 
-from gisgrid.assign.index import GridIndex
+from gisgrid.assign.index import GridIndex, file_columns
 from gisgrid.errors import InvalidInput
 
 ROW = "input_row"
@@ -76,7 +77,7 @@ _CODE_DTYPE = pd.Series(["0"]).dtype  # what assign_frame's grid_code gets from 
 _POINTS_PER_PARTITION = 1_000_000
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s:/]+:\d{1,5}$")
 _ASSIGN_OPTS = ("lon_col", "lat_col", "time_col", "max_distance_m", "npartitions")
-_FILE_OPTS = (*_ASSIGN_OPTS, "spatial_partitioning", "id_col", "blocksize")
+_FILE_OPTS = (*_ASSIGN_OPTS, "spatial_partitioning", "blocksize")
 
 Kind = Literal["geo", "lonlat"]
 
@@ -407,8 +408,7 @@ def _assign_partition(
         for k, v in res.to_frame().items():
             out[k] = v.to_numpy()
         if index.codes is not None:
-            code_of = dict(zip(index.grid_ids.tolist(), index.codes.tolist(), strict=True))
-            out["grid_code"] = [code_of.get(g) for g in res.grid_id.tolist()]
+            out["grid_code"] = index.codes_of(res.grid_id)
     # Fixed dtypes, so every partition matches the meta (an empty partition would otherwise
     # give object columns) and parquet parts share one schema.
     for c in _INT_COLS:
@@ -423,47 +423,60 @@ def _assign_partition(
 # -- files -----------------------------------------------------------------------------------
 def assign_file_dask(
     points_path: str | Path,
-    grids_path: str | Path,
+    index: GridIndex,
     out_path: str | Path,
     *,
     workers: int | None = None,
     address: str | None = None,
     **opts: Any,
 ) -> dict[str, Any]:
-    """Assign a points file to the grids of a polygon file on a cluster and write the result.
+    """Assign a points file to the grids of ``index`` on a cluster and write the result.
+
+    The grids come as a :class:`GridIndex`, not a file: a grid file is read by
+    :func:`gisgrid.io.assign_file.read_grids` (what ``gisgrid assign --workers`` does), so both
+    paths give each grid the same id and code.
 
     Points: CSV with lon/lat columns (``lon_col``/``lat_col``, default ``lon``/``lat``), or
     GeoParquet (one file or a folder of parts). Output by suffix: ``.parquet`` is GeoParquet,
-    written by dask as a folder with one file per partition; ``.csv`` is one CSV file with
-    lon/lat columns. Both carry ``input_row``; rows are in spatial order, not input order.
+    written by dask as a folder with one file per partition; ``.csv`` is one CSV file. Either
+    has the columns of :func:`gisgrid.io.assign_file.assign_file`'s output (the input's own,
+    then :func:`gisgrid.assign.index.file_columns`, ids blank where none; a CSV ends with
+    ``lon`` and ``lat``), plus ``input_row``: rows are in spatial order, not input order.
 
     The cluster: ``address`` (``tcp://host:8786``) of a running scheduler, or a LocalCluster
     of ``workers`` processes, or else the current client, or else a LocalCluster with one
     worker per core. Other options: ``time_col``, ``max_distance_m``, ``npartitions``,
-    ``spatial_partitioning`` (as in :func:`assign_dask`), ``id_col`` (of the grids, default
-    ``id``) and ``blocksize`` (of the CSV reader, default 64 MB).
+    ``spatial_partitioning`` (as in :func:`assign_dask`) and ``blocksize`` (of the CSV
+    reader, default 64 MB).
 
     Returns counts: ``points``, ``assigned`` (covered), ``nearest`` (by the distance
     fallback), ``unassigned``, and the ``partitions``, ``workers`` and ``seconds`` of the run.
 
     Examples
     --------
-    >>> assign_file_dask("in.csv", "grids.gpkg", "out.json", workers=1)
+    >>> import geopandas as gpd, shapely
+    >>> grids = gpd.GeoDataFrame({"id": [7], "geometry": [shapely.box(0, 0, 1, 1)]}, crs=4326)
+    >>> assign_file_dask("in.csv", GridIndex.from_frame(grids), "out.json", workers=1)
     Traceback (most recent call last):
     ...
     gisgrid.errors.InvalidInput: out_path: 'out.json'; expected a .parquet or .csv path
     """
-    points_path, grids_path, out_path = Path(points_path), Path(grids_path), Path(out_path)
+    points_path, out_path = Path(points_path), Path(out_path)
     unknown = sorted(set(opts) - set(_FILE_OPTS))
     if unknown:
         raise InvalidInput(f"unknown option(s) {unknown}; expected some of {list(_FILE_OPTS)}")
+    if not isinstance(index, GridIndex):
+        raise InvalidInput(
+            f"index is a {type(index).__name__}; expected a GridIndex (read a grid file with"
+            " gisgrid.io.assign_file.read_grids)",
+            field="index",
+        )
     in_kind = _suffix(points_path, "points_path")
     out_kind = _suffix(out_path, "out_path")
     if workers is not None and address is not None:
         raise InvalidInput("give workers or address, not both", field="workers")
     lon_col, lat_col = opts.get("lon_col") or "lon", opts.get("lat_col") or "lat"
     start = time.perf_counter()
-    index = GridIndex.from_file(str(grids_path), id_col=opts.get("id_col", "id"))
     with _client_for(workers, address) as client:
         if in_kind == "csv":
             points: Any = dd.read_csv(str(points_path), blocksize=opts.get("blocksize", "64MB"))
@@ -485,8 +498,9 @@ def assign_file_dask(
             spatial_partitioning=opts.get("spatial_partitioning", True),
             **cols,
         )
+        kind: Kind = "lonlat" if in_kind == "csv" else "geo"
         n, n_covered, n_found = _write_and_count(
-            result, out_path, out_kind, geo=in_kind == "parquet", cols=(lon_col, lat_col)
+            result, out_path, out_kind, kind=kind, cols=(lon_col, lat_col)
         )
         n_workers = len(client.scheduler_info()["workers"])
     return {
@@ -526,27 +540,26 @@ def _client_for(workers: int | None, address: str | None) -> Iterator[Client]:
 
 
 def _write_and_count(
-    result: Any, out_path: Path, out_kind: str, *, geo: bool, cols: tuple[str, str]
+    result: Any, out_path: Path, out_kind: str, *, kind: Kind, cols: tuple[str, str]
 ) -> tuple[int, int, int]:
-    """Write GeoParquet parts, or one CSV with lon/lat columns, and count the rows (all,
-    covered, assigned) in the same run, so each partition is assigned once."""
+    """Write GeoParquet parts, or one CSV, laid out as the in-memory path writes them, and
+    count the rows (all, covered, assigned) in the same run, so each partition is assigned
+    once."""
     lon_col, lat_col = cols
+    rows = functools.partial(_file_rows, kind=kind, lon_col=lon_col, lat_col=lat_col)
     if out_kind == "parquet":
         stats = result.map_partitions(_counts, meta=_counts(result._meta))
-        if not geo:
-            result = dg.from_dask_dataframe(
-                result, geometry=dg.points_from_xy(result, lon_col, lat_col, crs=4326)
-            )
+        written = result.map_partitions(rows, csv=False, meta=rows(result._meta, csv=False))
         # both are dask expressions: what they share, the assignment, runs once
-        _, table = dask.compute(result.to_parquet(str(out_path), compute=False), stats)
+        _, table = dask.compute(written.to_parquet(str(out_path), compute=False), stats)
     else:
-        if geo:
-            meta = _lonlat_columns(result._meta, lon_col, lat_col)
-            result = result.map_partitions(_lonlat_columns, lon_col, lat_col, meta=meta)
         # dask's CSV writer works on delayed partitions; counting those very partitions keeps
         # one graph (expressions computed beside it are materialised apart and run again)
         parts = result.to_delayed()
-        frame = dd.from_delayed(parts, meta=result._meta, verify_meta=False)
+        meta = rows(result._meta, csv=True)
+        frame = dd.from_delayed(
+            [dask.delayed(rows)(p, csv=True) for p in parts], meta=meta, verify_meta=False
+        )
         write = frame.to_csv(str(out_path), single_file=True, compute=False)
         _, tables = dask.compute(write, [dask.delayed(_counts)(p) for p in parts])
         table = pd.concat(tables)
@@ -564,10 +577,23 @@ def _counts(part: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _lonlat_columns(part: gpd.GeoDataFrame, lon_col: str, lat_col: str) -> pd.DataFrame:
-    x, y = _coords(part, "geo", None, None)
-    out = pd.DataFrame(part.drop(columns=part.geometry.name))
-    out = out.drop(columns=[c for c in (lon_col, lat_col) if c in out])  # from the geometry
-    out.insert(0, lat_col, y)
-    out.insert(0, lon_col, x)
-    return out
+def _file_rows(
+    part: pd.DataFrame, *, kind: Kind, lon_col: str, lat_col: str, csv: bool
+) -> pd.DataFrame:
+    """An assigned partition as :func:`gisgrid.io.assign_file.assign_file` writes its rows:
+    the input's own columns, then the assignment's (ids blank where none); the points as a
+    geometry (no lon/lat columns) for GeoParquet, as ``lon`` and ``lat`` last for CSV."""
+    x, y = _coords(part, kind, lon_col, lat_col)
+    if kind == "lonlat":
+        own = pd.DataFrame(part.drop(columns=[lon_col, lat_col]))
+    else:
+        own = pd.DataFrame(part.drop(columns=part.geometry.name))
+    if csv:
+        out = file_columns(own)
+        out["lon"] = x
+        out["lat"] = y
+        return out
+    has = np.isfinite(x) & np.isfinite(y)  # no location: no geometry, as the reader leaves it
+    geoms = np.where(has, shapely.points(np.where(has, x, 0.0), np.where(has, y, 0.0)), None)
+    located = gpd.GeoDataFrame(own, geometry=gpd.GeoSeries(geoms, index=own.index, crs=4326))
+    return file_columns(located)

@@ -159,21 +159,22 @@ def _files_dask(
     lat_col: str,
 ) -> None:
     from gisgrid.assign.scaleout import assign_file_dask
+    from gisgrid.io.assign_file import read_grids
 
     if workers is not None and address is not None:
         raise InvalidInput("give --workers or --dask, not both", field="dask")
     if workers is not None and workers < 1:
         raise InvalidInput("must be at least 1", field="workers")
     where = address or f"a local cluster of {workers} workers"
+    # the in-memory path's reader: the same ids and codes, and the same refusals
+    index = read_grids(grids, grid_id_col)
     opts: dict[str, object] = {"lon_col": lon_col, "lat_col": lat_col}
-    if grid_id_col:
-        opts["id_col"] = grid_id_col
     if time_col:
         opts["time_col"] = time_col
     if max_distance_m is not None:
         opts["max_distance_m"] = max_distance_m
     with err.status(f"assigning {points.name} to {grids.name} on {where}..."):
-        counts = assign_file_dask(points, grids, out, workers=workers, address=address, **opts)
+        counts = assign_file_dask(points, index, out, workers=workers, address=address, **opts)
     table = Table(title=f"{counts['points']:,} points on {where} -> {out}")
     table.add_column("", style="bold")
     table.add_column("points", justify="right")

@@ -27,15 +27,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, computed_field
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from gisgrid import vocab
 from gisgrid.access.auth import Caller
 from gisgrid.assign.index import GridIndex
-from gisgrid.assign.locate import Location, locate
+from gisgrid.assign.locate import Location, check_lonlat, locate, to_wgs84
 from gisgrid.errors import (
     Conflict,
     InvalidInput,
@@ -67,6 +68,8 @@ MAX_LIST = 1000
 
 @dataclass(frozen=True)
 class Incident:
+    """An incident as it is now; the API serves this very shape (``overdue`` included)."""
+
     id: int
     category: str
     description: str | None
@@ -83,11 +86,14 @@ class Incident:
     community_id: int | None
     street_id: int | None
     district_id: int | None
-    lon: float
-    lat: float
+    lon: Annotated[float, Field(description="WGS84.")]
+    lat: Annotated[float, Field(description="WGS84.")]
 
+    # computed_field: pydantic (an API's schema) serialises it as if it were a field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def overdue(self) -> bool:
+        """Open and past its due time, now."""
         return (
             self.due_at is not None
             and self.status in OPEN_STATUSES
@@ -197,20 +203,24 @@ def report(
     caller: Caller,
     index: GridIndex,
     *,
-    lon: float,
-    lat: float,
+    lon: float | str,
+    lat: float | str,
     category: str,
     description: str | None = None,
     priority: str = "normal",
     max_distance_m: float | None = None,
     holidays: Collection[date] = (),
     reported_at: datetime | None = None,
+    crs: str = "wgs84",
 ) -> Incident:
-    """Record a new incident at a WGS84 point: grid and hierarchy assigned, due time set.
+    """Record a new incident at a point: grid and hierarchy assigned, due time set.
 
-    A point outside every grid is InvalidInput, unless ``max_distance_m`` lets it take the
-    nearest grid within that distance. The point must lie in the reporter's scope.
+    The point is given in ``crs`` (wgs84, gcj02, bd09) and stored in WGS84, as the
+    incident's ``lon``/``lat`` come back. A point outside every grid is InvalidInput, unless
+    ``max_distance_m`` lets it take the nearest grid within that distance. The point must lie
+    in the reporter's scope.
     """
+    x, y = to_wgs84(*check_lonlat(lon, lat), crs)
     if caller.role not in REPORTER_ROLES:
         raise PermissionDenied(f"role {caller.role!r} may not report incidents", field="role")
     if priority not in vocab.PRIORITIES:
@@ -218,7 +228,7 @@ def report(
             f"priority={priority!r}; expected one of {list(vocab.PRIORITIES)}", field="priority"
         )
     check_category(conn, category)
-    loc = _locate(conn, index, lon, lat, max_distance_m)
+    loc = _locate(conn, index, x, y, max_distance_m)
     _check_in_scope(caller, loc)
     incident_id = _insert(
         conn,
@@ -357,16 +367,7 @@ def _insert(
 
 
 def _check_in_scope(caller: Caller, loc: Location) -> None:
-    scope = caller.scope
-    if scope.unlimited:
-        return
-    area = {
-        "grid": loc.grid,
-        "community": loc.community,
-        "street": loc.street,
-        "district": loc.district,
-    }[str(scope.level)]
-    if area is None or area.id != scope.area_id:
+    if not caller.scope.covers(loc.assigned):
         raise PermissionDenied(
             f"the point lies in grid {loc.grid.code}, outside the caller's scope", field="lon,lat"
         )

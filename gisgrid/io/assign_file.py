@@ -3,9 +3,11 @@
 Points are read by the loader's reader (:func:`gisgrid.io.read.read_frame`: CSV with lon/lat
 or WKT columns, GeoParquet, GeoJSON, GeoPackage, Shapefile) and checked by its geometry
 checks, so a file that ``gisgrid load`` refuses is refused here with the same row numbers.
-Grids are any polygon file. The output (format by suffix, the exporter's writers) is the
-input with ``grid_id``, ``grid_code`` (when the grids have a ``code`` column),
-``community_id``, ``street_id``, ``district_id`` and ``distance_m`` added.
+Grids are any polygon file, read by :func:`read_grids`: the one reader of grid files, which
+``gisgrid assign --workers`` uses too. The output (format by suffix, the exporter's writers)
+is the input with ``grid_id``, ``grid_code`` (when the grids have codes), ``community_id``,
+``street_id``, ``district_id`` and ``distance_m`` added after its own columns, ids blank
+where none (:func:`gisgrid.assign.index.file_columns`, shared with the dask path).
 
 Which column names a grid: ``grid_id_col`` when given; otherwise ``id``, else ``code``, else
 the row number (from 1). A column of integers is the id; any other column is kept as the
@@ -25,14 +27,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gisgrid.assign.index import Assignment, GridIndex
+from gisgrid.assign.index import Assignment, GridIndex, file_columns
 from gisgrid.errors import InvalidInput, LoadError
 from gisgrid.io.checks import Problems, as_text, check_geometries, parse_times
 from gisgrid.io.export import _format, _write
 from gisgrid.io.layers import GeomKind, Layer
 from gisgrid.io.read import read_frame
 
-ADDED_COLUMNS = ("grid_id", "grid_code", "community_id", "street_id", "district_id", "distance_m")
 _NO_LEVEL = "__no_level__"
 
 
@@ -182,8 +183,11 @@ def assign_file(
     seconds = time.perf_counter() - t0
 
     gdf = gpd.GeoDataFrame(frame.df.reset_index(drop=True), geometry=list(geoms), crs=4326)
-    for col, values in _columns(index, res).items():
-        gdf[col] = values
+    for col, values in res.to_frame().items():
+        gdf[col] = values.to_numpy()
+    if index.codes is not None:
+        gdf["grid_code"] = index.codes_of(res.grid_id)
+    gdf = file_columns(gdf)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()  # the GeoPackage and GeoJSON drivers would append or refuse
@@ -229,18 +233,3 @@ def _assign(
         if step_max is not None:
             by_nearest = int((part.grid_id >= 0).sum())
     return full, by_nearest
-
-
-def _columns(index: GridIndex, res: Assignment) -> dict[str, object]:
-    def ids(values: np.ndarray) -> pd.Series:
-        return pd.Series(pd.array(values, dtype="Int64")).mask(values < 0)
-
-    cols: dict[str, object] = {"grid_id": ids(res.grid_id)}
-    if index.codes is not None:
-        code_of = dict(zip(index.grid_ids.tolist(), index.codes.tolist(), strict=True))
-        cols["grid_code"] = [code_of.get(g) for g in res.grid_id.tolist()]
-    cols["community_id"] = ids(res.community_id)
-    cols["street_id"] = ids(res.street_id)
-    cols["district_id"] = ids(res.district_id)
-    cols["distance_m"] = res.distance_m
-    return cols

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from gisgrid.assign.locate import check_lonlat
+from gisgrid.assign.locate import check_crs, check_lonlat, from_wgs84, to_wgs84
 from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
 
@@ -59,36 +59,43 @@ def check_category(conn: Connection | Session, category: str) -> str:
 
 def nearest_units(
     conn: Connection | Session,
-    lon: float,
-    lat: float,
+    lon: float | str,
+    lat: float | str,
     category: str,
     k: int = 5,
     available_only: bool = True,
+    crs: str = "wgs84",
 ) -> list[UnitHit]:
-    """The ``k`` units nearest to a WGS84 point that handle ``category``, nearest first.
+    """The ``k`` units nearest to a point that handle ``category``, nearest first.
 
-    A top-level category matches units handling any item under it. ``distance_m`` is the
-    geodesic distance (WGS84 spheroid); ties go to the lower unit id.
+    The point is given in ``crs`` (wgs84, gcj02, bd09) and the units' ``lon``/``lat`` come
+    back in it. A top-level category matches units handling any item under it.
+    ``distance_m`` is the geodesic distance (WGS84 spheroid); ties go to the lower unit id.
     """
     lon, lat = check_lonlat(lon, lat)
+    crs = check_crs(crs)
+    lon, lat = to_wgs84(lon, lat, crs)
     check_k(k)
     check_category(conn, category)
     rows = conn.execute(
         text(load_sql("nearest_units")),
         {"lon": lon, "lat": lat, "category": category, "k": k, "available_only": available_only},
     )
-    return [
-        UnitHit(
-            id=r.id,
-            code=r.code,
-            name=r.name,
-            kind=r.kind,
-            available=r.available,
-            phone=r.phone,
-            area_id=r.area_id,
-            lon=float(r.lon),
-            lat=float(r.lat),
-            distance_m=float(r.distance_m),
+    hits = []
+    for r in rows:
+        x, y = from_wgs84(float(r.lon), float(r.lat), crs)
+        hits.append(
+            UnitHit(
+                id=r.id,
+                code=r.code,
+                name=r.name,
+                kind=r.kind,
+                available=r.available,
+                phone=r.phone,
+                area_id=r.area_id,
+                lon=x,
+                lat=y,
+                distance_m=float(r.distance_m),
+            )
         )
-        for r in rows
-    ]
+    return hits

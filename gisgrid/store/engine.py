@@ -9,13 +9,17 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from gisgrid.errors import translate_db_errors
+from gisgrid.errors import register_constraints, translate_db_errors
 from gisgrid.settings import Settings
 from gisgrid.sql import load_sql, quote_ident
 
 
 def make_engine(url_or_settings: str | Settings, **kwargs: Any) -> Engine:
     """An engine for a URL, or for the database that the settings name.
+
+    It also registers the models' check constraints with :mod:`gisgrid.errors`, so that a
+    violation names its field and reason in this process (a served API never imports the
+    models otherwise).
 
     Examples
     --------
@@ -30,6 +34,9 @@ def make_engine(url_or_settings: str | Settings, **kwargs: Any) -> Engine:
     else:
         url = url_or_settings
     kwargs.setdefault("pool_pre_ping", True)
+    from gisgrid.store.models import constraint_table  # the models load when a store is opened
+
+    register_constraints(constraint_table())
     return create_engine(url, **kwargs)
 
 

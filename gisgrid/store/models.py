@@ -1,9 +1,10 @@
 """The data model: SQLAlchemy 2.0 tables with GeoAlchemy2 columns, SRID 4326.
 
 The database itself refuses what is wrong (levels, statuses, validity intervals, geometry
-type, SRID, coordinate range, orphans); each check constraint is registered in
-:data:`gisgrid.errors.CONSTRAINTS` with the field it guards and a reason in words, so a
-violation comes back as ``InvalidInput(field=..., reason=...)``.
+type, SRID, coordinate range, orphans); each check constraint carries the field it guards
+and a reason in words (:func:`constraint_table`), which
+:func:`gisgrid.store.engine.make_engine` registers with :mod:`gisgrid.errors`, so a violation
+comes back as ``InvalidInput(field=..., reason=...)`` in any process that opens the store.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gisgrid import vocab
-from gisgrid.errors import CONSTRAINTS, ConstraintInfo
+from gisgrid.errors import ConstraintInfo
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -49,9 +50,28 @@ class Base(DeclarativeBase):
 
 
 def check(table: str, name: str, sqltext: str, field: str, reason: str) -> CheckConstraint:
-    """A named CHECK constraint, registered so its violation names the field and reason."""
-    CONSTRAINTS[f"ck_{table}_{name}"] = ConstraintInfo(table, field, reason)
-    return CheckConstraint(sqltext, name=name)
+    """A named CHECK constraint that knows the field it guards and why (``info``), so that
+    :func:`constraint_table` can name them when it is violated."""
+    info = {"constraint": f"ck_{table}_{name}", "table": table, "field": field, "reason": reason}
+    return CheckConstraint(sqltext, name=name, info=info)
+
+
+def constraint_table() -> dict[str, ConstraintInfo]:
+    """Every named CHECK constraint of the model: its name in the database -> the table,
+    the field it guards and the reason in words.
+
+    Examples
+    --------
+    >>> constraint_table()["ck_incidents_due_at"]
+    ConstraintInfo(table='incidents', field='due_at', reason='must be after reported_at')
+    """
+    out: dict[str, ConstraintInfo] = {}
+    for table in Base.metadata.tables.values():
+        for c in table.constraints:
+            if isinstance(c, CheckConstraint) and "constraint" in c.info:
+                i = c.info
+                out[i["constraint"]] = ConstraintInfo(i["table"], i["field"], i["reason"])
+    return out
 
 
 def one_of(table: str, column: str, allowed: tuple[str, ...], nullable: bool = False) -> Any:

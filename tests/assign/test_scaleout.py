@@ -16,7 +16,7 @@ import pytest
 import shapely
 from distributed import Client
 
-from gisgrid.assign.index import GridIndex
+from gisgrid.assign.index import ADDED_COLUMNS, GridIndex
 from gisgrid.assign.scaleout import (
     ROW,
     assign_dask,
@@ -116,13 +116,18 @@ def points(grids: gpd.GeoDataFrame) -> pd.DataFrame:
     return _points(grids[grids.level == "grid"], N_POINTS)
 
 
-def _same(result: pd.DataFrame, expected: Any, n: int) -> None:
-    """``result`` (computed, any order) equals the in-memory Assignment row for row."""
+def _same(result: pd.DataFrame, expected: Any, n: int, written: bool = False) -> None:
+    """``result`` (computed, any order) equals the in-memory Assignment row for row; a
+    ``written`` file has nullable ids, blank where the Assignment has -1."""
     got = result.sort_index()
     assert got.index.tolist() == list(range(n))
     for col in ("grid_id", "community_id", "street_id", "district_id"):
-        assert got[col].dtype == np.int64
-        np.testing.assert_array_equal(got[col].to_numpy(), getattr(expected, col), err_msg=col)
+        ids = got[col]
+        if written:
+            assert ids.dtype == "Int64" and not (ids < 0).any(), col
+            ids = ids.fillna(-1).astype(np.int64)
+        assert ids.dtype == np.int64
+        np.testing.assert_array_equal(ids.to_numpy(), getattr(expected, col), err_msg=col)
     np.testing.assert_array_equal(got["distance_m"].to_numpy(), expected.distance_m)
 
 
@@ -277,8 +282,6 @@ def test_index_is_shipped_once_per_worker(client: Client, grids: gpd.GeoDataFram
 def test_assign_file_csv_to_geoparquet_and_back(
     client: Client, grids: gpd.GeoDataFrame, index: GridIndex, tmp_path: Path
 ) -> None:
-    grids_path = tmp_path / "grids.gpkg"
-    grids.to_file(grids_path)
     pts = _points(grids[grids.level == "grid"], 30_000, seed=21)
     csv_path = tmp_path / "points.csv"
     pts.to_csv(csv_path, index=False)
@@ -286,7 +289,7 @@ def test_assign_file_csv_to_geoparquet_and_back(
     expected = index.assign(back.lon, back.lat, max_distance_m=300)
     out_path = tmp_path / "assigned.parquet"
 
-    counts = assign_file_dask(csv_path, grids_path, out_path, max_distance_m=300, blocksize=200_000)
+    counts = assign_file_dask(csv_path, index, out_path, max_distance_m=300, blocksize=200_000)
 
     n_found = int((expected.grid_id >= 0).sum())
     n_covered = int((expected.distance_m == 0).sum())
@@ -296,7 +299,9 @@ def test_assign_file_csv_to_geoparquet_and_back(
     assert counts["workers"] == 2 and counts["partitions"] > 1
     got = gpd.read_parquet(out_path)  # a folder of parts; the index comes back as input_row
     assert got.index.name == ROW and got.crs.to_epsg() == 4326
-    _same(got, expected, len(pts))
+    # as the in-memory path writes GeoParquet: the point is the geometry, no lon/lat columns
+    assert list(got.columns) == ["tag", "geometry", *ADDED_COLUMNS]
+    _same(got, expected, len(pts), written=True)
     got = got.sort_index()
     np.testing.assert_array_equal(got.geometry.x.to_numpy(), back.lon.to_numpy())
     assert got["tag"].tolist() == back["tag"].tolist()
@@ -304,13 +309,17 @@ def test_assign_file_csv_to_geoparquet_and_back(
     # and GeoParquet in, one CSV out, with lon/lat columns again; input_row is now the
     # position in the GeoParquet parts, read in dask's order
     csv_out = tmp_path / "assigned.csv"
-    again = assign_file_dask(out_path, grids_path, csv_out, max_distance_m=300)
+    again = assign_file_dask(out_path, index, csv_out, max_distance_m=300)
     assert again["points"] == len(pts)
     first = dg.read_parquet(out_path).compute()
     table = pd.read_csv(csv_out).set_index(ROW).sort_index()
+    assert list(table.columns) == ["tag", *ADDED_COLUMNS, "lon", "lat"]
     assert table.index.tolist() == list(range(len(pts)))
     np.testing.assert_array_equal(table["lon"].to_numpy(), first.geometry.x.to_numpy())
-    np.testing.assert_array_equal(table["grid_id"].to_numpy(), first["grid_id"].to_numpy())
+    np.testing.assert_array_equal(
+        table["grid_id"].fillna(-1).to_numpy(dtype=np.int64),
+        first["grid_id"].fillna(-1).to_numpy(dtype=np.int64),
+    )
 
 
 @pytest.mark.parametrize(
@@ -338,14 +347,17 @@ def test_bad_options(index: GridIndex, kwargs: dict[str, Any], field: str | None
     assert err.value.field == field
 
 
-def test_bad_file_options_and_address(tmp_path: Path) -> None:
+def test_bad_file_options_and_address(index: GridIndex) -> None:
     with pytest.raises(InvalidInput, match="unknown option"):
-        assign_file_dask("a.csv", "g.gpkg", "o.parquet", colour="red")
+        assign_file_dask("a.csv", index, "o.parquet", colour="red")
     with pytest.raises(InvalidInput, match="not both"):
-        assign_file_dask("a.csv", "g.gpkg", "o.parquet", workers=2, address="tcp://h:8786")
+        assign_file_dask("a.csv", index, "o.parquet", workers=2, address="tcp://h:8786")
     with pytest.raises(InvalidInput) as err:
-        assign_file_dask("a.shp", "g.gpkg", "o.parquet")
+        assign_file_dask("a.shp", index, "o.parquet")
     assert err.value.field == "points_path"
+    with pytest.raises(InvalidInput, match="read_grids") as err:  # a path is no index
+        assign_file_dask("a.csv", "g.gpkg", "o.parquet")
+    assert err.value.field == "index"
     for bad in ("localhost:8786", "http://h:8786", "tcp://h"):
         with pytest.raises(InvalidInput) as err:
             connect(bad)

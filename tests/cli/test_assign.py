@@ -262,32 +262,64 @@ def test_reassign_bad_options(run: Invoke, redrawn: Engine) -> None:
     assert result.exit_code == 1 and "no area has code 'NOPE'" in result.output
 
 
-def test_dask_workers_give_the_same_answer(
-    run: Invoke, districts: gpd.GeoDataFrame, tmp_path: Path
+def _squares(keyed_by: str) -> gpd.GeoDataFrame:
+    """Three grids in a row; ids out of row order, so a row number is never taken for an id."""
+    boxes = [shapely.box(126.60 + 0.01 * i, 45.70, 126.61 + 0.01 * i, 45.71) for i in range(3)]
+    keys = {"id": {"id": [30, 10, 20]}, "code": {"code": ["G-C", "G-A", "G-B"]}}[keyed_by]
+    return gpd.GeoDataFrame({**keys, "name": ["c", "a", "b"]}, geometry=boxes, crs=4326)
+
+
+@pytest.mark.parametrize(
+    ("grids", "id_col"),
+    [("id", None), ("code", "code"), ("districts", None)],
+    ids=["integer-id", "text-code", "integer-code"],
+)
+def test_with_and_without_workers_the_same_file(
+    run: Invoke, districts: gpd.GeoDataFrame, tmp_path: Path, grids: str, id_col: str | None
 ) -> None:
-    """--workers runs the same assignment on a local dask cluster (gisgrid.assign.scaleout)."""
-    pts = district_points(districts).dropna(subset=["lon"])
+    """--workers reads the grids with the in-memory path's reader and writes the same rows:
+    the same columns, ids and codes, row for row (the dask file is in spatial order, with
+    input_row to put it back)."""
+    if grids == "districts":
+        grids_path, pts = DISTRICTS, district_points(districts).drop(columns="want")
+    else:
+        grids_path = tmp_path / "grids.geojson"
+        _squares(grids).to_file(grids_path)
+        # inside each, on a shared edge, 1 km east of the last, far away, and no location
+        lon = [126.605, 126.615, 126.625, 126.61, 126.643, 127.5, None]
+        lat = [45.705, 45.705, 45.705, 45.705, 45.705, 45.705, None]
+        pts = pd.DataFrame({"name": [f"p{i}" for i in range(len(lon))], "lon": lon, "lat": lat})
     src = tmp_path / "points.csv"
-    pts.drop(columns="want").to_csv(src, index=False)
-    out = tmp_path / "assigned.csv"
-    result = run(
-        "assign",
-        str(src),
-        "--grids",
-        str(DISTRICTS),
-        "-o",
-        str(out),
-        "--workers",
-        "1",
-        "--grid-id-col",
-        "code",
-    )
+    pts.to_csv(src, index=False)
+    args = ["assign", str(src), "--grids", str(grids_path), "--max-distance-m", "2000"]
+    args += ["--grid-id-col", id_col] if id_col else []
+    memory, dask = tmp_path / "memory.csv", tmp_path / "dask.csv"
+    result = run(*args, "-o", str(memory))
     assert result.exit_code == 0, result.output
-    got = pd.read_csv(out, dtype=str, keep_default_na=False).sort_values(
-        "input_row", key=lambda s: s.astype(int)
-    )
-    want = ["" if pd.isna(w) else w for w in pts["want"]]
-    assert got["grid_code"].tolist() == want
+    result = run(*args, "-o", str(dask), "--workers", "1")
+    assert result.exit_code == 0, result.output
+
+    want = pd.read_csv(memory, dtype=str, keep_default_na=False)
+    got = pd.read_csv(dask, dtype=str, keep_default_na=False)
+    assert list(got.columns) == ["input_row", *want.columns]
+    got = got.sort_values("input_row", key=lambda s: s.astype(int), ignore_index=True)
+    pd.testing.assert_frame_equal(got.drop(columns="input_row"), want)
+    added = [c for c in ADDED if c != "grid_code" or grids != "id"]  # no codes, no column
+    assert list(want.columns) == ["name", *added, "lon", "lat"]
+    if grids == "districts":  # an integer code is the id; 1 km out takes the nearest
+        assert want["grid_id"].tolist() == want["grid_code"].tolist()
+        assert want["grid_id"].iloc[-2] != "" and want["grid_id"].iloc[-1] == ""
+    elif grids == "id":  # on the shared edge: the lowest id
+        assert want["grid_id"].tolist() == ["30", "10", "20", "10", "20", "", ""]
+    else:  # text codes are kept as codes; the row number is the id
+        assert want["grid_code"].tolist() == ["G-C", "G-A", "G-B", "G-C", "G-B", "", ""]
+        assert want["grid_id"].tolist() == ["1", "2", "3", "1", "3", "", ""]
+
+
+def test_workers_and_dask_address_exclude_each_other(run: Invoke, tmp_path: Path) -> None:
+    src = tmp_path / "points.csv"
+    src.write_text("name,lon,lat\na,126.6,45.7\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
     both = run(
         "assign",
         str(src),

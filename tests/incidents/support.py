@@ -8,6 +8,8 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.access.auth import _ACCOUNT_SQL as ACCOUNT_SQL
 from gisgrid.access.auth import AccountRow, Caller, _row, scope_of
+from gisgrid.assign.index import GridIndex
+from gisgrid.crs import convert_xy
 
 CATEGORY = "0101"  # exposed rubbish: sanitation units handle it
 
@@ -87,3 +89,41 @@ def unit_username(conn: Connection, unit_id: int) -> str:
             {"u": unit_id},
         ).scalar_one()
     )
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A grid worker's point in WGS84 and the same point in GCJ-02 and BD-09, whose numbers
+    misread as WGS84 fall outside the worker's grid (so a dropped ``crs`` shows)."""
+
+    worker: str
+    grid_id: int
+    lon: float
+    lat: float
+    gcj02: tuple[float, float]
+    bd09: tuple[float, float]
+
+
+def crs_twin(engine: Engine, index: GridIndex) -> Twin:
+    """The first grid worker whose grid's inner point moves out of the grid when its GCJ-02
+    and BD-09 coordinates are read as WGS84."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.username, g.id, ST_X(p) AS lon, ST_Y(p) AS lat FROM accounts a"
+                " JOIN areas g ON g.id = a.scope_area_id,"
+                " LATERAL ST_PointOnSurface(g.geom) p"
+                " WHERE a.role = 'grid_worker' AND a.active ORDER BY a.id"
+            )
+        ).all()
+    for username, grid_id, lon, lat in rows:
+        moved = {}
+        for crs in ("gcj02", "bd09"):
+            x, y = convert_xy(lon, lat, "wgs84", crs)
+            moved[crs] = (float(x), float(y))
+        xs, ys = zip(*moved.values(), strict=True)
+        if (index.assign(list(xs), list(ys)).grid_id != grid_id).all():
+            return Twin(
+                username, int(grid_id), float(lon), float(lat), moved["gcj02"], moved["bd09"]
+            )
+    raise AssertionError("no grid worker's point leaves its grid when shifted")

@@ -22,7 +22,7 @@ from gisgrid.incidents.lifecycle import ROLES, TRANSITIONS
 from gisgrid.incidents.workflow import act, events, get_incident, report
 from gisgrid.store.cluster import Cluster
 from tests.api.city_support import tiny_city
-from tests.incidents.support import CATEGORY, Beat, beat, caller, unit_username
+from tests.incidents.support import CATEGORY, Beat, beat, caller, crs_twin, unit_username
 
 DB = "workflow_scratch"
 
@@ -217,6 +217,27 @@ def test_report_outside_scope_or_grids(conn: Connection, index: GridIndex, here:
     with pytest.raises(InvalidInput) as info:
         report(conn, worker, index, lon=here.lon, lat=here.lat, category="9999")
     assert info.value.field == "category"
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_report_takes_gcj02_and_bd09(
+    conn: Connection, index: GridIndex, store: Engine, crs: str
+) -> None:
+    """A point given in a Chinese map's system lands in the grid of its WGS84 twin, and is
+    stored (and returned) in WGS84."""
+    twin = crs_twin(store, index)
+    worker = caller(conn, twin.worker)
+    x, y = getattr(twin, crs)
+    inc = report(conn, worker, index, lon=x, lat=y, category=CATEGORY, crs=crs)
+    assert inc.grid_id == twin.grid_id
+    assert inc.lon == pytest.approx(twin.lon, abs=1e-7)
+    assert inc.lat == pytest.approx(twin.lat, abs=1e-7)
+    # the same numbers read as WGS84 lie outside the worker's grid
+    with pytest.raises((PermissionDenied, InvalidInput)):
+        report(conn, worker, index, lon=x, lat=y, category=CATEGORY)
+    with pytest.raises(InvalidInput) as info:
+        report(conn, worker, index, lon=x, lat=y, category=CATEGORY, crs="gcj")
+    assert info.value.field == "crs"
 
 
 def test_dispatch_checks_the_unit(conn: Connection, index: GridIndex, here: Beat) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.access.privacy import hash_id_number
-from gisgrid.errors import Conflict, GisgridError, InvalidInput, translate_db_errors
+from gisgrid.errors import CONSTRAINTS, Conflict, GisgridError, InvalidInput, translate_db_errors
 from gisgrid.store import models as m
 
 SQUARE = (
@@ -282,3 +282,19 @@ def test_geojson_round_trip(db: Session, geojson: dict[str, Any]) -> None:
 def test_a_nul_character_is_bad_input_not_a_server_error(db: Session) -> None:
     with pytest.raises(InvalidInput, match="NUL"), translate_db_errors():
         db.execute(text("SELECT CAST(:t AS text)"), {"t": "a\x00b"})
+
+
+def test_every_check_in_the_database_has_a_field_and_reason(db: Session) -> None:
+    """The migrated schema's check constraints are the model's, each known to the error
+    translation with its field and reason (registered when the engine is made)."""
+    names = set(
+        db.execute(
+            text(
+                "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+                " WHERE c.contype = 'c' AND n.nspname = 'public' AND c.conname LIKE 'ck\\_%'"
+            )
+        ).scalars()
+    )
+    table = m.constraint_table()
+    assert names and names <= set(table), sorted(names - set(table))
+    assert set(table) <= set(CONSTRAINTS)
