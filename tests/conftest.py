@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
 from gisgrid.store.engine import make_engine
+from tests.city_support import tiny_city
 
 TEST_PORT = 55432
 
@@ -75,3 +76,11 @@ def spare_cluster() -> Iterator[Cluster]:
     finally:
         c.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def store(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """This module's own tiny city, copied from the run's template and dropped after."""
+    default = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_") + "_scratch"
+    with tiny_city(cluster, getattr(request.module, "DB", default)) as engine:
+        yield engine

@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 
 from gisgrid.store.cluster import Cluster
 from gisgrid.synth import generate
-from tests.api.city_support import tiny_city
+from tests.city_support import tiny_city
 from tests.support import scratch_engine
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

@@ -27,7 +27,7 @@ from gisgrid.query import features as ft
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
 from gisgrid.tiles.filters import TileFilters
-from tests.api.city_support import bearer_header, tiny_city, username_of
+from tests.city_support import bearer_header, tiny_city, username_of
 from tests.incidents.support import CATEGORY, beat
 
 DB = "times_scratch"

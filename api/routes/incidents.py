@@ -7,7 +7,6 @@ incident's version): without it 428, with a stale one 412. Bad input is 400 nami
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
@@ -69,19 +68,9 @@ class ActionIn(BaseModel):
     )
 
 
-class EventOut(BaseModel):
-    id: int
-    at: datetime
-    actor_id: int | None
-    from_status: str | None
-    to_status: str
-    unit_id: int | None
-    note: str | None
-
-
 class EventList(BaseModel):
     incident_id: int
-    events: list[EventOut]
+    events: list[workflow.Event]
 
 
 class SuggestedUnits(BaseModel):
@@ -179,7 +168,7 @@ def incident_events(incident_id: int, session: SessionDep, caller: CallerDep) ->
     evs = workflow.events(session, caller, incident_id)
     return EventList(
         incident_id=incident_id,
-        events=[EventOut(**{k: getattr(e, k) for k in EventOut.model_fields}) for e in evs],
+        events=evs,
     )
 
 

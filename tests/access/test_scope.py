@@ -1,20 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, "scope_scratch") as engine:
-        yield engine
+DB = "scope_scratch"
 
 
 def _ids(engine: Engine, sql: str, params: dict[str, int]) -> set[int]:

@@ -19,24 +19,16 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.access.scope import Scope
 from gisgrid.analysis import heat
 from gisgrid.errors import InvalidInput
-from gisgrid.store.cluster import Cluster
 from gisgrid.synth import generate
 from gisgrid.tiles import raster
 from gisgrid.tiles.filters import TileFilters
 from gisgrid.tiles.layers import layer_of
 from gisgrid.tiles.render import render
-from tests.api.city_support import tiny_city
 
 DB = "heat_scratch"
 SEED = 5  # tiny_city's default seed
 N = 2000  # incidents in a planted cluster: far above any building of the tiny city
 SENSITIVE = ("03", "04")
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import folium
@@ -17,15 +16,9 @@ from sqlalchemy import Engine, text
 from gisgrid.access.scope import Scope
 from gisgrid.analysis import heat, maps
 from gisgrid.errors import InvalidInput
-from gisgrid.store.cluster import Cluster
 from gisgrid.tiles import raster
-from tests.api.city_support import tiny_city
 
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, "maps_scratch") as engine:
-        yield engine
+DB = "maps_scratch"
 
 
 def layers(m: folium.Map, kind: type) -> list[Any]:

@@ -1,8 +1,8 @@
 """What the API test modules share: each module's own copy of the tiny city, the settings and
 a TestClient for it, and signed-in callers.
 
-A module changes the settings by overriding ``settings_overrides`` (extra Settings fields),
-and names its database with a module-level ``DB`` (else ``<module>_scratch``).
+``store`` (the module's own tiny city) comes from tests/conftest.py. A module changes the
+settings by overriding ``settings_overrides`` (extra Settings fields).
 """
 
 from __future__ import annotations
@@ -17,17 +17,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import bearer_header, signed_in_worker, tiny_city
+from tests.city_support import bearer_header, signed_in_worker
 
 Headers = dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """This module's own tiny city, copied from the run's template and dropped after."""
-    default = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_") + "_scratch"
-    with tiny_city(cluster, getattr(request.module, "DB", default)) as engine:
-        yield engine
 
 
 @pytest.fixture(scope="module")

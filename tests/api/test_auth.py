@@ -17,7 +17,7 @@ from gisgrid.cli.main import app as cli_app
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import PASSWORD, tiny_city, username_of
+from tests.city_support import PASSWORD, tiny_city, username_of
 
 DB = "auth_scratch"
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import PASSWORD, tiny_city
+from tests.city_support import PASSWORD, tiny_city
 from tests.incidents.support import beat
 
 DB = "constraint_scratch"

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gisgrid.access.auth import set_password
-from tests.api.city_support import PASSWORD
+from tests.city_support import PASSWORD
 from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "incidents_scratch"

@@ -22,7 +22,7 @@ from gisgrid.access.auth import issue_token
 from gisgrid.query.features import COLLECTIONS
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
+from tests.city_support import tiny_city
 from tests.live_server import serving
 
 DB = "ogc_scratch"

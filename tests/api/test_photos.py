@@ -17,7 +17,7 @@ from gisgrid.access.auth import set_password
 from gisgrid.errors import InvalidInput
 from gisgrid.incidents.photos import find_photo, store_photo
 from gisgrid.settings import Settings
-from tests.api.city_support import PASSWORD
+from tests.city_support import PASSWORD
 from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "photos_scratch"

@@ -33,7 +33,7 @@ from api.app import create_app
 from gisgrid import vocab
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import PASSWORD, tiny_city, username_of
+from tests.city_support import PASSWORD, tiny_city, username_of
 
 DB = "scope_matrix_scratch"
 SCOPED_PREFIXES = (

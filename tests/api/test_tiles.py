@@ -18,7 +18,7 @@ from api.routes.tiles import MVT
 from gisgrid.settings import Settings
 from gisgrid.tiles.grid import BUFFER, EXTENT, tile_bounds, tile_of, tiles_in_bbox
 from gisgrid.tiles.layers import LAYERS
-from tests.api.city_support import (
+from tests.city_support import (
     grid_extent,
     point_in,
 )

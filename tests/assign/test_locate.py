@@ -10,17 +10,9 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.assign.index import GridIndex
 from gisgrid.assign.locate import locate
 from gisgrid.errors import InvalidInput
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 from tests.incidents.support import Beat, beat, caller, crs_twin
 
 DB = "locate_scratch"
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.fixture(scope="module")

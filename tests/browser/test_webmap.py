@@ -21,7 +21,7 @@ from api.app import create_app
 from gisgrid.query.nearest import nearest_units
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import PASSWORD, tiny_city, username_of
+from tests.city_support import PASSWORD, tiny_city, username_of
 from tests.live_server import serving
 
 pytestmark = pytest.mark.browser

@@ -20,17 +20,9 @@ from gisgrid.errors import (
 from gisgrid.incidents import workflow
 from gisgrid.incidents.lifecycle import ROLES, TRANSITIONS
 from gisgrid.incidents.workflow import act, events, get_incident, report
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 from tests.incidents.support import CATEGORY, Beat, beat, caller, crs_twin, unit_username
 
 DB = "workflow_scratch"
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.fixture(scope="module")

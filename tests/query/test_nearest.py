@@ -11,17 +11,9 @@ from gisgrid.assign.index import GridIndex
 from gisgrid.crs import convert_xy
 from gisgrid.errors import InvalidInput
 from gisgrid.query.nearest import nearest_units
-from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
 from tests.incidents.support import CATEGORY, crs_twin
 
 DB = "nearest_scratch"
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.fixture()

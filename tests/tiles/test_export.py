@@ -6,7 +6,6 @@ import gzip
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,9 @@ from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.tiles.grid import tiles_in_bbox
 from gisgrid.tiles.layers import LAYERS
 from gisgrid.tiles.render import render
-from tests.api.city_support import grid_extent, tiny_city
+from tests.city_support import grid_extent
 
 DB = "tiles_export_scratch"
-
-
-@pytest.fixture(scope="module")
-def store(cluster: Cluster) -> Iterator[Engine]:
-    with tiny_city(cluster, DB) as engine:
-        yield engine
 
 
 @pytest.fixture(scope="module")
