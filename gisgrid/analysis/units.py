@@ -32,6 +32,7 @@ from sqlalchemy import Connection, text
 from gisgrid.access.scope import Scope
 from gisgrid.analysis.heat import Bind, _connection, area_counts, hex_bins
 from gisgrid.errors import InvalidInput
+from gisgrid.sql import load_sql
 from gisgrid.tiles.filters import TileFilters
 from gisgrid.tiles.raster import merc_x, merc_y
 
@@ -211,23 +212,9 @@ _EXTENT_SQL = text(
     """
 SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (
     SELECT ST_Extent(geom) AS e FROM areas
-    WHERE valid_to IS NULL AND (CASE WHEN :within IS NULL THEN level = 'grid'
-                                     ELSE id = :within END)
+    WHERE valid_to IS NULL AND (CASE WHEN CAST(:within AS bigint) IS NULL THEN level = 'grid'
+                                     ELSE id = CAST(:within AS bigint) END)
 ) s
-"""
-)
-
-_LATTICE_SQL = text(
-    """
-SELECT h.i, h.j, ST_AsBinary(ST_Transform(h.geom, 4326)) AS geom
-FROM ST_HexagonGrid(:size, ST_Transform(ST_MakeEnvelope(:w, :s, :e, :n, 4326), 3857)) h
-WHERE EXISTS (
-    SELECT 1 FROM areas a
-    WHERE a.valid_to IS NULL
-      AND (CASE WHEN :within IS NULL THEN a.level = 'grid' ELSE a.id = :within END)
-      AND ST_Intersects(a.geom, ST_Transform(h.geom, 4326))
-)
-ORDER BY h.i, h.j
 """
 )
 
@@ -256,7 +243,7 @@ def _hexagons(
             field="cell_m",
         )
     params = {"size": size, "w": w, "s": s, "e": e, "n": n, "within": within}
-    rows = conn.execute(_LATTICE_SQL, params).all()
+    rows = conn.execute(text(load_sql("hex_lattice")), params).all()
     counts = hex_bins(conn, (w, s, e, n), cell_m, filters, scope)
     got = {
         (int(i), int(j)): int(c)
