@@ -65,13 +65,12 @@ from gisgrid.access.scope import Scope
 from gisgrid.analysis.heat import Bind, _connection, hex_bins
 from gisgrid.analysis.hotspots import (
     MIN_UNITS,
-    _check_alpha,
-    _check_n_jobs,
+    _check_params,
     binary_matrix,
-    fdr_threshold,
     gistar_z,
+    significance_threshold,
 )
-from gisgrid.analysis.permutation import check_permutations, permutation_counts, two_sided_p
+from gisgrid.analysis.permutation import permutation_counts, two_sided_p
 from gisgrid.analysis.trend import mann_kendall
 from gisgrid.analysis.units import LEVELS, check_cell_m, check_choice, unit_values
 from gisgrid.analysis.weights import KINDS, spatial_weights
@@ -101,7 +100,6 @@ CATEGORIES = (
     *(f"{c}_hot" for c in HOT),
     *(f"{c}_cold" for c in HOT),
 )
-P_VALUES = ("norm", "sim")
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -181,9 +179,12 @@ def _period(
     conn: Any,
     filters: TileFilters,
     scope: Scope | None,
+    step: str,
     since: datetime | None,
     until: datetime | None,
 ) -> tuple[datetime, datetime]:
+    """[since, until) from the arguments, else the filters, else the data: from the first
+    whole step after the first matching incident to the end of the last one's day."""
     since = since or filters.since
     until = until or filters.until
     if since is None or until is None:
@@ -195,15 +196,29 @@ def _period(
         lo, hi = conn.execute(sql, {"qp": json.dumps(query_params(filters, scope))}).one()
         if lo is None:
             raise InvalidInput("no incident matches the filters: nothing to test", field="since")
-        # the end of the latest incident's day in the city
         end = datetime.combine(hi.astimezone(CITY_ZONE).date(), datetime.min.time(), CITY_ZONE)
-        since, until = since or lo, until or end + timedelta(days=1)
+        until = until or end + timedelta(days=1)
+        # a partial first step would look like a drop in incidents: start at a whole one
+        since = since or _whole_steps_from(lo, until, step)
     for name, t in (("since", since), ("until", until)):
         if t.tzinfo is None:
             raise InvalidInput(f"{name}={t.isoformat()} has no time zone", field=name)
     if until <= since:
         raise InvalidInput(f"until={until.isoformat()} is not after since", field="until")
     return since, until
+
+
+def _whole_steps_from(first: datetime, until: datetime, step: str) -> datetime:
+    """The start of the oldest step that holds ``first`` within its first day, or else of
+    the step after it (steps as :func:`_starts` lays them)."""
+    if step == "week":
+        weeks = max((until - first + timedelta(days=1)) // timedelta(days=7), 1)
+        return until - timedelta(days=7 * weeks)
+    local = first.astimezone(CITY_ZONE)
+    start = datetime(local.year, local.month, 1, tzinfo=CITY_ZONE)
+    if local - start < timedelta(days=1):
+        return start
+    return datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=CITY_ZONE)
 
 
 def _starts(step: str, since: datetime, until: datetime) -> tuple[datetime, ...]:
@@ -234,15 +249,15 @@ def space_time_cube(
     cell_m: float = 250.0,
     within: int | None = None,
 ) -> SpaceTimeCube:
-    """Counts of incidents per unit of ``level`` and ``step`` in [since, until) (default: the
-    matching incidents' first time to the end of the last one's day), counted as the tiles
-    count them. Weeks are 7-day windows back from ``until`` (only the oldest may be short);
-    months are calendar months in the city's time zone."""
+    """Counts of incidents per unit of ``level`` and ``step`` in [since, until), counted as
+    the tiles count them. Weeks are 7-day windows back from ``until`` (only the oldest may be
+    short), months calendar months in the city's time zone. By default the period runs from
+    the first whole step of the matching incidents to the end of the last one's day."""
     check_choice("level", level, LEVELS)
     check_choice("step", step, STEPS)
     units = unit_values(bind, level, filters, scope, None, "count", cell_m, within)
     with _connection(bind) as conn:
-        since, until = _period(conn, filters, scope, since, until)
+        since, until = _period(conn, filters, scope, step, since, until)
         starts = _starts(step, since, until)
         if len(starts) > MAX_STEPS:
             raise InvalidInput(
@@ -347,6 +362,7 @@ class EmergingHotSpots:
         alpha: float = 0.05,
         n_jobs: int = 1,
         p_value: str = "norm",
+        fdr: bool = True,
     ) -> None:
         self.step = step
         self.k_time = k_time
@@ -355,6 +371,7 @@ class EmergingHotSpots:
         self.alpha = alpha
         self.n_jobs = n_jobs
         self.p_value = p_value
+        self.fdr = fdr
 
     def _check(self) -> None:
         check_choice("step", self.step, STEPS)
@@ -362,12 +379,7 @@ class EmergingHotSpots:
             raise InvalidInput(
                 f"k_time={self.k_time!r}; expected an integer in 0..{MAX_K_TIME}", field="k_time"
             )
-        check_permutations(self.permutations)
-        _check_alpha(self.alpha)
-        _check_n_jobs(self.n_jobs)
-        check_choice("p_value", self.p_value, P_VALUES)
-        if self.p_value == "sim" and self.permutations == 0:
-            raise InvalidInput("p_value='sim' needs permutations > 0", field="permutations")
+        _check_params(self.permutations, self.alpha, self.n_jobs, self.p_value)
 
     def fit(self, cube: SpaceTimeCube | Any, w: Any) -> EmergingHotSpots:
         self._check()
@@ -407,7 +419,7 @@ class EmergingHotSpots:
             )
             self.p_sim_ = two_sided_p(larger, smaller, self.permutations).reshape(x.shape)
         self.p_ = self.p_sim_ if self.p_value == "sim" and self.p_sim_ is not None else self.p_norm_
-        self.p_fdr_threshold_ = fdr_threshold(self.p_.ravel(), self.alpha)
+        self.p_fdr_threshold_ = significance_threshold(self.p_.ravel(), self.alpha, self.fdr)
         sig = self.p_ <= self.p_fdr_threshold_
         self.hot_ = sig & (self.z_ > 0)
         self.cold_ = sig & (self.z_ < 0)
@@ -438,6 +450,8 @@ def emerging_hotspots(
     cell_m: float = 250.0,
     within: int | None = None,
     n_jobs: int = 1,
+    p_value: str = "norm",
+    fdr: bool = True,
 ) -> gpd.GeoDataFrame:
     """Emerging hot spots of incidents: one row per unit of ``level`` with id, code, name,
     category (one of :data:`CATEGORIES`), trend_tau, trend_p (Mann-Kendall of its z-scores),
@@ -455,7 +469,7 @@ def emerging_hotspots(
     check_choice("weights", weights, KINDS)
     if level == "hex":
         check_cell_m(cell_m)
-    est = EmergingHotSpots(step, k_time, permutations, seed, alpha, n_jobs)
+    est = EmergingHotSpots(step, k_time, permutations, seed, alpha, n_jobs, p_value, fdr)
     est._check()
     cube = space_time_cube(bind, level, filters, scope, step, since, until, cell_m, within)
     units = cube.units
@@ -501,6 +515,8 @@ def emerging_hotspots(
             "permutations": permutations,
             "seed": seed,
             "alpha": alpha,
+            "p_value": p_value,
+            "fdr": fdr,
             "p_fdr_threshold": est.p_fdr_threshold_,
         }
     )

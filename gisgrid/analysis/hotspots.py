@@ -77,6 +77,12 @@ def fdr_threshold(p: FloatArray, alpha: float = 0.05) -> float:
     return float(crit[passed[-1]]) if passed.size else alpha / n
 
 
+def significance_threshold(p: FloatArray, alpha: float, fdr: bool = True) -> float:
+    """The p at or below which a test is significant at ``alpha``: the Benjamini-Hochberg
+    threshold with ``fdr`` (ArcGIS's "Apply False Discovery Rate Correction"), else alpha."""
+    return fdr_threshold(p, alpha) if fdr else alpha
+
+
 def _check_alpha(alpha: object) -> float:
     if not isinstance(alpha, int | float) or not 0 < alpha < 1:
         raise InvalidInput(f"alpha={alpha!r}; expected a number in (0, 1)", field="alpha")
@@ -87,6 +93,17 @@ def _check_n_jobs(n_jobs: object) -> int:
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise InvalidInput(f"n_jobs={n_jobs!r}; expected -1 or an integer >= 1", field="n_jobs")
     return n_jobs
+
+
+def _check_params(permutations: object, alpha: object, n_jobs: object, p_value: object) -> None:
+    """The parameters every estimator shares, each refused with its own field."""
+    check_permutations(permutations)
+    _check_alpha(alpha)
+    _check_n_jobs(n_jobs)
+    if p_value not in P_VALUES:
+        raise InvalidInput(f"p_value={p_value!r}; expected one of {P_VALUES}", field="p_value")
+    if p_value == "sim" and permutations == 0:
+        raise InvalidInput("p_value='sim' needs permutations > 0", field="permutations")
 
 
 def binary_matrix(w: Any, n: int) -> sp.csr_matrix:
@@ -143,9 +160,12 @@ def gistar_z(total: FloatArray, wsum: FloatArray, n: int, mean: float, sd: float
     return np.where(var > 0, z, 0.0)
 
 
-def gi_classes(z: FloatArray, p: FloatArray) -> tuple[NDArray[np.str_], dict[float, float]]:
-    """The ArcGIS classes with FDR (see the module doc) and the threshold of each level."""
-    thresholds = {level: fdr_threshold(p, level) for level, _ in CONFIDENCE}
+def gi_classes(
+    z: FloatArray, p: FloatArray, fdr: bool = True
+) -> tuple[NDArray[np.str_], dict[float, float]]:
+    """The ArcGIS classes (see the module doc) and the p threshold of each level: with FDR
+    by default, else the level itself."""
+    thresholds = {level: significance_threshold(p, level, fdr) for level, _ in CONFIDENCE}
     out = np.full(z.shape, "not_significant", dtype="<U15")
     # weakest level first, so that a stronger level overwrites it
     for level, name in reversed(CONFIDENCE):
@@ -164,8 +184,9 @@ class GiStar:
     Attributes after :meth:`fit`: ``G_`` (esda's Gs: the neighbourhood's share of the total),
     ``z_``, ``p_norm_`` (two-sided, normal), ``p_sim_`` (two-sided pseudo-p of the conditional
     permutation; ``None`` with ``permutations=0``), ``p_`` (the one the classes use),
-    ``p_fdr_threshold_`` (Benjamini-Hochberg at ``alpha``), ``fdr_thresholds_`` (at 0.10,
-    0.05 and 0.01), ``significant_`` (``p_ <= p_fdr_threshold_``) and ``classes_``.
+    ``p_fdr_threshold_`` (Benjamini-Hochberg at ``alpha``; ``alpha`` itself with
+    ``fdr=False``), ``fdr_thresholds_`` (the same at 0.10, 0.05 and 0.01), ``significant_``
+    (``p_ <= p_fdr_threshold_``) and ``classes_``.
     """
 
     def __init__(
@@ -175,26 +196,17 @@ class GiStar:
         alpha: float = 0.05,
         n_jobs: int = 1,
         p_value: str = "norm",
+        fdr: bool = True,
     ) -> None:
         self.permutations = permutations
         self.seed = seed
         self.alpha = alpha
         self.n_jobs = n_jobs
         self.p_value = p_value
-
-    def _check(self) -> None:
-        check_permutations(self.permutations)
-        _check_alpha(self.alpha)
-        _check_n_jobs(self.n_jobs)
-        if self.p_value not in P_VALUES:
-            raise InvalidInput(
-                f"p_value={self.p_value!r}; expected one of {P_VALUES}", field="p_value"
-            )
-        if self.p_value == "sim" and self.permutations == 0:
-            raise InvalidInput("p_value='sim' needs permutations > 0", field="permutations")
+        self.fdr = fdr
 
     def fit(self, y: Any, w: Any) -> GiStar:
-        self._check()
+        _check_params(self.permutations, self.alpha, self.n_jobs, self.p_value)
         m = binary_matrix(w, np.asarray(y).size)
         y = check_values(y, m.shape[0])
         n = y.size
@@ -213,8 +225,8 @@ class GiStar:
             )
             self.p_sim_ = two_sided_p(larger, smaller, self.permutations)
         self.p_ = self.p_sim_ if self.p_value == "sim" and self.p_sim_ is not None else self.p_norm_
-        self.classes_, self.fdr_thresholds_ = gi_classes(self.z_, self.p_)
-        self.p_fdr_threshold_ = fdr_threshold(self.p_, self.alpha)
+        self.classes_, self.fdr_thresholds_ = gi_classes(self.z_, self.p_, self.fdr)
+        self.p_fdr_threshold_ = significance_threshold(self.p_, self.alpha, self.fdr)
         self.significant_ = self.p_ <= self.p_fdr_threshold_
         return self
 
@@ -228,10 +240,18 @@ class LocalMoran:
     Attributes after :meth:`fit`: ``I_``, ``q_`` (1 HH, 2 LH, 3 LL, 4 HL, as esda: high means
     above the mean), ``quadrant_`` (the names), ``EI_``, ``VI_`` (moments under conditional
     randomisation, Sokal et al. 1998, esda's ``EIc``/``VIc``), ``z_norm_`` and ``p_norm_``
-    (two-sided, from those moments), ``p_sim_`` (two-sided pseudo-p; ``None`` with
-    ``permutations=0``), ``p_`` (the pseudo-p, or the normal p without permutations),
-    ``p_fdr_threshold_`` (Benjamini-Hochberg at ``alpha``), ``significant_`` and ``labels_``:
-    the quadrant where significant, else ``not_significant``.
+    (two-sided, from those moments: the normal approximation of the permutation
+    distribution), ``p_sim_`` (two-sided pseudo-p; ``None`` with ``permutations=0``), ``p_``
+    (the pseudo-p with ``p_value="sim"``, the default with permutations as in ArcGIS's
+    Cluster and Outlier Analysis; the normal p with ``p_value="norm"`` or without them),
+    ``p_fdr_threshold_`` (Benjamini-Hochberg at ``alpha``; ``alpha`` with ``fdr=False``),
+    ``significant_`` and ``labels_``: the quadrant where significant, else
+    ``not_significant``.
+
+    With FDR over n units a pseudo-p passes only where k units reach
+    ``2 / (permutations + 1) <= k * alpha / n``; with heavy-tailed counts (a few grids of
+    thousands) the permutation p of a real cluster stays near 0.002-0.006, so over thousands
+    of units nothing passes: use ``p_value="norm"`` or ``fdr=False`` there.
     """
 
     def __init__(
@@ -240,16 +260,19 @@ class LocalMoran:
         seed: int | None = None,
         alpha: float = 0.05,
         n_jobs: int = 1,
+        p_value: str | None = None,
+        fdr: bool = True,
     ) -> None:
         self.permutations = permutations
         self.seed = seed
         self.alpha = alpha
         self.n_jobs = n_jobs
+        self.p_value = p_value
+        self.fdr = fdr
 
     def fit(self, y: Any, w: Any) -> LocalMoran:
-        check_permutations(self.permutations)
-        _check_alpha(self.alpha)
-        _check_n_jobs(self.n_jobs)
+        p_value = self.p_value or ("sim" if self.permutations else "norm")
+        _check_params(self.permutations, self.alpha, self.n_jobs, p_value)
         m = binary_matrix(w, np.asarray(y).size)
         y = check_values(y, m.shape[0])
         n = y.size
@@ -279,8 +302,8 @@ class LocalMoran:
             )
             p = two_sided_p(larger, smaller, self.permutations)
             self.p_sim_ = np.where(z == 0, 1.0, p)
-        self.p_ = self.p_sim_ if self.p_sim_ is not None else self.p_norm_
-        self.p_fdr_threshold_ = fdr_threshold(self.p_, self.alpha)
+        self.p_ = self.p_sim_ if p_value == "sim" and self.p_sim_ is not None else self.p_norm_
+        self.p_fdr_threshold_ = significance_threshold(self.p_, self.alpha, self.fdr)
         self.significant_ = self.p_ <= self.p_fdr_threshold_
         self.labels_ = np.where(self.significant_, self.quadrant_, "not_significant")
         return self
@@ -324,20 +347,24 @@ def hotspots(
     within: int | None = None,
     at: datetime | None = None,
     n_jobs: int = 1,
+    p_value: str | None = None,
+    fdr: bool = True,
 ) -> gpd.GeoDataFrame:
     """Hot and cold spots of incidents: one row per unit of ``level`` (see
     :func:`gisgrid.analysis.units.unit_values` for units, values, ``filters``, ``scope``,
     ``cell_m`` and ``within``), with id, code, name, count, base, value, then
 
-    - ``method="gistar"``: z (Gi*), p (two-sided, normal), p_sim (two-sided pseudo-p, NaN
-      without permutations) and class (hot_99 ... cold_90, not_significant, with FDR);
-    - ``method="lisa"``: I, quadrant (HH, LH, LL, HL), p (the pseudo-p, or the normal p
-      without permutations), p_sim and class (the quadrant where significant with FDR at
-      ``alpha``, else not_significant);
+    - ``method="gistar"``: z (Gi*), p (the p the classes use), p_sim (two-sided pseudo-p,
+      NaN without permutations) and class (hot_99 ... cold_90, not_significant);
+    - ``method="lisa"``: I, quadrant (HH, LH, LL, HL), p, p_sim and class (the quadrant
+      where significant at ``alpha``, else not_significant);
 
     and geometry. ``weights`` is "queen", "knn" (``k``) or "distance" (``distance_m``).
-    ``attrs`` tells the method, level, value, weights, the islands, permutations, seed and
-    the FDR thresholds.
+    ``p_value`` ("norm" or "sim") chooses the p the classes use: by default "norm" for
+    Gi* (ArcGIS's Hot Spot Analysis) and "sim" for LISA (its Cluster and Outlier Analysis);
+    ``fdr=False`` drops the false-discovery-rate correction (on by default). ``attrs``
+    tells the method, level, value, weights, the islands, permutations, seed, p_value, fdr
+    and the significance thresholds.
 
     >>> hotspots(None, method="kde")
     Traceback (most recent call last):
@@ -348,8 +375,8 @@ def hotspots(
     check_choice("level", level, LEVELS)
     check_choice("value", value, VALUES)
     check_choice("weights", weights, KINDS)
-    check_permutations(permutations)
-    _check_alpha(alpha)
+    p_value = p_value or ("norm" if method == "gistar" or not permutations else "sim")
+    _check_params(permutations, alpha, n_jobs, p_value)
     if level == "hex":
         check_cell_m(cell_m)
     units = unit_values(bind, level, filters, scope, at, value, cell_m, within)
@@ -365,9 +392,11 @@ def hotspots(
         "permutations": permutations,
         "seed": seed,
         "alpha": alpha,
+        "p_value": p_value,
+        "fdr": fdr,
     }
     if method == "gistar":
-        g = GiStar(permutations, seed, alpha, n_jobs).fit(y, w)
+        g = GiStar(permutations, seed, alpha, n_jobs, p_value, fdr).fit(y, w)
         out["z"] = g.z_
         out["p"] = g.p_
         out["p_sim"] = g.p_sim_ if g.p_sim_ is not None else np.nan
@@ -375,7 +404,7 @@ def hotspots(
         meta["fdr_thresholds"] = {f"{lvl:.2f}": t for lvl, t in g.fdr_thresholds_.items()}
         meta["p_fdr_threshold"] = g.p_fdr_threshold_
     else:
-        m = LocalMoran(permutations, seed, alpha, n_jobs).fit(y, w)
+        m = LocalMoran(permutations, seed, alpha, n_jobs, p_value, fdr).fit(y, w)
         out["I"] = m.I_
         out["quadrant"] = m.quadrant_
         out["p"] = m.p_

@@ -245,13 +245,22 @@ def test_the_cube_counts_what_pandas_counts(store: Engine) -> None:
 
 def test_the_cube_by_month_and_the_scope_rule(store: Engine) -> None:
     cube = space_time_cube(store, "grid", scope=Scope.everything(), step="month")
-    assert len(cube.starts) in (12, 13)
-    assert all(t.astimezone(CITY_ZONE).day == 1 for t in cube.starts[1:])
+    # the city's year, 2025-11-01 to 2026-11-01 in the city's time zone: 12 whole months
+    assert len(cube.starts) == 12
+    assert cube.starts[0] == datetime(2025, 11, 1, tzinfo=CITY_ZONE)
+    assert all(t.astimezone(CITY_ZONE).day == 1 for t in cube.starts)
     inc = incidents_frame(store)
     assert cube.counts.sum() == len(inc)
     # an anonymous caller does not count the sensitive groups 03 and 04
     public = space_time_cube(store, "grid", scope=None, step="month")
     assert public.counts.sum() == (~inc.category.str[:2].isin(["03", "04"])).sum()
+
+
+def test_the_default_period_is_whole_weeks(store: Engine) -> None:
+    cube = space_time_cube(store, "grid", scope=Scope.everything())
+    assert cube.until == datetime(2026, 11, 1, tzinfo=CITY_ZONE)
+    assert len(cube.starts) == 52  # 365 days: 52 whole weeks, the first day left out
+    assert cube.starts[0] == cube.until - timedelta(days=7 * 52)
 
 
 def test_the_front_on_hexagons(store: Engine) -> None:

@@ -284,3 +284,29 @@ def test_weights_must_be_binary() -> None:
     w.transform = "b"
     assert binary_matrix(w, 9).nnz == 40
     assert binary_matrix(w.sparse, 9).nnz == 40
+
+
+def test_fdr_off_uses_the_levels_themselves() -> None:
+    p = np.full(100, 0.6)
+    p[0] = 0.03
+    classes, thr = gi_classes(np.ones(100), p, fdr=False)
+    assert classes[0] == "hot_95"
+    assert thr == {0.01: 0.01, 0.05: 0.05, 0.10: 0.10}
+    w = lattice(10, 10)
+    y = field(11, w.n, "counts")
+    g = GiStar(permutations=0, fdr=False).fit(y, w)
+    assert g.p_fdr_threshold_ == 0.05
+    assert g.significant_.tolist() == (g.p_norm_ <= 0.05).tolist()
+
+
+def test_local_moran_can_classify_by_the_normal_p() -> None:
+    w = lattice(10, 10)
+    y = field(12, w.n, "counts")
+    y[[44, 45, 54, 55]] += 30
+    m = LocalMoran(permutations=99, seed=0, p_value="norm").fit(y, w)
+    assert m.p_ is m.p_norm_ and m.p_sim_ is not None
+    # without permutations the normal p is the only one
+    assert LocalMoran(permutations=0).fit(y, w).p_sim_ is None
+    with pytest.raises(InvalidInput) as e:
+        LocalMoran(permutations=0, p_value="sim").fit(y, w)
+    assert e.value.field == "permutations"
