@@ -146,7 +146,8 @@ def run(city: City, esda_permutations: int = 999, slices: int = 3) -> dict[str, 
 
 def report(r: dict[str, float]) -> str:
     lines = [
-        f"{int(r['grids']):,} grids, {int(r['incidents']):,} incidents; queen weights built "
+        f"{int(r['grids']):,} grids, {int(r['incidents']):,} incidents in {WEEKS} whole weeks; "
+        f"queen weights built "
         f"in {r['weights_s']:.1f} s ({int(r['islands'])} islands linked to their nearest)",
         f"{'step':<58} {'seconds':>9} {'ratio':>7}",
         f"{'gisgrid GiStar, 999 permutations (warm, best of 3)':<58} {r['gistar_s']:>9.2f} "
