@@ -62,7 +62,7 @@ from scipy import stats
 from sqlalchemy import text
 
 from gisgrid.access.scope import Scope
-from gisgrid.analysis.heat import Bind, _connection, hex_bins
+from gisgrid.analysis.heat import hex_bins
 from gisgrid.analysis.hotspots import (
     MIN_UNITS,
     _check_params,
@@ -76,7 +76,9 @@ from gisgrid.analysis.units import LEVELS, check_cell_m, check_choice, unit_valu
 from gisgrid.analysis.weights import KINDS, spatial_weights
 from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
-from gisgrid.tiles.filters import CITY_ZONE, TileFilters, query_params
+from gisgrid.store.engine import Bind, connection
+from gisgrid.tiles.filters import TileFilters, query_params
+from gisgrid.times import CITY_TZ
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -196,7 +198,7 @@ def _period(
         lo, hi = conn.execute(sql, {"qp": json.dumps(query_params(filters, scope))}).one()
         if lo is None:
             raise InvalidInput("no incident matches the filters: nothing to test", field="since")
-        end = datetime.combine(hi.astimezone(CITY_ZONE).date(), datetime.min.time(), CITY_ZONE)
+        end = datetime.combine(hi.astimezone(CITY_TZ).date(), datetime.min.time(), CITY_TZ)
         until = until or end + timedelta(days=1)
         # a partial first step would look like a drop in incidents: start at a whole one
         since = since or _whole_steps_from(lo, until, step)
@@ -214,11 +216,11 @@ def _whole_steps_from(first: datetime, until: datetime, step: str) -> datetime:
     if step == "week":
         weeks = max((until - first + timedelta(days=1)) // timedelta(days=7), 1)
         return until - timedelta(days=7 * weeks)
-    local = first.astimezone(CITY_ZONE)
-    start = datetime(local.year, local.month, 1, tzinfo=CITY_ZONE)
+    local = first.astimezone(CITY_TZ)
+    start = datetime(local.year, local.month, 1, tzinfo=CITY_TZ)
     if local - start < timedelta(days=1):
         return start
-    return datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=CITY_ZONE)
+    return datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=CITY_TZ)
 
 
 def _starts(step: str, since: datetime, until: datetime) -> tuple[datetime, ...]:
@@ -226,14 +228,14 @@ def _starts(step: str, since: datetime, until: datetime) -> tuple[datetime, ...]
         n = math.ceil((until - since) / timedelta(days=7))
         return tuple(max(since, until - timedelta(days=7 * (n - t))) for t in range(n))
     local_since, last = (
-        since.astimezone(CITY_ZONE),
-        (until - timedelta(microseconds=1)).astimezone(CITY_ZONE),
+        since.astimezone(CITY_TZ),
+        (until - timedelta(microseconds=1)).astimezone(CITY_TZ),
     )
     n = (last.year - local_since.year) * 12 + last.month - local_since.month + 1
     out = []
     for t in range(n):
         months = local_since.month - 1 + t
-        first = datetime(local_since.year + months // 12, months % 12 + 1, 1, tzinfo=CITY_ZONE)
+        first = datetime(local_since.year + months // 12, months % 12 + 1, 1, tzinfo=CITY_TZ)
         out.append(max(since, first))
     return tuple(out)
 
@@ -256,7 +258,7 @@ def space_time_cube(
     check_choice("level", level, LEVELS)
     check_choice("step", step, STEPS)
     units = unit_values(bind, level, filters, scope, None, "count", cell_m, within)
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
         since, until = _period(conn, filters, scope, step, since, until)
         starts = _starts(step, since, until)
         if len(starts) > MAX_STEPS:
@@ -300,7 +302,7 @@ def _area_counts(
         "step": step,
         "since": since,
         "until": until,
-        "tz": CITY_ZONE.key,
+        "tz": CITY_TZ.key,
     }
     rows = conn.execute(text(load_sql("hotspot_cube")), params).all()
     row_of = {int(i): k for k, i in enumerate(units["id"])}

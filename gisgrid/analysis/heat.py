@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import text
 
 from gisgrid.access.scope import Scope
 from gisgrid.bbox import parse_bbox
-from gisgrid.errors import InvalidInput, translate_db_errors
+from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
+from gisgrid.store.engine import Bind, connection
 from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.tiles.raster import (
     Bounds,
@@ -47,24 +46,6 @@ MAX_PIXELS = 4096 * 4096
 MAX_HEXAGONS = 1_000_000
 LEVELS = ("district", "street", "community", "grid")
 
-Bind = Engine | Connection
-
-
-# ----------------------------------------------------------------------- projection
-
-
-# ----------------------------------------------------------------------- incidents
-
-
-@contextmanager
-def _connection(bind: Bind) -> Iterator[Connection]:
-    with translate_db_errors():
-        if isinstance(bind, Connection):
-            yield bind
-        else:
-            with bind.connect() as conn:
-                yield conn
-
 
 def incident_points(
     bind: Bind,
@@ -75,7 +56,7 @@ def incident_points(
     """(n, 2) lon/lat of the incidents in ``bbox`` under the filters that ``scope`` may count
     (``None``: an anonymous caller, who does not count sensitive groups)."""
     bbox = parse_bbox(bbox, mercator=True)
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
         return box_points(conn, bbox, query_params(filters, scope))
 
 
@@ -119,7 +100,7 @@ def kde(
             "pixels; use larger pixels or a smaller bbox",
             field="pixel_m",
         )
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
         d = density(conn, grid, sigma, query_params(filters, scope))
     if d is None:
         d = np.zeros((grid.nrows, grid.ncols))
@@ -159,7 +140,7 @@ def hex_bins(
         )
     params: dict[str, Any] = {"w": w, "s": s, "e": e, "n": n, "size": size}
     params["qp"] = json.dumps(query_params(filters, scope))
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
         rows = conn.execute(_HEX_SQL, params).all()
     cols = ["i", "j", "count", "open", "overdue", "cell_m"]
     frame = gpd.GeoDataFrame(
@@ -199,7 +180,7 @@ def area_counts(
     params: dict[str, Any] = {"level": level, "w": w, "s": s, "e": e, "n": n}
     params["tol"] = simplify_m / 111_320  # metres to degrees, near enough for drawing
     params["qp"] = json.dumps(query_params(filters, scope))
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
         rows = conn.execute(sql, params).mappings().all()
     ints = ("id", "count", "open", "overdue")
     return gpd.GeoDataFrame(

@@ -38,11 +38,11 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from gisgrid.access.scope import Scope
-from gisgrid.analysis.heat import Bind
 from gisgrid.analysis.permutation import check_permutations, permutation_counts, two_sided_p
 from gisgrid.analysis.units import LEVELS, VALUES, check_cell_m, check_choice, unit_values
 from gisgrid.analysis.weights import KINDS, Weights, spatial_weights
 from gisgrid.errors import InvalidInput
+from gisgrid.store.engine import Bind
 from gisgrid.tiles.filters import TileFilters
 
 if TYPE_CHECKING:

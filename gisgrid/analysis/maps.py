@@ -26,9 +26,9 @@ from sqlalchemy import text
 
 from gisgrid.access.scope import Scope
 from gisgrid.analysis import heat
-from gisgrid.analysis.heat import Bind
 from gisgrid.bbox import parse_bbox
 from gisgrid.errors import InvalidInput
+from gisgrid.store.engine import Bind, connection
 from gisgrid.tiles import raster
 from gisgrid.tiles.filters import TileFilters
 from gisgrid.tiles.raster import Bounds
@@ -44,7 +44,7 @@ def extent(bind: Bind) -> Bounds:
         " (SELECT ST_Extent(geom) FROM areas WHERE level = 'grid' AND valid_to IS NULL),"
         " (SELECT ST_Extent(geom) FROM incidents))::geometry AS b) t"
     )
-    with heat._connection(bind) as conn:
+    with connection(bind) as conn:
         row = conn.execute(sql).one()
     if row[0] is None:
         raise InvalidInput("the store holds no grids and no incidents to map", field="bbox")

@@ -35,11 +35,11 @@ import numpy as np
 
 from gisgrid.access.scope import Scope
 from gisgrid.analysis.emerging import emerging_hotspots
-from gisgrid.analysis.heat import Bind
 from gisgrid.analysis.hotspots import hotspots
 from gisgrid.analysis.weights import spatial_weights
 from gisgrid.crs import metric_crs
 from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.store.engine import Bind
 
 if TYPE_CHECKING:
     import geopandas as gpd

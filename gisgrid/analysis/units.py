@@ -30,9 +30,10 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
 from gisgrid.access.scope import Scope
-from gisgrid.analysis.heat import Bind, _connection, area_counts, hex_bins
+from gisgrid.analysis.heat import area_counts, hex_bins
 from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
+from gisgrid.store.engine import Bind, connection
 from gisgrid.tiles.filters import TileFilters
 from gisgrid.tiles.raster import merc_x, merc_y
 
@@ -128,7 +129,7 @@ def unit_values(
             )
     if within is not None and (not isinstance(within, int) or isinstance(within, bool)):
         raise InvalidInput(f"within={within!r}; expected an area id", field="within")
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
         if level == "hex":
             frame = _hexagons(conn, cell_m, filters, scope, within)
         else:

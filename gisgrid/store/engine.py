@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gisgrid.errors import register_constraints, translate_db_errors
@@ -38,6 +38,22 @@ def make_engine(url_or_settings: str | Settings, **kwargs: Any) -> Engine:
 
     register_constraints(constraint_table())
     return create_engine(url, **kwargs)
+
+
+Bind = Engine | Connection
+"""What a library function may be given to read with: an engine, or the caller's connection."""
+
+
+@contextmanager
+def connection(bind: Bind) -> Iterator[Connection]:
+    """A connection for ``bind``: the caller's own (left open, its transaction untouched), or
+    one opened on the engine and closed after; database errors become GisgridErrors."""
+    with translate_db_errors():
+        if isinstance(bind, Connection):
+            yield bind
+        else:
+            with bind.connect() as conn:
+                yield conn
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -29,8 +29,8 @@ from gisgrid.analysis.trend import mann_kendall
 from gisgrid.analysis.weights import lattice
 from gisgrid.errors import InvalidInput
 from gisgrid.store.cluster import Cluster
-from gisgrid.tiles.filters import CITY_ZONE
-from tests.api.city_support import tiny_city
+from gisgrid.times import CITY_TZ
+from tests.city_support import tiny_city
 
 T = 10  # steps in the hand-made series: "90 %" is 9 of them
 
@@ -228,7 +228,7 @@ def incidents_frame(engine: Engine) -> pd.DataFrame:
 
 
 def test_the_cube_counts_what_pandas_counts(store: Engine) -> None:
-    until = datetime(2026, 11, 1, tzinfo=CITY_ZONE)
+    until = datetime(2026, 11, 1, tzinfo=CITY_TZ)
     since = until - timedelta(days=7 * 20)
     cube = space_time_cube(store, "grid", scope=Scope.everything(), since=since, until=until)
     assert cube.counts.shape == (len(cube.units), 20)
@@ -247,8 +247,8 @@ def test_the_cube_by_month_and_the_scope_rule(store: Engine) -> None:
     cube = space_time_cube(store, "grid", scope=Scope.everything(), step="month")
     # the city's year, 2025-11-01 to 2026-11-01 in the city's time zone: 12 whole months
     assert len(cube.starts) == 12
-    assert cube.starts[0] == datetime(2025, 11, 1, tzinfo=CITY_ZONE)
-    assert all(t.astimezone(CITY_ZONE).day == 1 for t in cube.starts)
+    assert cube.starts[0] == datetime(2025, 11, 1, tzinfo=CITY_TZ)
+    assert all(t.astimezone(CITY_TZ).day == 1 for t in cube.starts)
     inc = incidents_frame(store)
     assert cube.counts.sum() == len(inc)
     # an anonymous caller does not count the sensitive groups 03 and 04
@@ -258,7 +258,7 @@ def test_the_cube_by_month_and_the_scope_rule(store: Engine) -> None:
 
 def test_the_default_period_is_whole_weeks(store: Engine) -> None:
     cube = space_time_cube(store, "grid", scope=Scope.everything())
-    assert cube.until == datetime(2026, 11, 1, tzinfo=CITY_ZONE)
+    assert cube.until == datetime(2026, 11, 1, tzinfo=CITY_TZ)
     assert len(cube.starts) == 52  # 365 days: 52 whole weeks, the first day left out
     assert cube.starts[0] == cube.until - timedelta(days=7 * 52)
 
@@ -280,7 +280,7 @@ def test_the_front_refuses_too_few_units_and_short_periods(store: Engine) -> Non
     with pytest.raises(InvalidInput, match="at least 30") as e:
         emerging_hotspots(store, level="grid")  # the tiny city has 23 grids
     assert e.value.field == "level"
-    until = datetime(2026, 11, 1, tzinfo=CITY_ZONE)
+    until = datetime(2026, 11, 1, tzinfo=CITY_TZ)
     with pytest.raises(InvalidInput, match="at least 10 time steps") as e:
         emerging_hotspots(
             store, level="hex", cell_m=120, since=until - timedelta(days=30), until=until

@@ -19,7 +19,7 @@ from gisgrid.cli.main import app
 from gisgrid.errors import NotFound
 from gisgrid.store.cluster import Cluster
 from gisgrid.synth import generate
-from tests.api.city_support import SEED, tiny_city
+from tests.city_support import SEED, tiny_city
 
 
 def lattice_units(rows: int = 4, cols: int = 5) -> gpd.GeoDataFrame:

@@ -18,8 +18,9 @@ from gisgrid.analysis.hotspots import GI_CLASSES, LISA_LABELS, hotspots
 from gisgrid.analysis.units import empirical_bayes, unit_values
 from gisgrid.errors import InvalidInput
 from gisgrid.store.cluster import Cluster
-from gisgrid.tiles.filters import CITY_ZONE, TileFilters
-from tests.api.city_support import tiny_city
+from gisgrid.tiles.filters import TileFilters
+from gisgrid.times import CITY_TZ
+from tests.city_support import tiny_city
 
 ALL = Scope.everything()
 
@@ -151,7 +152,7 @@ def test_the_boundary_key_follows_the_boundaries(conn: Connection) -> None:
         ({"level": "hex", "value": "per_household"}, "value"),
         ({"level": "hex", "cell_m": 0}, "cell_m"),
         ({"level": "hex", "cell_m": 2}, "cell_m"),
-        ({"at": datetime(2026, 1, 1, tzinfo=CITY_ZONE)}, "at"),
+        ({"at": datetime(2026, 1, 1, tzinfo=CITY_TZ)}, "at"),
         ({"within": 10**9}, "within"),
     ],
     ids=["level", "value", "hex-rate", "cell_m-zero", "millions-of-hexagons", "at", "within"],
@@ -233,7 +234,7 @@ def test_bad_requests_name_the_field(conn: Connection, kwargs: dict, field: str)
 
 def test_a_period_without_incidents_is_a_clear_error(conn: Connection) -> None:
     empty = TileFilters(
-        since=datetime(2001, 1, 1, tzinfo=CITY_ZONE), until=datetime(2001, 2, 1, tzinfo=CITY_ZONE)
+        since=datetime(2001, 1, 1, tzinfo=CITY_TZ), until=datetime(2001, 2, 1, tzinfo=CITY_TZ)
     )
     with pytest.raises(InvalidInput, match="no incident matches the filters") as e:
         hotspots(conn, level="hex", cell_m=150, filters=empty)
