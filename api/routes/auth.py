@@ -46,7 +46,7 @@ def token(
     settings: SettingsDep,
 ) -> TokenOut:
     account = authenticate(session, form.username, form.password)
-    t = issue_token(account.id, account.role, settings)
+    t = issue_token(account.id, account.role, settings, version=account.token_version)
     return TokenOut(access_token=t.access_token, token_type=t.token_type, expires_in=t.expires_in)
 
 
