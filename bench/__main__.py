@@ -14,6 +14,7 @@ BENCHMARKS = (
     "nearest",
     "tiles",
     "hotspots",
+    "accounts",
 )
 
 

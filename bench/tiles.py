@@ -194,7 +194,9 @@ def _token(engine: Any, gisgrid: Server, secret: str, username: str, password: s
     if not admins:
         raise RuntimeError(f"no active admin account {username!r} in the store")
     settings = Settings(secret_key=secret, token_ttl_s=24 * 3600, _env_file=None)
-    return issue_token(admins[0].id, "admin", settings).access_token
+    return issue_token(
+        admins[0].id, "admin", settings, version=admins[0].token_version
+    ).access_token
 
 
 def _check_routes(gisgrid: Server, tipg: Server, cells: list[Cell], token: str) -> None:

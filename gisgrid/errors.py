@@ -63,6 +63,10 @@ class ClusterError(GisgridError):
     """The self-managed PostgreSQL cluster could not be set up or started."""
 
 
+class BackupError(GisgridError):
+    """pg_dump or pg_restore failed; a failed restore has changed nothing."""
+
+
 @dataclass(frozen=True)
 class ConstraintInfo:
     table: str

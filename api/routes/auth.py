@@ -1,14 +1,16 @@
-"""``/token`` (OAuth2 password flow) and ``/me``: who the bearer of a token is."""
+"""``/token`` (OAuth2 password flow), ``/activate`` (first sign-in with a one-time code) and
+``/me``: who the bearer of a token is."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
+from gisgrid.access.accounts import activate
 from gisgrid.access.auth import Caller, Token, authenticate, issue_token
 
 router = APIRouter(tags=["auth"], route_class=FieldErrorRoute)
@@ -25,7 +27,27 @@ def token(
     settings: SettingsDep,
 ) -> Token:  # the library's dataclasses serve as the schemas, here and in /me
     account = authenticate(session, form.username, form.password)
-    return issue_token(account.id, account.role, settings)
+    return issue_token(account.id, account.role, settings, version=account.token_version)
+
+
+@router.post(
+    "/activate",
+    summary="First sign-in: a one-time activation code and a new password; a bearer token",
+    responses={
+        400: {"description": "The new password breaks the password rule"},
+        401: {"description": "Incorrect username or code, expired code, or inactive account"},
+    },
+)
+def activate_account(
+    username: Annotated[str, Form()],
+    code: Annotated[str, Form(description="The one-time activation code, e.g. 7K2M-...")],
+    password: Annotated[str, Form(description="The account's new password")],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Token:
+    account = activate(session, username, code, password)
+    session.commit()
+    return issue_token(account.id, account.role, settings, version=account.token_version)
 
 
 @router.get("/me", summary="The caller: account, role and scope")

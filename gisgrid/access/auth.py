@@ -2,8 +2,10 @@
 
 A password is stored only as an argon2id hash (argon2-cffi's ``PasswordHasher``). A token is
 a JWT signed with HS256 and ``Settings.secret_key``; it holds the account id (``sub``), the
-role and the expiry. Resolving a token reads the account again, so a deactivated account or
-a changed scope takes effect at once, not when the token expires.
+role, the expiry and the account's token version (``ver``). Resolving a token reads the
+account again, so a deactivated account or a changed scope takes effect at once, not when
+the token expires; and a password change or a deactivation raises the account's
+``token_version``, so every token issued before it is refused from then on.
 
 Wrong password and unknown user fail with one message (and one amount of work: an unknown
 user is checked against a dummy hash), so the answer does not tell which usernames exist.
@@ -17,10 +19,10 @@ Examples
 (False, False)
 >>> from gisgrid.settings import Settings
 >>> s = Settings(secret_key="k" * 32, _env_file=None)
->>> token = issue_token(7, "grid_worker", s)
+>>> token = issue_token(7, "grid_worker", s, version=2)
 >>> claims = decode_token(token.access_token, s)
->>> claims["sub"], claims["role"], token.token_type, token.expires_in
-('7', 'grid_worker', 'bearer', 3600)
+>>> claims["sub"], claims["role"], claims["ver"], token.token_type, token.expires_in
+('7', 'grid_worker', 2, 'bearer', 3600)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from gisgrid.settings import Settings
 
 ALGORITHM = "HS256"
 BAD_CREDENTIALS = "incorrect username or password"
+REVOKED = "token revoked: the password changed or the account was deactivated; sign in again"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only bounds the work per request
 
@@ -115,12 +118,18 @@ class AccountRow:
     unit_id: int | None
     active: bool
     has_password: bool
+    token_version: int = 0
 
 
 _ACCOUNT_SQL = (
     "SELECT a.id, a.username, a.display_name, a.role, a.scope_area_id, ar.level AS scope_level,"
-    " a.unit_id, a.active, a.password_hash IS NOT NULL AS has_password"
+    " a.unit_id, a.active, a.password_hash IS NOT NULL AS has_password, a.token_version"
     " FROM accounts a LEFT JOIN areas ar ON ar.id = a.scope_area_id"
+)
+# What a new password (or a deactivation) does besides: earlier tokens and any pending
+# activation code stop working.
+REVOKE_SQL = (
+    "token_version = token_version + 1, activation_hash = NULL, activation_expires_at = NULL"
 )
 
 
@@ -137,11 +146,12 @@ def list_accounts(engine: Engine, role: str | None = None) -> list[AccountRow]:
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:
-    """Store the argon2 hash of a new password for one account."""
+    """Store the argon2 hash of a new password for one account; the account's earlier tokens
+    and any activation code it had stop working at once."""
     hashed = hash_password(password)
     with translate_db_errors(), engine.begin() as conn:
         done = conn.execute(
-            text("UPDATE accounts SET password_hash = :h WHERE username = :u"),
+            text(f"UPDATE accounts SET password_hash = :h, {REVOKE_SQL} WHERE username = :u"),
             {"h": hashed, "u": username},
         ).rowcount
     if not done:
@@ -157,7 +167,9 @@ def set_every_password(engine: Engine, password: str) -> int:
     hashed = hash_password(password)
     with translate_db_errors(), engine.begin() as conn:
         return int(
-            conn.execute(text("UPDATE accounts SET password_hash = :h"), {"h": hashed}).rowcount
+            conn.execute(
+                text(f"UPDATE accounts SET password_hash = :h, {REVOKE_SQL}"), {"h": hashed}
+            ).rowcount
         )
 
 
@@ -194,13 +206,20 @@ class Token:
 
 
 def issue_token(
-    account_id: int, role: str, settings: Settings, now: datetime | None = None
+    account_id: int,
+    role: str,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    version: int = 0,
 ) -> Token:
-    """A signed token for an account, valid for ``settings.token_ttl_s`` seconds."""
+    """A signed token for an account, valid for ``settings.token_ttl_s`` seconds, and only
+    while the account's ``token_version`` is still ``version``."""
     issued = now or datetime.now(UTC)
     claims = {
         "sub": str(account_id),
         "role": role,
+        "ver": version,
         "iat": issued,
         "exp": issued + timedelta(seconds=settings.token_ttl_s),
     }
@@ -222,6 +241,9 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
     except jwt.PyJWTError as exc:
         raise NotAuthenticated("invalid token", field="token") from exc
     if not str(claims["sub"]).isdigit():
+        raise NotAuthenticated("invalid token", field="token")
+    # a token from before token versions is version 0, as the account was then
+    if type(claims.setdefault("ver", 0)) is not int:
         raise NotAuthenticated("invalid token", field="token")
     return claims
 
@@ -272,6 +294,8 @@ def caller_from_token(conn: Connection | Session, token: str, settings: Settings
     account = _row(row)
     if not account.active:
         raise NotAuthenticated("account is inactive")
+    if claims["ver"] != account.token_version:
+        raise NotAuthenticated(REVOKED, field="token")
     return Caller(
         account_id=account.id,
         username=account.username,

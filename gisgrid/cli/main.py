@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, cast
 
 import typer
@@ -155,6 +156,70 @@ def db_reset(
     except GisgridError as exc:
         _fail(exc)
     console.print(f"reset: {cluster.libpq_url()}")
+
+
+def _running_store(settings: Settings) -> None:
+    """Start the local cluster (and make its database) if it is not running; no migration:
+    a backup takes the store as it is, a restore brings its own schema."""
+    from gisgrid.store.cluster import Cluster
+
+    if not settings.database_url:
+        Cluster.from_settings(settings).up(migrate=False)
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to write (pg_dump -Fc).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Dump the store to FILE in pg_dump's custom format (read back before it is kept)."""
+    from gisgrid.store.backup import backup_store
+    from gisgrid.store.cluster import database_url
+
+    settings = _settings()
+    try:
+        _running_store(settings)
+        with console.status("pg_dump ..."):
+            report = backup_store(
+                database_url(settings), file, overwrite=force, bin_dir=settings.pg_bin_dir
+            )
+    except GisgridError as exc:
+        _fail(exc)
+    console.print(
+        f"backup of {report.tables} tables ({report.bytes:,} bytes) in {report.seconds:.1f} s: "
+        f"{report.path}"
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup made by `gisgrid db backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a store that holds rows.")
+    ] = False,
+) -> None:
+    """Replace the store's contents with a backup (all or nothing), then migrate to head."""
+    from gisgrid.store.backup import restore_store
+    from gisgrid.store.cluster import database_url
+    from gisgrid.store.engine import make_engine, table_counts
+    from gisgrid.store.migrate import migrate_to_head
+
+    settings = _settings()
+    try:
+        _running_store(settings)
+        engine = make_engine(settings)
+        try:
+            with console.status("pg_restore ..."):
+                report = restore_store(engine, file, force=force, bin_dir=settings.pg_bin_dir)
+            migrate_to_head(database_url(settings))
+            counts = table_counts(engine)
+        finally:
+            engine.dispose()
+    except GisgridError as exc:
+        _fail(exc)
+    replaced = f", replacing {report.rows_before:,} rows" if report.rows_before else ""
+    console.print(f"restored {report.tables} tables from {report.path}{replaced}; migrated")
+    console.print(", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
 
 @app.command()

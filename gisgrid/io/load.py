@@ -86,7 +86,7 @@ class LoadReport:
 
 
 # -- checking ---------------------------------------------------------------------------------
-def _match_columns(df: pd.DataFrame, layer: Layer) -> pd.DataFrame:
+def match_columns(df: pd.DataFrame, layer: Layer) -> pd.DataFrame:
     """Field names matched without regard to case or surrounding spaces."""
     wanted = {f.lower(): f for f in layer.fields}
     return df.rename(columns={c: wanted.get(str(c).strip().lower(), c) for c in df.columns})
@@ -95,7 +95,7 @@ def _match_columns(df: pd.DataFrame, layer: Layer) -> pd.DataFrame:
 def _parse(
     frame: Frame, layer: Layer, key: str | None, problems: Problems
 ) -> tuple[dict[str, pd.Series], tuple[str, ...]]:
-    df = _match_columns(frame.df, layer)
+    df = match_columns(frame.df, layer)
     values: dict[str, pd.Series] = {}
     for name, spec in layer.fields.items():
         if name in df.columns:

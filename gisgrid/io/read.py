@@ -2,7 +2,9 @@
 
 Row numbers are decided here, because only the reader knows them: a GIS file's rows are its
 1-based feature numbers; a CSV's are the line numbers in the file (the header is line 1),
-counted only when a row is bad so that a good load never pays for it.
+counted only when a row is bad so that a good load never pays for it; a spreadsheet's
+(XLSX, ODS) are its row numbers (the header is row 1), and its wholly blank rows are skipped
+as pandas skips a CSV's blank lines.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from gisgrid.io.layers import Layer
 
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+# Read through GDAL with the first row as the header and every cell as text: left to guess,
+# GDAL takes a sheet of text cells for one without a header and 230102 for a number.
+_SHEET_SUFFIXES = {".xlsx", ".ods"}
+_SHEET_OPTIONS = {"HEADERS": "FORCE", "FIELD_TYPES": "STRING"}
 _WKT_NAMES = ("wkt", "geometry", "geom", "the_geom")
 
 RowOf = Callable[[NDArray[np.int64]], NDArray[np.int64]]
@@ -99,6 +105,18 @@ def _points_from_columns(
     geoms = np.full(len(df), None, dtype=object)
     geoms[given] = shapely.points(x[given], y[given])
     return geoms
+
+
+def _sheet_frame(df: pd.DataFrame, lon_col: str, lat_col: str) -> Frame:
+    """A spreadsheet's table without its wholly blank rows; rows named as in the sheet."""
+    cells = df.astype("string").apply(lambda c: c.str.strip())
+    blank = (cells.isna() | (cells == "")).all(axis=1).to_numpy(dtype=bool)
+    kept = np.flatnonzero(~blank)
+
+    def row_of(pos: NDArray[np.int64]) -> NDArray[np.int64]:
+        return kept[pos] + 2
+
+    return _table_frame(df.iloc[kept].reset_index(drop=True), lon_col, lat_col, row_of)
 
 
 def _wkt_column(df: pd.DataFrame) -> str | None:
@@ -183,14 +201,21 @@ def read_frame(
         import pyogrio
 
         source, layer_name = _ogr_source(path, layer)
+        options = _SHEET_OPTIONS if suffix in _SHEET_SUFFIXES else {}
         try:
             gdf = pyogrio.read_dataframe(
-                source, layer=layer_name, datetime_as_string=True, on_invalid="ignore"
+                source, layer=layer_name, datetime_as_string=True, on_invalid="ignore", **options
             )
         except pyogrio.errors.DataSourceError as exc:
             raise InvalidInput(f"unreadable: {exc}", field="file") from exc
-        crs = gdf.crs
-        frame = _gdf_frame(gdf)
+        if suffix in _SHEET_SUFFIXES:  # a table without geometry, with a header row
+            gdf.columns = [str(c).strip() for c in gdf.columns]
+            frame = _sheet_frame(pd.DataFrame(gdf), lon_col, lat_col)
+        elif not isinstance(gdf, gpd.GeoDataFrame):  # a table without geometry (.dbf)
+            frame = _table_frame(pd.DataFrame(gdf), lon_col, lat_col, _gis_rows)
+        else:
+            crs = gdf.crs
+            frame = _gdf_frame(gdf)
         if suffix in (".shp", ".zip"):
             frame.df = _untruncate(frame.df, layer)
     if src_crs is not None:

@@ -147,7 +147,10 @@ END
 $$;
 
 -- Per table: fill on INSERT when grid_id is not given; re-assign on UPDATE when the point (or
--- the time that chooses the boundary version) changes.
+-- the time that chooses the boundary version) changes. The points are compared as bytea
+-- (their EWKB): IS DISTINCT FROM cannot name the schema of PostGIS's = operator, so
+-- pg_restore, which runs with an empty search_path, could not re-create a trigger that
+-- compared geometries directly ("operator is not unique: geometry = geometry").
 DROP TRIGGER IF EXISTS gisgrid_assign_insert ON incidents;
 CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON incidents FOR EACH ROW
     WHEN (NEW.grid_id IS NULL
@@ -156,7 +159,7 @@ CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON incidents FOR EACH ROW
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON incidents;
 CREATE TRIGGER gisgrid_assign_update BEFORE UPDATE OF geom, reported_at ON incidents
     FOR EACH ROW
-    WHEN ((OLD.geom IS DISTINCT FROM NEW.geom OR OLD.reported_at IS DISTINCT FROM NEW.reported_at)
+    WHEN ((OLD.geom::bytea IS DISTINCT FROM NEW.geom::bytea OR OLD.reported_at IS DISTINCT FROM NEW.reported_at)
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
     EXECUTE FUNCTION gisgrid_assign_row();
 
@@ -168,7 +171,7 @@ CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON visit_logs FOR EACH ROW
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON visit_logs;
 CREATE TRIGGER gisgrid_assign_update BEFORE UPDATE OF geom, visited_at ON visit_logs
     FOR EACH ROW
-    WHEN ((OLD.geom IS DISTINCT FROM NEW.geom OR OLD.visited_at IS DISTINCT FROM NEW.visited_at)
+    WHEN ((OLD.geom::bytea IS DISTINCT FROM NEW.geom::bytea OR OLD.visited_at IS DISTINCT FROM NEW.visited_at)
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
     EXECUTE FUNCTION gisgrid_assign_row();
 
@@ -179,7 +182,7 @@ CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON places FOR EACH ROW
     EXECUTE FUNCTION gisgrid_assign_row();
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON places;
 CREATE TRIGGER gisgrid_assign_update BEFORE UPDATE OF geom ON places FOR EACH ROW
-    WHEN (OLD.geom IS DISTINCT FROM NEW.geom
+    WHEN (OLD.geom::bytea IS DISTINCT FROM NEW.geom::bytea
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
     EXECUTE FUNCTION gisgrid_assign_row();
 
@@ -190,7 +193,7 @@ CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON buildings FOR EACH ROW
     EXECUTE FUNCTION gisgrid_assign_row();
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON buildings;
 CREATE TRIGGER gisgrid_assign_update BEFORE UPDATE OF geom ON buildings FOR EACH ROW
-    WHEN (OLD.geom IS DISTINCT FROM NEW.geom
+    WHEN (OLD.geom::bytea IS DISTINCT FROM NEW.geom::bytea
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
     EXECUTE FUNCTION gisgrid_assign_row();
 
@@ -201,6 +204,6 @@ CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON households FOR EACH ROW
     EXECUTE FUNCTION gisgrid_assign_row();
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON households;
 CREATE TRIGGER gisgrid_assign_update BEFORE UPDATE OF geom ON households FOR EACH ROW
-    WHEN (OLD.geom IS DISTINCT FROM NEW.geom AND NEW.geom IS NOT NULL
+    WHEN (OLD.geom::bytea IS DISTINCT FROM NEW.geom::bytea AND NEW.geom IS NOT NULL
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
     EXECUTE FUNCTION gisgrid_assign_row();

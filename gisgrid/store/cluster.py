@@ -12,6 +12,7 @@ The binaries come from the PostgreSQL major version that has PostGIS installed (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -90,6 +91,24 @@ def _pid_alive_postgres(pid: int) -> bool:
     if state in ("Z", "X"):
         return False
     return b"postgres" in cmdline or b"postmaster" in cmdline
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (a postmaster's backends and helpers)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+        os.kill(pid, sig)
 
 
 def _pid_from_lockfile(lockfile: Path) -> int | None:
@@ -349,14 +368,27 @@ class Cluster:
         )
         return True
 
-    def kill(self) -> None:
-        """SIGKILL the postmaster, as a crash would (for tests of recovery)."""
+    def kill(self, backends: bool = False) -> None:
+        """SIGKILL the postmaster, as a crash would (for tests of recovery); with
+        ``backends``, every server process at the same instant, as a power cut would.
+
+        A postmaster killed alone leaves its backends running until they next wait, and a
+        backend that finishes its statement may still commit; stopping every process first
+        (SIGSTOP) and then killing them leaves no such window.
+        """
         pid = self.running_pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGKILL)
+        pids = [pid]
+        if backends:
+            os.kill(pid, signal.SIGSTOP)  # stopped, it starts no new backend
+            pids += _children(pid)
+            for p in pids[1:]:
+                _signal(p, signal.SIGSTOP)
+        for p in pids:
+            _signal(p, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _pid_alive_postgres(pid) and time.monotonic() < deadline:
+        while any(_pid_alive_postgres(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def ensure_database(self) -> bool:

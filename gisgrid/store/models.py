@@ -329,6 +329,13 @@ class Account(Base):
             "unit_id",
             "a unit account must name its unit",
         ),
+        check(
+            "accounts",
+            "activation",
+            "activation_hash IS NULL OR activation_expires_at IS NOT NULL",
+            "activation_expires_at",
+            "an activation code must have an expiry",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -340,6 +347,12 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Written into every token; raised by a password change or a deactivation, which
+    # makes every earlier token invalid at once (gisgrid.access.auth.caller_from_token).
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # SHA-256 (hex) of a one-time activation code, never the code (gisgrid.access.accounts).
+    activation_hash: Mapped[str | None] = mapped_column(String(64))
+    activation_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class VisitLog(_Assigned, Base):

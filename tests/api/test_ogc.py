@@ -48,19 +48,22 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
-def _account(engine: Engine, role: str) -> tuple[int, int | None]:
-    """The first account of a role: its id and scope area."""
+def _account(engine: Engine, role: str) -> tuple[int, int | None, int]:
+    """The first account of a role: its id, scope area and token version."""
     with engine.connect() as conn:
         row = conn.execute(
-            text("SELECT id, scope_area_id FROM accounts WHERE role = :r ORDER BY id LIMIT 1"),
+            text(
+                "SELECT id, scope_area_id, token_version FROM accounts WHERE role = :r"
+                " ORDER BY id LIMIT 1"
+            ),
             {"r": role},
         ).one()
-    return int(row[0]), row[1]
+    return int(row[0]), row[1], int(row[2])
 
 
 def _bearer(store: tuple[Engine, Settings], role: str) -> str:
-    account_id, _ = _account(store[0], role)
-    return f"Bearer {issue_token(account_id, role, store[1]).access_token}"
+    account_id, _, version = _account(store[0], role)
+    return f"Bearer {issue_token(account_id, role, store[1], version=version).access_token}"
 
 
 @pytest.fixture()
@@ -388,7 +391,7 @@ def test_scoped_collections_need_credentials(client: TestClient, cid: str) -> No
 
 def test_scope_limits_items(client: TestClient, store: Any) -> None:
     engine, _ = store
-    _, area = _account(engine, "community")
+    _, area, _ = _account(engine, "community")
     client.headers["Authorization"] = _bearer(store, "community")
     try:
         want = _ids(engine, "SELECT id FROM incidents WHERE community_id = :a", {"a": area})
@@ -411,7 +414,7 @@ def test_scope_limits_items(client: TestClient, store: Any) -> None:
 @pytest.mark.parametrize("table", ["buildings", "places"])
 def test_scope_limits_buildings_and_places(client: TestClient, store: Any, table: str) -> None:
     engine, _ = store
-    _, area = _account(engine, "community")
+    _, area, _ = _account(engine, "community")
     want = _ids(engine, f"SELECT id FROM {table} WHERE community_id = :a", {"a": area})
     every = _ids(engine, f"SELECT id FROM {table}")
     assert 0 < len(want) < len(every)
@@ -510,7 +513,7 @@ def test_gdal_with_a_token_reads_the_scoped_incidents(
 ) -> None:
     engine, _ = store
     token = _bearer(store, "community")
-    _, area = _account(engine, "community")
+    _, area, _ = _account(engine, "community")
     want = _ids(engine, "SELECT id FROM incidents WHERE community_id = :a", {"a": area})
     assert 0 < len(want) < len(_ids(engine, "SELECT id FROM incidents"))
     r = _run("ogrinfo", "-ro", "-so", f"OAPIF:{server}", token=token)
