@@ -16,7 +16,7 @@ from gisgrid.access import auth
 from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
+from tests.city_support import tiny_city
 
 PASSWORD = "a long enough password"
 SETTINGS = Settings(secret_key="accounts-test-key-" + "k" * 32, _env_file=None)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from gisgrid.access import accounts as acc
 from gisgrid.access import auth
-from tests.api.city_support import PASSWORD
+from tests.city_support import PASSWORD
 
 NEW_PASSWORD = "my own long password"
 

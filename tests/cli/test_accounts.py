@@ -17,7 +17,7 @@ from gisgrid.cli import io as cli_io
 from gisgrid.cli.main import app
 from gisgrid.errors import NotAuthenticated
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
+from tests.city_support import tiny_city
 
 DB = "cli_accounts_scratch"
 Invoke = Callable[..., Result]

@@ -18,7 +18,7 @@ from gisgrid.access import auth
 from gisgrid.errors import InvalidInput, LoadError
 from gisgrid.io.accounts import export_accounts, import_accounts
 from gisgrid.store.cluster import Cluster
-from tests.api.city_support import tiny_city
+from tests.city_support import tiny_city
 
 HEADER = "username,role,scope_code,unit_code,display_name\n"
 

@@ -17,7 +17,7 @@ from gisgrid.errors import BackupError, Conflict, InvalidInput
 from gisgrid.store.backup import backup_store, restore_store, store_rows, table_fingerprints
 from gisgrid.store.cluster import Cluster
 from gisgrid.store.migrate import current_revision
-from tests.api.city_support import tiny_city
+from tests.city_support import tiny_city
 from tests.support import scratch_engine
 
 SOURCE = "backup_source"
