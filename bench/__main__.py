@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("load", "assign", "assign_trigger", "assign_dask", "api_load", "nearest", "tiles")
+BENCHMARKS = (
+    "load",
+    "assign",
+    "assign_trigger",
+    "assign_dask",
+    "api_load",
+    "nearest",
+    "tiles",
+    "hotspots",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -81,8 +81,9 @@ def two_sided_p(larger: IntArray, smaller: IntArray, permutations: int) -> Float
 def _draws(rng: np.random.Generator, n: int, width: int, rows: int) -> IntArray:
     """``rows`` rows of ``width`` distinct indices in 0..n-1, each row a uniform random
     ordered sample without replacement."""
-    if n * rows <= 2_000_000 or width * 4 > n:
-        # few sites (or a neighbourhood near the whole set): sort random keys, exact
+    if width * width > n:
+        # a draw of this width among so few sites repeats an index more often than not:
+        # sort random keys instead (exact, and cheap when n is small)
         return np.argsort(rng.random((rows, n)), axis=1)[:, :width].astype(np.int64)
     out = rng.integers(0, n, size=(rows, width), dtype=np.int64)
     todo = np.arange(rows)

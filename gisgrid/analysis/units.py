@@ -174,6 +174,17 @@ def _under(conn: Connection, within: int) -> set[int]:
     return ids
 
 
+def _extent(conn: Connection, within: int | None) -> tuple[float, float, float, float]:
+    """The box of the current grids, or of area ``within``."""
+    box = conn.execute(_EXTENT_SQL, {"within": within}).one()
+    if box[0] is None:
+        if within is not None:
+            raise InvalidInput(f"within={within}: no such current area", field="within")
+        raise InvalidInput("the store has no current grids", field="level")
+    w, s, e, n = (float(v) for v in box)
+    return w, s, e, n
+
+
 def _digest(*arrays: NDArray[Any]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for a in arrays:
@@ -186,7 +197,11 @@ def _areas(
 ) -> gpd.GeoDataFrame:
     import pandas as pd
 
-    counts = area_counts(conn, level, filters, scope)
+    if within is None:
+        counts = area_counts(conn, level, filters, scope)
+    else:
+        # only the areas touching the study area's box are read (and counted)
+        counts = area_counts(conn, level, filters, scope, bbox=_extent(conn, within))
     rows = conn.execute(_BASE_SQL, {"level": level}).mappings().all()
     base = pd.DataFrame(
         {
@@ -225,14 +240,7 @@ def _hexagons(
     import geopandas as gpd
     import shapely
 
-    box = conn.execute(_EXTENT_SQL, {"within": within}).one()
-    if box[0] is None:
-        what = f"area {within}" if within is not None else "the store"
-        raise InvalidInput(
-            f"{what} has no current boundaries to cover with hexagons",
-            field="within" if within is not None else "level",
-        )
-    w, s, e, n = (float(v) for v in box)
+    w, s, e, n = _extent(conn, within)
     # the same lattice as hex_bins for this box: side cell_m at the box's middle latitude
     size = cell_m / math.cos(math.radians((s + n) / 2))
     cells = (merc_x(e) - merc_x(w)) * (merc_y(n) - merc_y(s)) / (2.6 * size**2)

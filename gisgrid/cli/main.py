@@ -14,6 +14,7 @@ from rich.table import Table
 from gisgrid.cli import accounts as cli_accounts
 from gisgrid.cli import assign as cli_assign
 from gisgrid.cli import demo as cli_demo
+from gisgrid.cli import hotspots as cli_hotspots
 from gisgrid.cli import io as cli_io
 from gisgrid.cli import tiles as cli_tiles
 from gisgrid.errors import GisgridError
@@ -169,6 +170,7 @@ cli_io.register(app)
 cli_assign.register(app)
 cli_accounts.register(app)
 cli_tiles.register(app)
+cli_hotspots.register(app)
 
 
 def main() -> None:
