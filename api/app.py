@@ -11,11 +11,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api import errors
+from api.routes import analysis as analysis_routes
 from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
 from gisgrid import __version__
+from gisgrid.analysis.service import AnalysisService
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
 from gisgrid.store.engine import make_engine, make_session_factory
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.grid_index = GridIndexCache(engine)
         app.state.tiles = TileService(engine, settings)
         app.state.tile_cache = app.state.tiles.cache  # its hit counts, for tests and diagnostics
+        # analysis answers, their tiles in the tile cache (one memory budget for tiles)
+        app.state.analysis = AnalysisService(engine, app.state.tiles.cache)
         try:
             yield
         finally:
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(evaluation.router)
     app.include_router(open311_routes.router)
+    # before the tile routes: /tiles/hotspots... is drawn from analysis answers, not SQL
+    app.include_router(analysis_routes.router)
     app.include_router(tile_routes.router)
     if settings.cors_origins:
         app.add_middleware(

@@ -193,6 +193,44 @@ def parse_period(value: str, field: str = "datetime") -> Period:
     return Period(start, end)
 
 
+def parse_month(value: str | date, field: str = "month") -> datetime:
+    """The start of a calendar month in the city: ``YYYY-MM`` (or a date, whose month is
+    taken), 00:00 of its first day.
+
+    Examples
+    --------
+    >>> parse_month("2026-10").isoformat()
+    '2026-10-01T00:00:00+08:00'
+    >>> parse_month("2026-13")
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: month: month='2026-13' is not a month; expected YYYY-MM, \
+e.g. 2026-03
+    """
+    if isinstance(value, date):
+        return datetime(value.year, value.month, 1, tzinfo=CITY_TZ)
+    raw = value.strip() if isinstance(value, str) else ""
+    try:
+        year, month = (int(p) for p in raw.split("-"))
+        return datetime(year, month, 1, tzinfo=CITY_TZ)
+    except ValueError:
+        raise _refuse(value, field, "is not a month; expected YYYY-MM, e.g. 2026-03") from None
+
+
+def add_months(start: datetime, months: int) -> datetime:
+    """The first of the month ``months`` after (or before) the month of ``start``, at 00:00
+    in the city.
+
+    >>> add_months(parse_month("2026-01"), -1).isoformat()
+    '2025-12-01T00:00:00+08:00'
+    >>> add_months(parse_month("2026-11"), 2).date()
+    datetime.date(2027, 1, 1)
+    """
+    local = start.astimezone(CITY_TZ)
+    index = local.year * 12 + local.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=CITY_TZ)
+
+
 def days_up_to(end: datetime, days: int) -> datetime:
     """The start of the ``days`` days whose last included instant is ``end`` (``end`` less
     ``days`` days, plus the one microsecond ``end`` itself holds), so that the days up to a

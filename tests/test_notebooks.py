@@ -19,6 +19,8 @@ from tests.support import scratch_engine
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 HOTSPOTS = NOTEBOOKS / "01_hotspots_first_look.ipynb"
+STATISTICS = NOTEBOOKS / "02_hotspot_statistics.ipynb"
+EMERGING = NOTEBOOKS / "03_emerging_hotspots.ipynb"
 SEED = 5  # tiny_city's default
 
 
@@ -52,6 +54,21 @@ def outputs(nb: nbformat.NotebookNode) -> tuple[str, list[str]]:
             elif "text/html" in out.get("data", {}):
                 html.append(out["data"]["text/html"])
     return "".join(text), html
+
+
+def images(nb: nbformat.NotebookNode) -> int:
+    """How many PNG figures the notebook drew."""
+    return sum(
+        "image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", [])
+    )
+
+
+def with_truth(tmp_path: Path) -> Path:
+    """A data folder holding the tiny city's planted truth, as `gisgrid demo` leaves it."""
+    (tmp_path / "demo").mkdir()
+    truth = generate("tiny", seed=SEED).ground_truth
+    (tmp_path / "demo" / f"ground_truth_tiny_{SEED}.json").write_text(json.dumps(truth))
+    return tmp_path
 
 
 def assert_maps(html: list[str]) -> None:
@@ -97,3 +114,30 @@ def test_hotspots_notebook_loads_the_tiny_city_into_an_empty_store(
     assert "the store was empty: loaded the tiny synthetic city" in text
     assert "planted hotspots are found" in text  # from the city it generated
     assert_maps(html)
+
+
+def test_hotspot_statistics_notebook_on_the_tiny_city(
+    city_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nb = execute(STATISTICS, city_url, with_truth(tmp_path), monkeypatch)
+    text, _ = outputs(nb)
+    # 23 grids are too few units: the notebook says so and runs on hexagons
+    assert "units of analysis are hex" in text
+    assert "Gi* classes:" in text and "hot_99" in text and "LISA classes:" in text
+    assert images(nb) == 1, "the kernel density, Gi* and LISA side by side"
+    found = re.search(r"(\d+) of (\d+) planted hot spots found by Gi\*", text)
+    assert found, text
+    assert int(found.group(1)) == int(found.group(2)) == 2
+
+
+def test_emerging_hotspots_notebook_on_the_tiny_city(
+    city_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nb = execute(EMERGING, city_url, with_truth(tmp_path), monkeypatch)
+    text, html = outputs(nb)
+    assert "x 52 weeks" in text
+    assert any("category" in h and "no_pattern" in h for h in html), "the category table"
+    assert images(nb) == 2, "the category map and the series"
+    shown = re.search(r"series shown: (.+)", text)
+    assert shown and "_hot" in shown.group(1)
+    assert re.search(r"\d+ of 1 planted emerging spots found", text), text

@@ -75,10 +75,18 @@ def _suffix(layer: Layer) -> str:
     return "png" if layer.kind == "raster" else "pbf"
 
 
-async def tilejson(request: Request, service: TileService, layer: Layer) -> dict[str, Any]:
-    _check_params(request.query_params, layer)
+async def tilejson(
+    request: Request,
+    service: TileService,
+    layer: Layer,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The layer's TileJSON; ``extra``: the layer's own parameters, already read by the
+    library (the hot-spot layer's), which go into the tile URLs beside the filters."""
+    if extra is None:
+        _check_params(request.query_params, layer)
     filters = await _filters(request, service)
-    query = urlencode(filters.query_string())
+    query = urlencode({**(extra or {}), **filters.query_string()})
     url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.{_suffix(layer)}"
     w, s, e, n = await run_in_threadpool(service.bounds)
     doc: dict[str, Any] = {
@@ -125,6 +133,9 @@ def index(request: Request) -> dict[str, Any]:
                 "filters": list(FILTER_PARAMS) if layer.filtered else [],
                 "minzoom": layer.minzoom,
                 "maxzoom": layer.maxzoom,
+                # drawn from an analysis answer: its TileJSON and tiles take the parameters
+                # of GET /analysis/hotspots besides the filters
+                "computed": layer.computed,
             }
             for layer in LAYERS.values()
         ]

@@ -2,9 +2,10 @@
 //
 // Everything on the map comes from this server: the tile catalogue (GET /tiles, then each
 // layer's TileJSON), /locate and /units/nearest for the click popup, /token and /me to sign
-// in. There is no basemap unless GISGRID_BASEMAP_URL names one, and no glyphs: the style uses
+// in, and the Hotspots panel's /analysis answers (hotspots.js). There is no basemap unless GISGRID_BASEMAP_URL names one, and no glyphs: the style uses
 // circle, fill, line and raster layers only, and every text is HTML (popups, the legend).
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+import { hotspotClick, hotspotLegend, initHotspots, refreshHotspots } from "/static/hotspots.js";
 
 const TOKEN_KEY = "gisgrid.session";
 const POINT_HIT_PX = 6; // how close a click must be to a point to open its popup
@@ -205,7 +206,8 @@ function mercY(lat) {
 
 function addSource(map, id) {
   const entry = state.catalog.get(id);
-  if (!entry || !canRead(id) || map.getSource(id)) return false;
+  // a computed layer (hotspots) needs its analysis parameters: the Hotspots panel adds it
+  if (!entry || entry.computed || !canRead(id) || map.getSource(id)) return false;
   if (entry.type === "raster") {
     map.addSource(id, { type: "raster", url: tilejsonUrl(id), tileSize: 256 });
   } else {
@@ -355,12 +357,14 @@ function applyVisibility(map) {
 function refreshSources(map, onlyFiltered) {
   for (const id of state.catalog.keys()) {
     const src = map.getSource(id);
-    if (!src) continue;
+    if (!src || state.catalog.get(id).computed) continue;
     if (onlyFiltered && !takesFilters(id)) continue;
     src.setUrl(tilejsonUrl(id));
     state.errors.delete(id);
   }
   state.breaks = {};
+  // the Hotspots panel's answer depends on the category and the caller too
+  refreshHotspots();
 }
 
 // ------------------------------------------------------------------ choropleth classes
@@ -481,6 +485,8 @@ function renderLegend(map) {
     parts.push(`<div class="block" data-legend="hex"><div class="title">Hexagons 六边形: ${m.en} ${m.zh}</div>
       ${classRows(b, HEX_COLOURS)}</div>`);
   }
+  const hot = hotspotLegend();
+  if (hot) parts.push(hot);
   if (state.show.heat && map.getLayer("heat")) parts.push(heatLegend());
   if (state.show.incidents && map.getLayer("incident-points")) {
     // single incidents only reach a signed-in caller from zoom 14; clusters otherwise
@@ -640,7 +646,7 @@ function onClick(map, e) {
   );
   const hit = pointLayers.length ? map.queryRenderedFeatures(box, { layers: pointLayers })[0] : null;
   if (!hit) {
-    locationPopup(map, e.lngLat);
+    if (!hotspotClick(map, e)) locationPopup(map, e.lngLat);
     return;
   }
   // the tiles carry the row id as the MVT feature id, not as a property
@@ -867,6 +873,9 @@ async function main() {
     return;
   }
   addLayers(map);
+  initHotspots(map, {
+    api, esc, openPopup, filters: () => state.filters, onLegend: () => renderLegend(map),
+  });
   renderLegend(map);
   loadHeatLegend(map);
   window.__gisgridReady = true;

@@ -1,8 +1,11 @@
 """The tile layer registry: what each layer shows, from which tables, from which zoom, and
 who may read it.
 
-Every vector layer is one SQL function in ``gisgrid/sql/tiles.sql`` with the signature
-``(z, x, y, query_params json) -> bytea`` (Martin could serve it unchanged). The raster heat
+Every vector layer but one is an SQL function in ``gisgrid/sql/tiles.sql`` with the signature
+``(z, x, y, query_params json) -> bytea`` (Martin could serve it unchanged). The exception is
+``hotspots`` (``computed``): its statistics are computed in Python, so its tiles are drawn
+from the held answer (:mod:`gisgrid.analysis.service`, :mod:`gisgrid.tiles.frames`) and its
+routes are the analysis API's, which also read its parameters. The raster heat
 layer is :func:`gisgrid.tiles.raster.render_tile`, which takes the same ``query_params``
 (:mod:`gisgrid.tiles.filters`); :mod:`gisgrid.tiles.render` renders a layer's tile with the
 versions of the tables it read.
@@ -47,9 +50,15 @@ class Layer:
     filtered: bool = False  # takes the incident filters
     geometry: str = "polygon"
     fields: dict[str, str] = field(default_factory=dict)
+    computed: bool = False  # drawn from an answer computed in Python, not an SQL function
 
     @property
     def function(self) -> str:
+        if self.computed:
+            raise InvalidInput(
+                f"layer {self.id!r} is computed in Python and has no SQL tile function",
+                field="layer",
+            )
         return f"gisgrid_tile_{self.id}"
 
 
@@ -174,6 +183,39 @@ LAYERS: dict[str, Layer] = {
                 "open": "Number",
                 "overdue": "Number",
                 "cell_m": "Number: hexagon side in ground metres",
+            },
+        ),
+        Layer(
+            id="hotspots",
+            title="Hot spots (Gi*, local Moran's I, emerging)",
+            description=(
+                "The units of a hot-spot analysis with their class: Gi* hot and cold spots "
+                "at 99/95/90 % with FDR, local Moran's I quadrants, or emerging hot-spot "
+                "categories. The query string takes the parameters of GET /analysis/hotspots "
+                "(method, level, ...) besides the incident filters; anonymous callers' "
+                "counts leave out the sensitive groups."
+            ),
+            kind="vector",
+            tables=("areas", "incidents"),
+            minzoom=8,
+            filtered=True,
+            computed=True,
+            fields={
+                "id": "Number: the unit (area id, or hexagon lattice cell)",
+                "code": "String",
+                "name": "String",
+                "class": "String: hot_99 ... cold_90 (gistar), HH/LH/LL/HL (lisa), the "
+                "category (emerging), or not_significant / no_pattern",
+                "count": "Number: incidents in the period",
+                "value": "Number: the value tested (count or smoothed rate)",
+                "z": "Number: Gi* z-score",
+                "p": "Number: the p value the class uses",
+                "I": "Number: local Moran's I",
+                "quadrant": "String: HH, LH, LL or HL, significant or not",
+                "trend_tau": "Number: Mann-Kendall tau of the unit's z-scores (emerging)",
+                "trend_p": "Number",
+                "hot_steps": "Number: time steps significantly hot (emerging)",
+                "cold_steps": "Number",
             },
         ),
         Layer(
