@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,6 +27,13 @@ STATUS: dict[type[e.GisgridError], int] = {
 }
 
 
+log = logging.getLogger("gisgrid.api")
+
+UNAVAILABLE = "the service is unavailable: its database cannot be reached; try again shortly"
+"""What a 503 says. The library's own reason names the server (a socket path, a host and
+port): that goes to the log, never to the client."""
+
+
 def status_for(exc: e.GisgridError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -33,11 +41,28 @@ def status_for(exc: e.GisgridError) -> int:
     return 500
 
 
+def public(exc: e.GisgridError) -> e.GisgridError:
+    """The error as a client may see it: a 503 says only that the service is unavailable
+    (the detail is logged); every other error is shown as it is.
+
+    Examples
+    --------
+    >>> public(e.DatabaseUnavailable("no socket /srv/.s.PGSQL.5432")).reason
+    'the service is unavailable: its database cannot be reached; try again shortly'
+    >>> public(e.InvalidInput("bad", field="lon")).reason
+    'bad'
+    """
+    if status_for(exc) != 503:
+        return exc
+    log.warning("503 %s: %s", type(exc).__name__, exc)
+    return type(exc)(UNAVAILABLE)
+
+
 def _response(exc: e.GisgridError) -> JSONResponse:
     status = status_for(exc)
     # RFC 6750: a 401 names the scheme the client should use.
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
+    return JSONResponse(status_code=status, content=public(exc).to_dict(), headers=headers)
 
 
 def invalid_input(exc: RequestValidationError) -> e.InvalidInput:
