@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api import errors
+from api.hosts import TrustedHosts
 from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
@@ -72,4 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webmap.router)
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
+    # outermost: a Host no link may be built from is refused before anything else runs
+    app.add_middleware(TrustedHosts, settings=settings)
     return app

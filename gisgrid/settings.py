@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+MIN_SECRET_KEY_BYTES = 32
+
 
 @cache
 def _process_secret() -> SecretStr:
@@ -61,14 +63,32 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         default_factory=_process_secret,
         description=(
-            "Key that signs access tokens (HS256). Unset, a random key is made once per process,"
-            " so tokens die with the process: production must set GISGRID_SECRET_KEY."
+            "Key that signs access tokens (HS256), at least 32 bytes (RFC 7518 wants a key as"
+            " long as the hash). Unset, a random key is made once per process, so tokens die"
+            " with the process: production must set GISGRID_SECRET_KEY."
         ),
     )
     token_ttl_s: int = Field(
         default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of an access token."
     )
     host: str = "127.0.0.1"
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The address clients reach the API at (GISGRID_PUBLIC_URL=https://grid.example.org,"
+            " a path prefix allowed). Set, every absolute link (TileJSON tiles, OGC API links)"
+            " is built from it, never from the request's Host header."
+        ),
+    )
+    trusted_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Without GISGRID_PUBLIC_URL: the Host names this server answers to besides the"
+            " loopback names and GISGRID_HOST, comma-separated (GISGRID_TRUSTED_HOSTS="
+            "grid.example.org,*.grid.example.org; * for any); another Host is a 400, so no"
+            " link is built from a name a stranger sent."
+        ),
+    )
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=5, ge=1)
     holidays: Annotated[tuple[date, ...], NoDecode] = Field(
@@ -117,6 +137,18 @@ class Settings(BaseSettings):
         default="", description="Attribution shown on the map for the basemap (HTML allowed)."
     )
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr) -> SecretStr:
+        # HS256 with a short key can be brute-forced offline from any one token
+        size = len(value.get_secret_value().encode())
+        if size < MIN_SECRET_KEY_BYTES:
+            raise ValueError(
+                f"secret_key has {size} bytes; at least {MIN_SECRET_KEY_BYTES} are needed"
+                ' (make one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return value
+
     @field_validator("basemap_url")
     @classmethod
     def _check_basemap_url(cls, value: str | None) -> str | None:
@@ -130,6 +162,24 @@ class Settings(BaseSettings):
             missing.append("{y}")
         if missing:
             raise ValueError(f"basemap_url={value!r} lacks {', '.join(missing)}")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        scheme, _, rest = value.partition("://")
+        if scheme not in ("http", "https") or not rest or rest.startswith("/"):
+            raise ValueError(f"public_url={value!r}; expected http(s)://host[:port][/prefix]")
+        return value
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
     @field_validator("cors_origins", mode="before")

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, OptionalCallerDep
+from api.hosts import base_url, self_url
 from api.routes import ogc_html, webmap
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated
@@ -60,8 +61,7 @@ ScopeDep = Annotated[Scope | None, Depends(scope_for_request)]
 def _url(
     request: Request, path: str, query: dict[str, str] | list[tuple[str, str]] | None = None
 ) -> str:
-    base = str(request.base_url).rstrip("/")
-    url = f"{base}{path}"
+    url = f"{base_url(request)}{path}"
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -227,7 +227,7 @@ def _page_links(
     def at(offset: int) -> str:
         return _url(request, path, [*kept, ("offset", str(offset))] if offset else kept)
 
-    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    links = [{"href": self_url(request), "rel": "self", "type": GEOJSON}]
     if query.offset + returned < matched:
         links.append({"href": at(query.offset + returned), "rel": "next", "type": GEOJSON})
     if query.offset > 0:
@@ -319,7 +319,7 @@ class CollectionRoutes:
             with engine.connect() as conn:
                 feat = ft.item(conn, c, fid, allowed)
             feat["links"] = [
-                {"href": str(request.url), "rel": "self", "type": GEOJSON},
+                {"href": self_url(request), "rel": "self", "type": GEOJSON},
                 {"href": _url(request, path), "rel": "collection", "type": JSON},
             ]
             return _respond(request, f"{c.title}: {fid}", feat, GEOJSON)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import TileServiceDep
 from api.errors import FieldErrorRoute
+from api.hosts import base_url
 from gisgrid.access.auth import Caller
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated
@@ -68,7 +69,7 @@ async def _filters(
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return base_url(request)
 
 
 def _suffix(layer: Layer) -> str:
