@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from api import errors
+from api import errors, limits
 from api.hosts import TrustedHosts
 from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
@@ -51,17 +51,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(query.router)
-    app.include_router(ogc.router)
+
+    def include(router: APIRouter, max_body_size: int = settings.max_body_bytes) -> None:
+        # per router, not for the app: FastAPI's app-wide limit sits outside the middleware
+        # below and would answer an oversized Content-Length in plain text first
+        app.include_router(router, max_body_size=max_body_size)
+
+    include(health.router)
+    include(auth.router)
+    include(query.router, limits.within_body_limit(settings))
+    include(ogc.router)
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
-    app.include_router(photo_routes.router)
-    app.include_router(incidents.router)
-    app.include_router(residents.router)
-    app.include_router(evaluation.router)
-    app.include_router(open311_routes.router)
-    app.include_router(tile_routes.router)
+    include(photo_routes.router, limits.photo_body_limit(settings))
+    include(incidents.router)
+    include(residents.router)
+    include(evaluation.router)
+    include(open311_routes.router)
+    include(tile_routes.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -70,9 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
             expose_headers=["ETag"],
         )
-    app.include_router(webmap.router)
+    include(webmap.router)
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
+    # the last added runs first: Host, then the token, then the declared size, all before
+    # the body is read
+    app.add_middleware(limits.DeclaredSize, settings=settings)
+    app.add_middleware(limits.TokenFirst, settings=settings)
     # outermost: a Host no link may be built from is refused before anything else runs
     app.add_middleware(TrustedHosts, settings=settings)
     return app

@@ -7,10 +7,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from gisgrid import errors as e
 
@@ -22,6 +25,8 @@ STATUS: dict[type[e.GisgridError], int] = {
     e.Conflict: 409,
     e.PreconditionFailed: 412,
     e.PreconditionRequired: 428,
+    e.TooLarge: 413,
+    e.TooManyRequests: 429,
     e.DatabaseUnavailable: 503,
     e.ClusterError: 503,
 }
@@ -60,9 +65,24 @@ def public(exc: e.GisgridError) -> e.GisgridError:
 
 def _response(exc: e.GisgridError) -> JSONResponse:
     status = status_for(exc)
-    # RFC 6750: a 401 names the scheme the client should use.
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {}
+    if status == 401:  # RFC 6750: a 401 names the scheme the client should use
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, e.TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse(status_code=status, content=public(exc).to_dict(), headers=headers)
+
+
+def too_large(limit: int | None) -> e.TooLarge:
+    """The 413 of a request body over ``limit`` bytes (the route's, or GISGRID_MAX_BODY_BYTES).
+
+    Examples
+    --------
+    >>> too_large(1024).to_dict()["reason"]
+    'the request body is larger than the limit of 1024 bytes for this route'
+    """
+    where = f"the limit of {limit} bytes for this route" if limit is not None else "the limit"
+    return e.TooLarge(f"the request body is larger than {where}")
 
 
 def invalid_input(exc: RequestValidationError) -> e.InvalidInput:
@@ -103,6 +123,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(e.GisgridError)
     async def _gisgrid_error(request: Request, exc: e.GisgridError) -> JSONResponse:
         return _response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own errors (a body over the limit, an unknown path, a wrong method)
+        # in the {error, field, reason} shape too
+        if exc.status_code == 413:
+            return _response(too_large(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(sa_exc.DBAPIError)
     async def _db_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description=(
+            "Largest request body, in bytes (1 MB); a photo upload may be as large as"
+            " max_photo_bytes and a /query/within polygon as large as its own limit. A larger"
+            " body is a 413, before it is read when its Content-Length says so."
+        ),
+    )
     max_photo_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest photo accepted, in bytes (10 MB)."
     )
