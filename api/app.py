@@ -17,6 +17,7 @@ from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
 from gisgrid import __version__
+from gisgrid.access.signin import SignInThrottle
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
 from gisgrid.store.engine import make_engine, make_session_factory
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.signin = SignInThrottle.from_settings(settings)  # per process, like the tiles
     errors.install(app)
 
     def include(router: APIRouter, max_body_size: int = settings.max_body_bytes) -> None:

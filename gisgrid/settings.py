@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(
         default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of an access token."
     )
+    signin_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed sign-ins a username may have in the window."
+    )
+    signin_max_failures_per_client: int = Field(
+        default=30, ge=1, description="Failed sign-ins a client address may have in the window."
+    )
+    signin_window_s: float = Field(
+        default=300.0, gt=0, description="The window failed sign-ins are counted over, seconds."
+    )
+    signin_max_hashing: int = Field(
+        default=2, ge=1, description="Password checks (argon2, 64 MiB each) that run at once."
+    )
     host: str = "127.0.0.1"
     public_url: str | None = Field(
         default=None,
