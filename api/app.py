@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from api import errors, limits
+from api import errors, limits, openapi
 from api.hosts import TrustedHosts
 from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.signin = SignInThrottle.from_settings(settings)  # per process, like the tiles
     errors.install(app)
+    openapi.install(app)
 
     def include(router: APIRouter, max_body_size: int = settings.max_body_bytes) -> None:
         # per router, not for the app: FastAPI's app-wide limit sits outside the middleware

@@ -39,6 +39,16 @@ UNAVAILABLE = "the service is unavailable: its database cannot be reached; try a
 port): that goes to the log, never to the client."""
 
 
+# Starlette's HTTPException statuses, named as the library's classes are
+HTTP_ERRORS = {
+    400: "InvalidInput",
+    401: "NotAuthenticated",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+}
+
+
 def status_for(exc: e.GisgridError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -93,8 +103,17 @@ def invalid_input(exc: RequestValidationError) -> e.InvalidInput:
     >>> err = RequestValidationError([{"loc": ("query", "lat"), "msg": "not a number"}])
     >>> invalid_input(err).to_dict()
     {'error': 'InvalidInput', 'field': 'lat', 'reason': 'not a number'}
+    >>> bad_json = {"type": "json_invalid", "loc": ("body", 39), "ctx": {"error": "Expecting ','"}}
+    >>> invalid_input(RequestValidationError([bad_json])).to_dict()
+    {'error': 'InvalidInput', 'field': 'body', 'reason': "is not valid JSON: Expecting ',' at \
+character 39"}
     """
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {"loc": ()}
+    if first.get("type") == "json_invalid":
+        # FastAPI's loc is ("body", <character offset>): the field is the body itself
+        at = first.get("loc", ("body", "?"))[-1]
+        why = (first.get("ctx") or {}).get("error", "not JSON")
+        return e.InvalidInput(f"is not valid JSON: {why} at character {at}", field="body")
     loc = [str(p) for p in first.get("loc", ())]
     field = ".".join(loc[1:] if loc and loc[0] in ("query", "body", "path", "header") else loc)
     return e.InvalidInput(str(first.get("msg", "invalid")), field=field or None)
@@ -124,13 +143,23 @@ def install(app: FastAPI) -> None:
     async def _gisgrid_error(request: Request, exc: e.GisgridError) -> JSONResponse:
         return _response(exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # every route: 400 naming the field, as the library's InvalidInput (FieldErrorRoute
+        # does the same inside its routers), never FastAPI's 422 {"detail": ...}
+        return _response(invalid_input(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # Starlette's own errors (a body over the limit, an unknown path, a wrong method)
-        # in the {error, field, reason} shape too
+        # Starlette's and FastAPI's own errors (a body over the limit, broken multipart, an
+        # unknown path, a wrong method) in the {error, field, reason} shape too
         if exc.status_code == 413:
             return _response(too_large(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)))
-        return await http_exception_handler(request, exc)
+        if exc.status_code == 304 or exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        name = HTTP_ERRORS.get(exc.status_code, "HTTPError")
+        body = {"error": name, "field": None, "reason": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(sa_exc.DBAPIError)
     async def _db_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:

@@ -104,3 +104,36 @@ def test_huge_json_numbers(
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field
     assert "not a finite number" in r.json()["reason"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"point": [126.6, 45.7], "radius_m": 10', "body"),
+        ("[1, 2]", None),
+        ('{"point": [126.6, 45.7], "radius_m": 10, "limit": "many"}', "limit"),
+    ],
+    ids=["broken-json", "not-an-object", "wrong-type"],
+)
+def test_body_parse_errors_name_the_field_not_a_byte_offset(
+    client: TestClient, admin: dict[str, str], body: str, field: str | None
+) -> None:
+    r = _json(client, "/query/within", body, admin)
+    assert r.status_code == 400, r.text
+    assert set(r.json()) == {"error", "field", "reason"}
+    assert r.json()["error"] == "InvalidInput"
+    if field is not None:
+        assert r.json()["field"] == field
+
+
+def test_framework_errors_have_the_same_shape(client: TestClient, admin: dict[str, str]) -> None:
+    broken = client.post(
+        "/incidents/1/photos",
+        content=b"--x\r\n[1, 2]--x--\r\n",
+        headers={**admin, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert broken.status_code == 400, broken.text
+    assert set(broken.json()) == {"error", "field", "reason"}
+    missing = client.get("/no/such/path")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "NotFound"
