@@ -116,6 +116,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Memory for the in-process tile cache, in MB (0 turns the cache off).",
     )
+    tile_renders_per_client: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Uncached tiles rendered at once for one client (an account, or an address when"
+            " anonymous); its further misses wait their turn."
+        ),
+    )
+    tile_render_queue: int = Field(
+        default=100,
+        ge=0,
+        description="A client's misses that may wait for a render slot; past them, 429.",
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description=(
