@@ -54,8 +54,10 @@ def test_external_url_is_used_as_given() -> None:
         ("1101051949123100", "18 characters"),
         ("110105194912310021", "check character"),
         ("11010519491231002Y", "18 characters"),
+        ("1101051949123100²X", "18 characters"),
+        ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "18 characters"),
     ],
-    ids=["short", "bad-check", "bad-letter"],
+    ids=["short", "bad-check", "bad-letter", "superscript-digit", "arabic-indic-digits"],
 )
 def test_bad_id_numbers_are_refused(number: str, reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason) as info:
