@@ -40,7 +40,7 @@ pytest: venv
 	GISGRID_REQUIRE_BROWSER=$(if $(findstring --browser,$(SYSDEPS_FLAGS)),1,) $(BIN)/pytest $(PYTEST_ARGS)
 
 ## make fuzz: the suite's schemathesis test (tests/api/test_fuzz.py) with a larger budget:
-# FUZZ_EXAMPLES cases per operation and caller instead of 2 (about 10 minutes at 100)
+# FUZZ_EXAMPLES cases per operation and caller instead of 2 (100: about 4 minutes here)
 FUZZ_EXAMPLES ?= 100
 fuzz: venv
 	GISGRID_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/api/test_fuzz.py
