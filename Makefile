@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test sysdeps venv lint types pytest bench clean
+.PHONY: demo test sysdeps venv lint types pytest fuzz bench clean
 
 sysdeps:
 	@bash scripts/sysdeps.sh $(SYSDEPS_FLAGS)
@@ -38,6 +38,12 @@ types: venv
 
 pytest: venv
 	GISGRID_REQUIRE_BROWSER=$(if $(findstring --browser,$(SYSDEPS_FLAGS)),1,) $(BIN)/pytest $(PYTEST_ARGS)
+
+## make fuzz: the suite's schemathesis test (tests/api/test_fuzz.py) with a larger budget:
+# FUZZ_EXAMPLES cases per operation and caller instead of 2 (100: about 4 minutes here)
+FUZZ_EXAMPLES ?= 100
+fuzz: venv
+	GISGRID_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/api/test_fuzz.py
 
 bench: sysdeps venv
 	$(BIN)/python -m bench

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from api import errors
+from api import errors, limits, openapi
+from api.hosts import TrustedHosts
 from api.routes import analysis as analysis_routes
 from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
 from gisgrid import __version__
+from gisgrid.access.signin import SignInThrottle
 from gisgrid.analysis.service import AnalysisService
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
@@ -53,20 +55,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.signin = SignInThrottle.from_settings(settings)  # per process, like the tiles
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(query.router)
-    app.include_router(ogc.router)
+    openapi.install(app)
+
+    def include(router: APIRouter, max_body_size: int = settings.max_body_bytes) -> None:
+        # per router, not for the app: FastAPI's app-wide limit sits outside the middleware
+        # below and would answer an oversized Content-Length in plain text first
+        app.include_router(router, max_body_size=max_body_size)
+
+    include(health.router)
+    include(auth.router)
+    include(query.router, limits.within_body_limit(settings))
+    include(ogc.router)
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
-    app.include_router(photo_routes.router)
-    app.include_router(incidents.router)
-    app.include_router(residents.router)
-    app.include_router(evaluation.router)
-    app.include_router(open311_routes.router)
+    include(photo_routes.router, limits.photo_body_limit(settings))
+    include(incidents.router)
+    include(residents.router)
+    include(evaluation.router)
+    include(open311_routes.router)
     # before the tile routes: /tiles/hotspots... is drawn from analysis answers, not SQL
-    app.include_router(analysis_routes.router)
-    app.include_router(tile_routes.router)
+    include(analysis_routes.router)
+    include(tile_routes.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -75,7 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
             expose_headers=["ETag"],
         )
-    app.include_router(webmap.router)
+    include(webmap.router)
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
+    # the last added runs first: Host, then the token, then the declared size, all before
+    # the body is read
+    app.add_middleware(limits.DeclaredSize, settings=settings)
+    app.add_middleware(limits.TokenFirst, settings=settings)
+    # outermost: a Host no link may be built from is refused before anything else runs
+    app.add_middleware(TrustedHosts, settings=settings)
     return app

@@ -349,6 +349,9 @@ def make_servers(
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TIPG_", "PG"))}
     g_env = dict(base_env, GISGRID_SECRET_KEY=secret, GISGRID_DATABASE_URL=url)
     g_env.setdefault("GISGRID_POOL_SIZE", str(pool))
+    # the bench's clients share one address and token: give them the share of that many
+    # clients, as tipg has no per-client cap on rendering (gisgrid.tiles.gate)
+    g_env.setdefault("GISGRID_TILE_RENDERS_PER_CLIENT", str(pool))
     gisgrid = Server(
         name="gisgrid",
         argv=[sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", *UVICORN_FLAGS],

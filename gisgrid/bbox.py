@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 
 from gisgrid.errors import InvalidInput
+from gisgrid.numbers import shown
 
 Bbox = tuple[float, float, float, float]
 """(west, south, east, north) in degrees."""
@@ -46,16 +47,25 @@ def _num(x: float) -> str:
     return str(int(x)) if x.is_integer() else repr(x)
 
 
+def _float(p: object) -> float:
+    if isinstance(p, bool):
+        raise TypeError("a bool is not a coordinate")
+    try:
+        return float(p)  # type: ignore[arg-type]
+    except OverflowError:  # an integer too large for a float: refused below as not finite
+        return math.inf
+
+
 def _numbers(value: BboxLike, field: str, heights: bool) -> list[float]:
     counts = "4 or 6 numbers (west,south,zmin,east,north,zmax)" if heights else "4 numbers"
     expected = f"expected {counts}: west,south,east,north in lon/lat degrees"
     parts = value.split(",") if isinstance(value, str) else value
     try:
-        nums = [float(p) for p in parts]
+        nums = [_float(p) for p in parts]
     except (TypeError, ValueError):
-        raise InvalidInput(f"{field}={value!r}; {expected}", field=field) from None
+        raise InvalidInput(f"{field}={shown(value)}; {expected}", field=field) from None
     if len(nums) != 4 and not (heights and len(nums) == 6):
-        raise InvalidInput(f"{field}={value!r} has {len(nums)}; {expected}", field=field)
+        raise InvalidInput(f"{field}={shown(value)} has {len(nums)}; {expected}", field=field)
     return nums
 
 

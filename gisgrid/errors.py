@@ -55,6 +55,24 @@ class NotAuthenticated(GisgridError):
     """No valid credentials."""
 
 
+class TooLarge(GisgridError):
+    """A request or upload larger than the limit that applies to it."""
+
+
+class TooManyRequests(GisgridError):
+    """Too many attempts in a short time; ``retry_after_s`` says when to try again.
+
+    Examples
+    --------
+    >>> TooManyRequests("slow down", retry_after_s=30).retry_after_s
+    30
+    """
+
+    def __init__(self, reason: str, *, retry_after_s: int, field: str | None = None):
+        super().__init__(reason, field=field)
+        self.retry_after_s = retry_after_s
+
+
 class DatabaseUnavailable(GisgridError):
     """The database cannot be reached."""
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+MIN_SECRET_KEY_BYTES = 32
+
 
 @cache
 def _process_secret() -> SecretStr:
@@ -61,14 +63,44 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         default_factory=_process_secret,
         description=(
-            "Key that signs access tokens (HS256). Unset, a random key is made once per process,"
-            " so tokens die with the process: production must set GISGRID_SECRET_KEY."
+            "Key that signs access tokens (HS256), at least 32 bytes (RFC 7518 wants a key as"
+            " long as the hash). Unset, a random key is made once per process, so tokens die"
+            " with the process: production must set GISGRID_SECRET_KEY."
         ),
     )
     token_ttl_s: int = Field(
         default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of an access token."
     )
+    signin_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed sign-ins a username may have in the window."
+    )
+    signin_max_failures_per_client: int = Field(
+        default=30, ge=1, description="Failed sign-ins a client address may have in the window."
+    )
+    signin_window_s: float = Field(
+        default=300.0, gt=0, description="The window failed sign-ins are counted over, seconds."
+    )
+    signin_max_hashing: int = Field(
+        default=2, ge=1, description="Password checks (argon2, 64 MiB each) that run at once."
+    )
     host: str = "127.0.0.1"
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The address clients reach the API at (GISGRID_PUBLIC_URL=https://grid.example.org,"
+            " a path prefix allowed). Set, every absolute link (TileJSON tiles, OGC API links)"
+            " is built from it, never from the request's Host header."
+        ),
+    )
+    trusted_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Without GISGRID_PUBLIC_URL: the Host names this server answers to besides the"
+            " loopback names and GISGRID_HOST, comma-separated (GISGRID_TRUSTED_HOSTS="
+            "grid.example.org,*.grid.example.org; * for any); another Host is a 400, so no"
+            " link is built from a name a stranger sent."
+        ),
+    )
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=5, ge=1)
     holidays: Annotated[tuple[date, ...], NoDecode] = Field(
@@ -84,6 +116,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Memory for the in-process tile cache, in MB (0 turns the cache off).",
     )
+    tile_renders_per_client: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Uncached tiles rendered at once for one client (an account, or an address when"
+            " anonymous); its further misses wait their turn."
+        ),
+    )
+    tile_render_queue: int = Field(
+        default=100,
+        ge=0,
+        description="A client's misses that may wait for a render slot; past them, 429.",
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description=(
@@ -92,6 +137,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description=(
+            "Largest request body, in bytes (1 MB); a photo upload may be as large as"
+            " max_photo_bytes and a /query/within polygon as large as its own limit. A larger"
+            " body is a 413, before it is read when its Content-Length says so."
+        ),
+    )
     max_photo_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest photo accepted, in bytes (10 MB)."
     )
@@ -117,6 +171,18 @@ class Settings(BaseSettings):
         default="", description="Attribution shown on the map for the basemap (HTML allowed)."
     )
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr) -> SecretStr:
+        # HS256 with a short key can be brute-forced offline from any one token
+        size = len(value.get_secret_value().encode())
+        if size < MIN_SECRET_KEY_BYTES:
+            raise ValueError(
+                f"secret_key has {size} bytes; at least {MIN_SECRET_KEY_BYTES} are needed"
+                ' (make one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return value
+
     @field_validator("basemap_url")
     @classmethod
     def _check_basemap_url(cls, value: str | None) -> str | None:
@@ -130,6 +196,24 @@ class Settings(BaseSettings):
             missing.append("{y}")
         if missing:
             raise ValueError(f"basemap_url={value!r} lacks {', '.join(missing)}")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        scheme, _, rest = value.partition("://")
+        if scheme not in ("http", "https") or not rest or rest.startswith("/"):
+            raise ValueError(f"public_url={value!r}; expected http(s)://host[:port][/prefix]")
+        return value
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
     @field_validator("cors_origins", mode="before")

@@ -6,6 +6,7 @@ test starts from the same clean state.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,13 @@ from gisgrid.store.engine import make_engine
 from tests.city_support import tiny_city
 
 TEST_PORT = 55432
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Starlette's TestClient sends Host: testserver; the apps the tests make answer to it
+    # (api.hosts refuses a Host that is not trusted when GISGRID_PUBLIC_URL is unset)
+    del config
+    os.environ.setdefault("GISGRID_TRUSTED_HOSTS", "testserver")
 
 
 def _fresh_base(prefix: str) -> Path:

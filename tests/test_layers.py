@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "gisgrid"
 
 # bottom to top; the ground floor holds the modules every layer may use. errors lies under
-# the rest of it: a ground-floor rule (times, bbox) raises InvalidInput like any other layer.
+# the rest of it: a ground-floor rule (times, bbox) raises InvalidInput like any other layer;
+# numbers lies under the rest too: bbox and times may read numbers through it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors"),
+    ("numbers",),
     ("settings", "vocab", "crs", "taxonomy", "times", "bbox", "sql"),
     ("store",),
     ("access",),

@@ -25,6 +25,24 @@ def test_bad_setting_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
         get_settings()
 
 
+@pytest.mark.parametrize("key", ["k", "k" * 31, "键" * 10], ids=["1-byte", "31-bytes", "30-bytes"])
+def test_a_short_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    monkeypatch.setenv("GISGRID_SECRET_KEY", key)
+    with pytest.raises(ValueError, match=r"secret_key has \d+ bytes; at least 32"):
+        get_settings()
+    with pytest.raises(ValueError, match="at least 32"):
+        Settings(secret_key=key, _env_file=None)
+
+
+def test_the_secret_key_default_and_a_32_byte_key_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GISGRID_SECRET_KEY", raising=False)
+    made = Settings(_env_file=None).secret_key.get_secret_value()
+    assert len(made.encode()) >= 32  # the per-process dev key passes its own rule
+    assert len(Settings(secret_key="键" * 11, _env_file=None).secret_key.get_secret_value()) == 11
+
+
 def test_external_url_is_used_as_given() -> None:
     s = Settings(database_url="postgresql://u:p@db.example:5432/city")
     assert database_url(s) == "postgresql+psycopg://u:p@db.example:5432/city"
@@ -36,8 +54,10 @@ def test_external_url_is_used_as_given() -> None:
         ("1101051949123100", "18 characters"),
         ("110105194912310021", "check character"),
         ("11010519491231002Y", "18 characters"),
+        ("1101051949123100²X", "18 characters"),
+        ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "18 characters"),
     ],
-    ids=["short", "bad-check", "bad-letter"],
+    ids=["short", "bad-check", "bad-letter", "superscript-digit", "arabic-indic-digits"],
 )
 def test_bad_id_numbers_are_refused(number: str, reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason) as info:

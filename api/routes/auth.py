@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from gisgrid.access.accounts import activate
-from gisgrid.access.auth import Caller, Token, authenticate, issue_token
+from gisgrid.access.auth import Caller, Token, issue_token
+from gisgrid.access.signin import sign_in
 
 router = APIRouter(tags=["auth"], route_class=FieldErrorRoute)
 
@@ -19,14 +20,23 @@ router = APIRouter(tags=["auth"], route_class=FieldErrorRoute)
 @router.post(
     "/token",
     summary="OAuth2 password flow: a bearer token for a username and password",
-    responses={401: {"description": "Incorrect username or password, or inactive account"}},
+    responses={
+        400: {"description": "A form field is missing; `field` names it"},
+        401: {"description": "Incorrect username or password, or inactive account"},
+        429: {
+            "description": "Too many failed sign-ins for this username or client lately, or"
+            " too many at once; Retry-After says when to try again"
+        },
+    },
 )
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:  # the library's dataclasses serve as the schemas, here and in /me
-    account = authenticate(session, form.username, form.password)
+    client = request.client.host if request.client else None
+    account = sign_in(session, form.username, form.password, request.app.state.signin, client)
     return issue_token(account.id, account.role, settings, version=account.token_version)
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from gisgrid.assign.locate import Crs
-from gisgrid.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from gisgrid.errors import InvalidInput
 from gisgrid.incidents import lifecycle, workflow
 from gisgrid.query.nearest import MAX_K, UnitHit
 
@@ -78,28 +78,6 @@ class SuggestedUnits(BaseModel):
     units: list[UnitHit]  # as /units/nearest answers them (lon/lat WGS84)
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def expected_version(if_match: str | None) -> int:
-    """The version an If-Match header names: 428 without one, 412 for one that cannot match.
-
-    Examples
-    --------
-    >>> expected_version('"3"'), expected_version('W/"4"')
-    (3, 4)
-    """
-    if if_match is None or not if_match.strip():
-        raise PreconditionRequired("send If-Match with the incident's ETag", field="If-Match")
-    tag = if_match.strip()
-    tag = tag[2:] if tag.startswith("W/") else tag
-    tag = tag.strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {if_match!r} names no version", field="If-Match")
-    return int(tag)
-
-
 @router.post(
     "/incidents",
     status_code=201,
@@ -133,7 +111,7 @@ def report_incident(
     )
     session.commit()
     response.headers["Location"] = f"/incidents/{inc.id}"
-    response.headers["ETag"] = etag(inc.version)
+    response.headers["ETag"] = lifecycle.etag(inc.version)
     return inc
 
 
@@ -155,7 +133,7 @@ def get_incident(
     incident_id: int, response: Response, session: SessionDep, caller: CallerDep
 ) -> workflow.Incident:
     inc = workflow.get_incident(session, caller, incident_id)
-    response.headers["ETag"] = etag(inc.version)
+    response.headers["ETag"] = lifecycle.etag(inc.version)
     return inc
 
 
@@ -204,11 +182,11 @@ def take_action(
     body: ActionIn | None = None,
 ) -> workflow.Incident:
     lifecycle.check_action(action)
-    version = expected_version(if_match)
+    version = lifecycle.version_of(if_match)
     body = body or ActionIn()
     inc = workflow.act(
         session, caller, incident_id, action, version, note=body.note, unit_id=body.unit_id
     )
     session.commit()
-    response.headers["ETag"] = etag(inc.version)
+    response.headers["ETag"] = lifecycle.etag(inc.version)
     return inc

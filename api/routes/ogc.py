@@ -25,9 +25,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, OptionalCallerDep
+from api.hosts import base_url, self_url
 from api.routes import ogc_html, webmap
 from gisgrid.access.scope import Scope
-from gisgrid.errors import InvalidInput, NotAuthenticated, NotFound
+from gisgrid.errors import InvalidInput, NotAuthenticated
 from gisgrid.query import features as ft
 from gisgrid.times import CITY_TZ
 
@@ -45,6 +46,20 @@ _ITEMS_PARAMS = ("limit", "offset", "bbox", "datetime", "f")
 router = APIRouter(tags=["OGC API - Features"])
 
 
+def _answers(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of an OGC route: ``media_type``, or the HTML view (``f=html`` or a browser's
+    Accept)."""
+    return {
+        200: {
+            "description": f"{what}, or its HTML view",
+            "content": {
+                media_type: {"schema": {"type": "object"}},
+                ogc_html.HTML: {"schema": {"type": "string"}},
+            },
+        }
+    }
+
+
 def scope_for_request(request: Request, caller: OptionalCallerDep) -> Scope | None:
     """The caller's scope, or None for an anonymous caller (a bad token is already a 401)."""
     del request
@@ -60,8 +75,7 @@ ScopeDep = Annotated[Scope | None, Depends(scope_for_request)]
 def _url(
     request: Request, path: str, query: dict[str, str] | list[tuple[str, str]] | None = None
 ) -> str:
-    base = str(request.base_url).rstrip("/")
-    url = f"{base}{path}"
+    url = f"{base_url(request)}{path}"
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -153,6 +167,7 @@ def _scope_or_401(c: ft.Collection, scope: Scope | None) -> Scope | None:
     summary="Landing page",
     description="JSON, or the HTML view with `f=html`. A browser that asks for text/html"
     " first and gives no `f` gets the web map instead (`/static/index.html`).",
+    responses=_answers(JSON, "The landing page"),
 )
 def landing(request: Request) -> Response:
     _format(request)
@@ -179,13 +194,15 @@ def landing(request: Request) -> Response:
     )
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", responses=_answers(JSON, "The classes"))
 def conformance(request: Request) -> Response:
     _format(request)
     return _respond(request, "Conformance", {"conformsTo": CONFORMANCE})
 
 
-@router.get("/collections", summary="Feature collections")
+@router.get(
+    "/collections", summary="Feature collections", responses=_answers(JSON, "The collections")
+)
 def collections(request: Request, engine: EngineDep) -> Response:
     _format(request)
     return _respond(
@@ -227,7 +244,7 @@ def _page_links(
     def at(offset: int) -> str:
         return _url(request, path, [*kept, ("offset", str(offset))] if offset else kept)
 
-    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    links = [{"href": self_url(request), "rel": "self", "type": GEOJSON}]
     if query.offset + returned < matched:
         links.append({"href": at(query.offset + returned), "rel": "next", "type": GEOJSON})
     if query.offset > 0:
@@ -316,18 +333,21 @@ class CollectionRoutes:
         def one(request: Request, fid: str, engine: EngineDep, scope: ScopeDep) -> Response:
             _format(request)
             allowed = _scope_or_401(c, scope)
-            if not fid.isdigit() or len(fid) > 18:
-                raise NotFound(f"no feature {fid!r} in {c.id}", field="featureId")
             with engine.connect() as conn:
-                feat = ft.item(conn, c, int(fid), allowed)
+                feat = ft.item(conn, c, fid, allowed)
             feat["links"] = [
-                {"href": str(request.url), "rel": "self", "type": GEOJSON},
+                {"href": self_url(request), "rel": "self", "type": GEOJSON},
                 {"href": _url(request, path), "rel": "collection", "type": JSON},
             ]
             return _respond(request, f"{c.title}: {fid}", feat, GEOJSON)
 
         router.add_api_route(
-            path, describe, methods=["GET"], summary=f"{c.title}: description", name=c.id
+            path,
+            describe,
+            methods=["GET"],
+            summary=f"{c.title}: description",
+            name=c.id,
+            responses=_answers(JSON, "The collection"),
         )
         router.add_api_route(
             f"{path}/items",
@@ -336,6 +356,7 @@ class CollectionRoutes:
             summary=f"{c.title}: items",
             name=f"{c.id}_items",
             response_class=JSONResponse,
+            responses=_answers(GEOJSON, "A GeoJSON FeatureCollection, one page"),
             openapi_extra={"parameters": _openapi_params(c)},
         )
         router.add_api_route(
@@ -344,6 +365,7 @@ class CollectionRoutes:
             methods=["GET"],
             summary=f"{c.title}: one item",
             name=f"{c.id}_item",
+            responses=_answers(GEOJSON, "A GeoJSON Feature"),
         )
 
 

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 
 from api.deps import GridIndexDep, SessionDep, SettingsDep
-from api.errors import invalid_input, status_for
+from api.errors import invalid_input, public, status_for
 from gisgrid.errors import GisgridError, PermissionDenied, from_db_error
 from gisgrid.incidents import open311
 from gisgrid.settings import Settings
@@ -47,6 +47,7 @@ def error_body(exc: GisgridError) -> list[dict[str, Any]]:
     >>> error_body(InvalidInput("is required", field="service_code"))
     [{'code': 400, 'description': 'service_code: is required'}]
     """
+    exc = public(exc)
     where = f"{exc.field}: " if exc.field else ""
     return [{"code": status_for(exc), "description": f"{where}{exc.reason}"}]
 

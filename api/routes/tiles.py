@@ -20,10 +20,12 @@ from fastapi.responses import JSONResponse
 
 from api.deps import TileServiceDep
 from api.errors import FieldErrorRoute
+from api.hosts import base_url
 from gisgrid.access.auth import Caller
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated
 from gisgrid.tiles.filters import FILTER_PARAMS, TileFilters, query_params
+from gisgrid.tiles.gate import client_key
 from gisgrid.tiles.grid import MAX_ZOOM, check_tile
 from gisgrid.tiles.layers import LAYERS, Layer, layer_of
 from gisgrid.tiles.service import TileService, etag, tile_key
@@ -68,7 +70,7 @@ async def _filters(
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return base_url(request)
 
 
 def _suffix(layer: Layer) -> str:
@@ -188,6 +190,10 @@ async def _caller(request: Request, service: TileService) -> Caller | None:
         200: {"content": {MVT: {}, PNG: {}}, "description": "The tile"},
         204: {"description": "No feature in this tile"},
         304: {"description": "Not modified since the ETag the client holds"},
+        429: {
+            "description": "Too many of this client's tiles waiting to be rendered;"
+            " Retry-After says when to try again"
+        },
     },
     response_class=Response,
 )
@@ -213,7 +219,14 @@ async def tile(
         return Response(status_code=304, headers=_headers(tag, caller))
     hit = tiles.cache.get(key)
     if hit is None:
-        hit = await run_in_threadpool(tiles.render, lay, z, x, y, qp)
+        # a miss renders within the client's share (gisgrid.tiles.gate): one client's varying
+        # from/to cannot take every render slot
+        address = request.client.host if request.client else None
+        who = client_key(caller.account_id if caller else None, address)
+        async with tiles.gate.admit(who):
+            hit = tiles.cache.get(key)  # rendered meanwhile by another of its requests?
+            if hit is None:
+                hit = await run_in_threadpool(tiles.render, lay, z, x, y, qp)
     headers = _headers(hit.etag, caller)
     if not hit.body:
         return Response(status_code=204, headers=headers)

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep
+from api.hosts import base_url
 from gisgrid.tiles import mapview
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -57,7 +58,7 @@ def map_config(request: Request, session: SessionDep, settings: SettingsDep) -> 
         if settings.basemap_url
         else None
     )
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request)
     return MapConfigOut(
         title=request.app.title,
         city=mapview.city_view(session),

@@ -26,7 +26,8 @@ def id_check_digit(first17: str) -> str:
 def normalise_id_number(number: str, field: str = "id_number") -> str:
     """Upper-case, strip, and check an 18-character id number (digits + check character)."""
     n = number.strip().upper()
-    if len(n) != 18 or not n[:17].isdigit() or n[17] not in "0123456789X":
+    # ASCII digits: '²'.isdigit() is True too, and int('²') fails (gisgrid.numbers)
+    if len(n) != 18 or not (n[:17].isascii() and n[:17].isdigit()) or n[17] not in "0123456789X":
         raise InvalidInput("must be 18 characters: 17 digits and a digit or X", field=field)
     if id_check_digit(n[:17]) != n[17]:
         raise InvalidInput("check character does not match (GB 11643)", field=field)

@@ -75,9 +75,10 @@ def period(since: TimeLike | None, until: TimeLike | None, now: datetime) -> Per
     given = parse_bounds(since, until, "since", "until")
     end = given.end if given.end is not None else parse_instant(now, "now")
     start = given.start if given.start is not None else days_up_to(end, DEFAULT_DAYS)
-    if end <= start:
+    if end <= start:  # only when the default start is clamped at the earliest time there is
+        shown_until = f"{until!r}" if until is not None else f"{end.isoformat()} (now)"
         raise InvalidInput(
-            f"until={end.isoformat()} (now) is not after since={since!r}", field="until"
+            f"until={shown_until} is not after since={start.isoformat()}", field="until"
         )
     return Period(start, end)
 

@@ -40,6 +40,7 @@ from gisgrid.access.auth import Caller
 from gisgrid.assign.index import GridIndex
 from gisgrid.crs import convert_xy
 from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.numbers import parse_float
 from gisgrid.sql import load_sql
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
@@ -60,12 +61,7 @@ def check_lonlat(
     """Finite numbers in range, or InvalidInput naming the field."""
     out = []
     for value, name, limit in ((lon, lon_field, 180), (lat, lat_field, 90)):
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{value!r} is not a number", field=name) from None
-        if not math.isfinite(v):
-            raise InvalidInput(f"{value!r} is not a finite number", field=name)
+        v = parse_float(value, name)  # a 400-digit JSON integer too is InvalidInput
         if not -limit <= v <= limit:
             short = name.rsplit(".", 1)[-1]
             raise InvalidInput(

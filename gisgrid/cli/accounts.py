@@ -105,6 +105,8 @@ def list_cmd(
         print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return
     table = Table("id", "username", "role", "scope", "unit", "active", "password")
+    for column in table.columns:  # fold, never cut: a pipe is 80 columns wide, names are long
+        column.overflow = "fold"
     for r in rows:
         scope = f"{r.scope_level} {r.scope_area_id}" if r.scope_area_id else "everything"
         table.add_row(

@@ -35,7 +35,8 @@ gisgrid.errors.InvalidInput: action: action='teleport'; expected one of ['accept
 
 from __future__ import annotations
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from gisgrid.numbers import as_int, shown
 
 CENTRE_ROLES = ("street_centre", "district_centre", "city_centre", "admin")
 REPORTER_ROLES = ("grid_worker", "community")
@@ -105,3 +106,38 @@ def check_action(action: str) -> str:
     if action not in ROLES:
         raise InvalidInput(f"action={action!r}; expected one of {list(ACTIONS)}", field="action")
     return action
+
+
+def etag(version: int) -> str:
+    """The ETag of an incident at ``version`` (a strong tag: the version itself).
+
+    Examples
+    --------
+    >>> etag(3)
+    '"3"'
+    """
+    return f'"{version}"'
+
+
+def version_of(if_match: str | None) -> int:
+    """The incident version an ``If-Match`` header names: PreconditionRequired without one,
+    PreconditionFailed for one that names no version (not one of our ETags: ``"²"``, a
+    5,000-digit tag, ``*``), since no current version can match it.
+
+    Examples
+    --------
+    >>> version_of('"3"'), version_of('W/"4"'), version_of(" 5 ")
+    (3, 4, 5)
+    >>> version_of('"\xb2"')
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.PreconditionFailed: If-Match: If-Match '"²"' names no version
+    """
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired("send If-Match with the incident's ETag", field="If-Match")
+    tag = if_match.strip()
+    tag = tag[2:] if tag.startswith("W/") else tag
+    n = as_int(tag.strip('"'))
+    if n is None or n < 0:
+        raise PreconditionFailed(f"If-Match {shown(if_match)} names no version", field="If-Match")
+    return n

@@ -49,6 +49,7 @@ from gisgrid.assign.locate import check_lonlat
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.incidents import workflow
 from gisgrid.incidents.workflow import Conn
+from gisgrid.numbers import as_id, shown
 from gisgrid.times import CITY_TZ, TimeLike, days_up_to, parse_bounds
 
 SENSITIVE_GROUPS = ("03", "04")
@@ -155,11 +156,12 @@ def _request(row: Any) -> dict[str, Any]:
 
 def request(conn: Conn, request_id: str) -> dict[str, Any]:
     """One public request; NotFound when absent or in a sensitive group."""
-    if not request_id.isdigit():
-        raise NotFound(f"no service request {request_id!r}", field="service_request_id")
+    n = as_id(request_id)
+    if n is None:
+        raise NotFound(f"no service request {shown(request_id)}", field="service_request_id")
     row = conn.execute(
         text(f"{_REQUEST_SQL} AND i.id = :id"),
-        {"id": int(request_id), "sensitive": list(SENSITIVE_GROUPS)},
+        {"id": n, "sensitive": list(SENSITIVE_GROUPS)},
     ).one_or_none()
     if row is None:
         raise NotFound(f"no service request {request_id!r}", field="service_request_id")

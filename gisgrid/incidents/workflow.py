@@ -404,12 +404,15 @@ def act(
     # Locked: of two callers racing with the same version, the second waits here, then
     # reads the first one's version and gets PreconditionFailed (not a lost update).
     inc = get_incident(conn, caller, incident_id, for_update=True)
-    _check_role(caller, inc, action)
+    # The version first: a caller whose copy is stale must read the case again whatever
+    # else is wrong, since what it decided on (and whether it may act at all: an escalation
+    # moves the holder up) has changed. The caller can see the case, so this tells it nothing.
     if inc.version != expected_version:
         raise PreconditionFailed(
             f"incident {incident_id} is at version {inc.version}, not {expected_version}",
             field="version",
         )
+    _check_role(caller, inc, action)
     to_status = TRANSITIONS.get((inc.status, action))
     if to_status is None:
         allowed = sorted(a for (s, a) in TRANSITIONS if s == inc.status)

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, text
 from gisgrid.access.scope import Scope
 from gisgrid.bbox import Bbox, parse_bbox
 from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.numbers import MAX_ID, as_id, parse_int, shown
 from gisgrid.sql import quote_ident
 from gisgrid.times import Period, parse_period
 
@@ -203,19 +204,13 @@ def parse_limit(value: str | None) -> int:
     """``limit``: an integer in [1, MAX_LIMIT]; absent means DEFAULT_LIMIT."""
     if value is None:
         return DEFAULT_LIMIT
-    n = _int(value, "limit")
-    if not 1 <= n <= MAX_LIMIT:
-        raise InvalidInput(f"{n} is out of range; expected 1 to {MAX_LIMIT}", field="limit")
-    return n
+    return parse_int(value, "limit", lo=1, hi=MAX_LIMIT)
 
 
 def parse_offset(value: str | None) -> int:
     if value is None:
         return 0
-    n = _int(value, "offset")
-    if n < 0:
-        raise InvalidInput(f"{n} is negative", field="offset")
-    return n
+    return parse_int(value, "offset", lo=0, hi=MAX_ID)
 
 
 def parse_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, Any]:
@@ -238,10 +233,8 @@ def parse_filters(collection: Collection, params: Mapping[str, str]) -> dict[str
 
 
 def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an integer", field=name) from None
+    # a bigint, as every integer column and OFFSET is
+    return parse_int(value, name, lo=-MAX_ID - 1, hi=MAX_ID)
 
 
 # ---------------------------------------------------------------- SQL
@@ -330,15 +323,19 @@ def items(
 
 
 def item(
-    conn: Connection, collection: Collection, fid: int, scope: Scope | None = None
+    conn: Connection, collection: Collection, fid: int | str, scope: Scope | None = None
 ) -> dict[str, Any]:
-    """One feature by id, or NotFound (also when it lies outside the caller's scope)."""
+    """One feature by id (an int, or the text of a path segment), or NotFound (also when it
+    lies outside the caller's scope, or when ``fid`` cannot be an id: ``'³'``, 30 digits)."""
+    n = as_id(fid)
+    if n is None:
+        raise NotFound(f"no feature {shown(fid)} in {collection.id}", field="featureId")
     where, params = _conditions(collection, None, scope)
     row = conn.execute(
-        text(f"{_select(collection)} WHERE {where} AND t.id = :fid"), {**params, "fid": fid}
+        text(f"{_select(collection)} WHERE {where} AND t.id = :fid"), {**params, "fid": n}
     ).first()
     if row is None:
-        raise NotFound(f"no feature {fid} in {collection.id}", field="featureId")
+        raise NotFound(f"no feature {n} in {collection.id}", field="featureId")
     return _feature(collection, row)
 
 

@@ -18,7 +18,6 @@ gisgrid.errors.InvalidInput: radius_m: must be a positive number of metres (-1 g
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +31,7 @@ from gisgrid.access.scope import Scope
 from gisgrid.assign.locate import check_crs, check_lonlat, degree_box, from_wgs84, to_wgs84
 from gisgrid.crs import convert_geometry
 from gisgrid.errors import InvalidInput
+from gisgrid.numbers import parse_float
 from gisgrid.sql import load_sql
 
 MAX_RADIUS_M = 100_000.0
@@ -131,11 +131,8 @@ def _circle(point: Any, radius_m: Any, crs: str) -> Region:
     lon, lat = check_lonlat(point[0], point[1], "point.lon", "point.lat")
     if radius_m is None:
         raise InvalidInput("is required with point", field="radius_m")
-    try:
-        r = float(radius_m)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{radius_m!r} is not a number", field="radius_m") from None
-    if not (math.isfinite(r) and r > 0):
+    r = parse_float(radius_m, "radius_m")
+    if not r > 0:
         raise InvalidInput(
             f"must be a positive number of metres ({radius_m} given)", field="radius_m"
         )

@@ -1,7 +1,9 @@
 """A tile server's state in one object: what a tile request reads before it renders.
 
 :class:`TileService` holds the rendered tiles (:class:`~gisgrid.tiles.cache.TileCache`), the
-data versions (:class:`~gisgrid.tiles.clock.VersionClock`) and three short caches: the caller
+data versions (:class:`~gisgrid.tiles.clock.VersionClock`), each client's share of rendering
+(:class:`~gisgrid.tiles.gate.RenderGate`: a miss renders through it) and three short caches:
+the caller
 of each bearer token, the category codes the filters are checked against, and where the data
 is (TileJSON's bounds). It knows nothing of HTTP: a web layer makes one per process (the API
 in its lifespan), awaits :meth:`TileService.versions`, and runs the blocking methods (named
@@ -35,6 +37,7 @@ from gisgrid.settings import Settings
 from gisgrid.tiles.cache import CachedTile, TileCache
 from gisgrid.tiles.clock import VersionClock, libpq_url
 from gisgrid.tiles.filters import known_categories
+from gisgrid.tiles.gate import RenderGate
 from gisgrid.tiles.layers import Layer
 from gisgrid.tiles.mapview import data_extent
 from gisgrid.tiles.render import render
@@ -65,6 +68,7 @@ class TileService:
         self.settings = settings
         self.cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
         self.clock = VersionClock(libpq_url(engine.url.render_as_string(False)))
+        self.gate = RenderGate(settings.tile_renders_per_client, settings.tile_render_queue)
         self._lock = threading.Lock()  # the blocking methods run in several worker threads
         self._callers: dict[str, tuple[float, Caller]] = {}
         self._categories: tuple[int, frozenset[str]] | None = None

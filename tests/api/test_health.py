@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -37,3 +40,22 @@ def test_health_is_503_for_an_unreachable_server(tmp_path) -> None:  # type: ign
         r = client.get("/health")
     assert r.status_code == 503
     assert "unavailable" in r.json()["reason"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/health", "/collections/units/items", "/open311/v2/services.json", "/units/nearest"],
+)
+def test_a_503_does_not_show_where_the_database_is(
+    tmp_path: Path, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit saw the socket path (.../run/.s.PGSQL.5432) in 503 bodies: the client is told
+    the service is unavailable, the operator's log has the detail."""
+    url = f"postgresql://nobody@/nowhere?host={tmp_path}&port=1"
+    params = {"lon": 126.6, "lat": 45.7, "category": "0101"} if "nearest" in path else None
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        r = client.get(path, params=params)
+    assert r.status_code == 503, r.text
+    assert "unavailable" in r.text
+    assert str(tmp_path) not in r.text and "PGSQL" not in r.text
+    assert str(tmp_path) in caplog.text

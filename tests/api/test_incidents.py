@@ -315,3 +315,37 @@ def test_nul_in_description_is_400_not_500(client: TestClient, here: Beat) -> No
     inc = report(client, here)
     out = step(client, here.street_centre, inc, "reject", status=400, note="no\u0000")
     assert out["field"] == "note"
+
+
+def test_a_stale_etag_is_412_even_where_the_role_would_be_403(
+    client: TestClient, here: Beat
+) -> None:
+    """The audit's race: the city centre escalates, so the street centre no longer holds the
+    case; the street centre's accept on the ETag it read is stale, and stale wins (412, not
+    403): it must read the case again before anything else it is told means something."""
+    inc = report(client, here)
+    step(client, here.city_centre, inc, "escalate", note="city takes a look")
+    lost = step(client, here.street_centre, inc, "accept", status=412)
+    assert lost["field"] == "version"
+    street = auth(client, here.street_centre)
+    city = auth(client, here.city_centre)
+    for _ in range(3):
+        inc = report(client, here)
+        codes = race(client, inc["id"], (street, "accept", {}), (city, "escalate", {"note": "up"}))
+        assert codes == [200, 412]
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [b'"\xb2"', b'"' + b"9" * 5000 + b'"', b'"\xd9\xa3"', b"*", b'"-1"', b'W/"abc"'],
+    ids=["superscript-two", "5000-digits", "arabic-indic-three", "star", "negative", "letters"],
+)
+def test_an_if_match_that_names_no_version_is_412(
+    client: TestClient, here: Beat, tag: bytes
+) -> None:
+    inc = report(client, here)
+    headers = {**auth(client, here.street_centre), "If-Match": tag}  # type: ignore[dict-item]
+    r = client.post(f"/incidents/{inc['id']}/accept", headers=headers)
+    assert r.status_code == 412, r.text
+    assert r.json()["field"] == "If-Match"
+    assert len(r.text) < 400  # a 5,000-digit tag is not echoed whole

@@ -102,11 +102,14 @@ def test_forged_header_is_400(client: TestClient, here: Beat, incident: dict[str
     assert r.status_code == 400 and r.json()["field"] == "photo"
 
 
-def test_too_large_is_400_naming_the_limit(
+def test_too_large_is_413_before_it_is_read_and_400_naming_the_limit_just_over(
     client: TestClient, here: Beat, incident: dict[str, object]
 ) -> None:
     big = image("JPEG") + bytes(20 * 1024 * 1024)
     r = upload(client, auth(client, here.worker), incident["id"], "big.jpg", big)
+    assert r.status_code == 413, r.text  # the body over the route's limit (tests/api/test_limits)
+    just_over = image("JPEG") + bytes(LIMIT)
+    r = upload(client, auth(client, here.worker), incident["id"], "big.jpg", just_over)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "photo" and str(LIMIT) in r.json()["reason"]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -33,6 +34,7 @@ from api.app import create_app
 from gisgrid import vocab
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
+from gisgrid.tiles.grid import tile_of
 from tests.city_support import PASSWORD, tiny_city, username_of
 
 DB = "scope_matrix_scratch"
@@ -46,6 +48,7 @@ SCOPED_PREFIXES = (
     "/stats",
     "/locate",
     "/photos",
+    "/tiles",
 )
 PEOPLE = ("grid_worker", "community", "street_centre", "district_centre", "city_centre", "admin")
 EVERYONE = vocab.ROLES
@@ -405,6 +408,65 @@ def _photo(ctx: Ctx, role: str, case: str) -> None:
     assert r.content == data
 
 
+TILE = "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
+SENSITIVE = ("03", "04")  # counted outside a caller's scope by no aggregate (tiles.sql)
+
+
+def _tile_at(ctx: Ctx, role: str, layer: str, table: str, row: int, z: int) -> dict[str, Any]:
+    """The role's decoded ``layer`` tile at zoom ``z`` around row ``row`` of ``table``."""
+    with ctx.store.connect() as conn:
+        lon, lat = conn.execute(
+            text(f"SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(geom) c FROM {table}"
+                 " WHERE id = :i) s"),
+            {"i": row},
+        ).one()  # fmt: skip
+    x, y = tile_of(lon, lat, z)
+    r = ctx.get(role, f"/tiles/{layer}/{z}/{x}/{y}.pbf")
+    if r.status_code == 204:  # nothing the role may see there
+        return {"features": []}
+    assert r.status_code == 200, r.text
+    decoded: dict[str, Any] = mapbox_vector_tile.decode(r.content)
+    return decoded.get(layer, {"features": []})
+
+
+def _tile_rows(layer: str, table: str) -> Callable[[Ctx, str, str], None]:
+    """Raw rows in a tile (incident points from zoom 14, places, buildings): only the role's,
+    and all of the role's the admin's tile holds."""
+
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        row = _pick(ctx, role, table, case)
+        mine = {int(f["id"]) for f in _tile_at(ctx, role, layer, table, row, 15)["features"]}
+        every = {int(f["id"]) for f in _tile_at(ctx, "admin", layer, table, row, 15)["features"]}
+        seen = ctx.rows(role, table)
+        assert row in every, "the tile holds the row it was chosen for"
+        assert mine <= seen, f"leaked {sorted(mine - seen)[:5]}"
+        assert mine == every & seen
+        assert (row in mine) == (case == "inside")
+
+    return check
+
+
+def _tile_counts(ctx: Ctx, role: str, case: str) -> None:
+    """Grid counts in a tile: every incident of the grid, but the sensitive groups only in
+    the role's scope."""
+    grid = _grid_in_scope(ctx, role) if case == "inside" else ctx.outside_grid
+    seen = ctx.rows(role, "incidents")
+    with ctx.store.connect() as conn:
+        want = dict(
+            conn.execute(
+                text(
+                    "SELECT grid_id, count(*) FILTER (WHERE left(category, 2) <> ALL(:s)"
+                    " OR id = ANY(:seen)) FROM incidents GROUP BY 1"
+                ),
+                {"s": list(SENSITIVE), "seen": list(seen)},
+            ).all()
+        )
+    feats = _tile_at(ctx, role, "grids", "areas", grid, 12)["features"]
+    assert grid in {int(f["id"]) for f in feats}
+    for f in feats:
+        assert f["properties"]["incidents"] == want.get(int(f["id"]), 0), f["id"]
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -433,9 +495,17 @@ ENDPOINTS = [
     Endpoint("stats-incidents", "GET", "/stats/incidents", EVERYONE, _incident_stats, False),
     Endpoint("locate", "GET", "/locate", EVERYONE, _locate),
     Endpoint("photo", "GET", "/photos/{sha}", EVERYONE, _photo),
+    Endpoint("tile-incident-points", "GET", TILE, EVERYONE, _tile_rows("incidents", "incidents")),
+    Endpoint("tile-places", "GET", TILE, EVERYONE, _tile_rows("places", "places")),
+    Endpoint("tile-buildings", "GET", TILE, EVERYONE, _tile_rows("buildings", "buildings")),
+    Endpoint("tile-grid-counts", "GET", TILE, EVERYONE, _tile_counts),
 ]
 # the routes under the prefixes that return no rows: a collection's description
-NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")}
+NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")} | {
+    "/tiles",  # the layer index, TileJSON and the heat legend: no rows
+    "/tiles/{layer}.json",
+    "/tiles/heat/legend.json",
+}
 UNLIMITED = ("admin", "city_centre", "analyst", "planner")  # city-wide in the tiny city
 
 

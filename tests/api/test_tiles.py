@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import mapbox_vector_tile
@@ -498,3 +499,26 @@ def test_a_case_turning_overdue_shows_without_any_write(
     finally:
         with store.begin() as conn:
             conn.execute(text("DELETE FROM incidents WHERE id = :i"), {"i": case})
+
+
+def test_uncached_renders_go_through_the_clients_share(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """The audit: anonymous low-zoom hex tiles with a new from/to each force a render each.
+    Misses render within the client's share (gisgrid.tiles.gate, 2 at once by default):
+    concurrent misses of one client all succeed, never more than 2 render at once, and a
+    signed-in caller is counted by account."""
+    gate = client.app.state.tiles.gate  # type: ignore[attr-defined]
+    days = [f"2025-{m:02d}-01" for m in range(1, 13)]
+
+    def fetch(day: str, headers: dict[str, str]) -> int:
+        r = client.get("/tiles/hex/3/6/2.pbf", params={"from": day}, headers=headers)
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda d: fetch(d, {}), days))
+        signed = list(pool.map(lambda d: fetch(d, admin), days[:4]))
+    assert set(codes) <= {200, 204} and set(signed) <= {200, 204}
+    assert 1 <= gate.peak["addr:testclient"] <= 2
+    assert any(k.startswith("account:") for k in gate.peak)
+    assert gate.refused == 0
