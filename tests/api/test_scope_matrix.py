@@ -49,6 +49,7 @@ SCOPED_PREFIXES = (
     "/locate",
     "/photos",
     "/tiles",
+    "/analysis",
 )
 PEOPLE = ("grid_worker", "community", "street_centre", "district_centre", "city_centre", "admin")
 EVERYONE = vocab.ROLES
@@ -467,6 +468,75 @@ def _tile_counts(ctx: Ctx, role: str, case: str) -> None:
         assert f["properties"]["incidents"] == want.get(int(f["id"]), 0), f["id"]
 
 
+# hexagons make enough units of the tiny city for the statistics; no permutations: quick
+HOT = {"method": "gistar", "level": "hex", "cell_m": 200, "permutations": 0}
+
+
+def _countable(ctx: Ctx, role: str) -> int:
+    """Every incident, but the sensitive groups only where the role sees the row."""
+    seen = ctx.rows(role, "incidents")
+    with ctx.store.connect() as conn:
+        n: int = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE left(category, 2) <> ALL(:s) OR id = ANY(:seen))"
+                " FROM incidents WHERE grid_id IS NOT NULL"
+            ),
+            {"s": list(SENSITIVE), "seen": list(seen)},
+        ).scalar_one()
+    return n
+
+
+def _hotspot_counts(ctx: Ctx, role: str, case: str) -> None:
+    """The hot-spot answer counts what the tile aggregates count: the units' counts add up to
+    every incident, the sensitive groups only where the role sees them."""
+    r = ctx.get(role, "/analysis/hotspots", geometry="false", **HOT)
+    assert r.status_code == 200, r.text
+    total = sum(f["properties"]["count"] for f in r.json()["features"])
+    assert total == _countable(ctx, role)
+
+
+def _hotspot_tiles(ctx: Ctx, role: str, case: str) -> None:
+    """The hotspots tiles carry the same answer's counts: summed over the one z8 tile that
+    holds the tiny city, each unit once."""
+    tilejson = ctx.get(role, "/tiles/hotspots.json", **HOT).json()
+    with ctx.store.connect() as conn:
+        lon, lat = conn.execute(
+            text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Collect(geom)) c"
+                 " FROM areas WHERE level = 'grid') s")
+        ).one()  # fmt: skip
+    x, y = tile_of(lon, lat, 8)
+    url = tilejson["tiles"][0].split("//", 1)[1].split("/", 1)[1]
+    path = "/" + url.replace("{z}", "8").replace("{x}", str(x)).replace("{y}", str(y))
+    r = ctx.client.get(path, headers=ctx.headers[role])
+    assert r.status_code == 200, r.text
+    feats = mapbox_vector_tile.decode(r.content)["hotspots"]["features"]
+    counts = {int(f["id"]): f["properties"]["count"] for f in feats}
+    assert sum(counts.values()) == _countable(ctx, role)
+
+
+def _compare_counts(ctx: Ctx, role: str, case: str) -> None:
+    """The month comparison counts what the tile aggregates count, over its own window."""
+    r = ctx.get(role, "/analysis/compare", level="district")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    now = body["parameters"]["now"]
+    seen = ctx.rows(role, "incidents")
+    with ctx.store.connect() as conn:
+        want = dict(
+            conn.execute(
+                text(
+                    "SELECT district_id, count(*) FILTER (WHERE left(category, 2) <> ALL(:s)"
+                    " OR id = ANY(:seen)) FROM incidents"
+                    " WHERE reported_at >= CAST(:a AS timestamptz)"
+                    " AND reported_at < CAST(:b AS timestamptz) GROUP BY 1"
+                ),
+                {"s": list(SENSITIVE), "seen": list(seen), "a": now["start"], "b": now["end"]},
+            ).all()
+        )
+    got = {int(f["id"]): f["properties"]["count"] for f in body["features"]}
+    assert got and all(n == want.get(i, 0) for i, n in got.items()), (got, want)
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -499,12 +569,18 @@ ENDPOINTS = [
     Endpoint("tile-places", "GET", TILE, EVERYONE, _tile_rows("places", "places")),
     Endpoint("tile-buildings", "GET", TILE, EVERYONE, _tile_rows("buildings", "buildings")),
     Endpoint("tile-grid-counts", "GET", TILE, EVERYONE, _tile_counts),
+    Endpoint("hotspots", "GET", "/analysis/hotspots", EVERYONE, _hotspot_counts, False),
+    Endpoint("compare", "GET", "/analysis/compare", EVERYONE, _compare_counts, False),
+    Endpoint(
+        "hotspot-tiles", "GET", "/tiles/hotspots/{z}/{x}/{y}.pbf", EVERYONE, _hotspot_tiles, False
+    ),
 ]
 # the routes under the prefixes that return no rows: a collection's description
 NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")} | {
     "/tiles",  # the layer index, TileJSON and the heat legend: no rows
     "/tiles/{layer}.json",
     "/tiles/heat/legend.json",
+    "/tiles/hotspots.json",
 }
 UNLIMITED = ("admin", "city_centre", "analyst", "planner")  # city-wide in the tiny city
 
