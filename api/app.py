@@ -73,3 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment: uvicorn's factory for ``serve --workers``."""
+    return create_app(get_settings())
