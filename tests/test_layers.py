@@ -19,7 +19,7 @@ LIBRARY = ROOT / "gisgrid"
 # the rest of it: a ground-floor rule (times, bbox) raises InvalidInput like any other layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors"),
-    ("settings", "vocab", "crs", "taxonomy", "times", "bbox", "sql"),
+    ("settings", "vocab", "crs", "taxonomy", "times", "bbox", "paging", "sql"),
     ("store",),
     ("access",),
     ("assign",),
