@@ -5,13 +5,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import socket
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gisgrid.cli import main as cli
 from gisgrid.errors import GisgridError
 from gisgrid.settings import check_workers, core_count, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = cli.app
 
@@ -46,7 +50,28 @@ def serve(
         # Each worker process imports the app and builds its own settings from the same
         # environment; what they must share (the signing key, tile versions) is shared through
         # that environment and the database.
-        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=n)
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config(
+            "api.app:app_from_env", factory=True, host=host, port=port, workers=n
+        )
+        Multiprocess(config, sockets=[listening_socket(config)]).run()
+
+
+def listening_socket(config: uvicorn.Config) -> socket.socket:
+    """uvicorn's bound socket for ``config``, marked as TCP so its connections get TCP_NODELAY.
+
+    uvicorn binds the workers' shared socket with ``proto`` 0, and asyncio turns on
+    TCP_NODELAY only for accepted sockets whose ``proto`` is IPPROTO_TCP; without it every
+    response on a keep-alive connection waits ~40 ms for the client's delayed ACK
+    (uvicorn issue 3149; a single worker binds through asyncio and is not affected).
+    """
+    bound = config.bind_socket()
+    if bound.family not in (socket.AF_INET, socket.AF_INET6):
+        return bound
+    sock = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    sock.set_inheritable(True)
+    return sock
 
 
 def main() -> None:

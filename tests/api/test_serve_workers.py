@@ -109,3 +109,34 @@ def test_more_than_one_worker_without_a_secret_key_is_refused(cluster: Cluster) 
     )
     assert done.returncode == 1
     assert "GISGRID_SECRET_KEY" in done.stderr and "workers" in done.stderr
+
+
+def test_the_workers_socket_gives_connections_tcp_nodelay() -> None:
+    # Without it, keep-alive responses from serve --workers N wait ~40 ms each (Nagle).
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from api.cli import listening_socket
+
+    sock = listening_socket(uvicorn.Config("api.app:app_from_env", port=free_port()))
+    nodelay: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            s = writer.get_extra_info("socket")
+            nodelay.append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            for _ in range(100):
+                if nodelay:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    assert nodelay and nodelay[0] != 0
