@@ -39,6 +39,8 @@ types: venv
 pytest: venv
 	GISGRID_REQUIRE_BROWSER=$(if $(findstring --browser,$(SYSDEPS_FLAGS)),1,) $(BIN)/pytest $(PYTEST_ARGS)
 
+## make bench: every benchmark beside its peer; wrk (the load generator) comes with --bench
+bench: SYSDEPS_FLAGS ?= --bench
 bench: sysdeps venv
 	$(BIN)/python -m bench
 
