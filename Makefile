@@ -45,6 +45,8 @@ FUZZ_EXAMPLES ?= 100
 fuzz: venv
 	GISGRID_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/api/test_fuzz.py
 
+## make bench: every benchmark beside its peer; wrk (the load generator) comes with --bench
+bench: SYSDEPS_FLAGS ?= --bench
 bench: sysdeps venv
 	$(BIN)/python -m bench
 

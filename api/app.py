@@ -95,3 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost: a Host no link may be built from is refused before anything else runs
     app.add_middleware(TrustedHosts, settings=settings)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment: uvicorn's factory for ``serve --workers``."""
+    return create_app(get_settings())

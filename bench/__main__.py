@@ -11,6 +11,7 @@ BENCHMARKS = (
     "assign_trigger",
     "assign_dask",
     "api_load",
+    "paging",
     "nearest",
     "tiles",
     "hotspots",

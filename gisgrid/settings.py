@@ -6,6 +6,7 @@ with :func:`get_settings` and pass it down (to the cluster, the engine, the app)
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import date
 from functools import cache
@@ -14,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gisgrid.errors import InvalidInput
 
 MIN_SECRET_KEY_BYTES = 32
 
@@ -249,3 +252,47 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with keyword overrides on top."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def core_count() -> int:
+    """The cores this process may run on (the default number of ``serve`` workers).
+
+    Examples
+    --------
+    >>> core_count() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_workers(settings: Settings, workers: int) -> int:
+    """``workers`` if ``settings`` can be served by that many processes, else InvalidInput.
+
+    Every worker process builds its own settings; an unset secret key is a random key made
+    per process, so a token signed by one worker would be refused by the next. More than
+    one worker therefore needs GISGRID_SECRET_KEY set.
+
+    Examples
+    --------
+    >>> check_workers(Settings(secret_key="k" * 32, _env_file=None), 4)
+    4
+    >>> check_workers(Settings(_env_file=None), 1)
+    1
+    >>> check_workers(Settings(_env_file=None), 0)
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: workers: workers=0; expected an integer >= 1
+    """
+    if workers < 1:
+        raise InvalidInput(f"workers={workers}; expected an integer >= 1", field="workers")
+    if workers > 1 and "secret_key" not in settings.model_fields_set:
+        raise InvalidInput(
+            f"workers={workers} needs GISGRID_SECRET_KEY set: without it each worker process"
+            " makes its own random signing key and refuses the tokens the others issue"
+            " (set it, or serve with --workers 1)",
+            field="workers",
+        )
+    return workers

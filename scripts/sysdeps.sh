@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Install the system packages gisgrid needs (Debian/Ubuntu): PostgreSQL with PostGIS,
 # gdal-bin (ogrinfo, the real-client tests), python3-venv, and with --browser Chromium and
-# CJK fonts (the web map's browser tests; Chinese labels render as boxes without them).
+# CJK fonts (the web map's browser tests; Chinese labels render as boxes without them), and
+# with --bench wrk (the compiled load generator the API and tile benchmarks use; not the tests).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
 want_browser=0
-[[ "${1:-}" == "--browser" ]] && want_browser=1
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    --bench) want_bench=1 ;;
+    *) echo "sysdeps.sh: unknown flag $arg; expected --browser and/or --bench" >&2; exit 2 ;;
+  esac
+done
 
 have_cjk_fonts() {
   fc-list 2>/dev/null | grep -qi "Noto Sans CJK" ||
@@ -32,6 +40,10 @@ if [[ $want_browser -eq 1 ]]; then
   command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]] || need+=(chromium)
   # CJK glyphs, so Chinese labels in the web map's screenshots are not boxes
   have_cjk_fonts || need+=(fonts-noto-cjk)
+fi
+
+if [[ $want_bench -eq 1 ]]; then
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi
 
 if [[ ${#need[@]} -eq 0 ]]; then

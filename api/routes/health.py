@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -35,4 +36,11 @@ def health(engine: EngineDep) -> Any:
                 "gisgrid_version": __version__,
             },
         )
-    return {"status": "ok", "database": True, "gisgrid_version": __version__, **info}
+    # pid: which worker process answered (serve --workers N runs N of them)
+    return {
+        "status": "ok",
+        "database": True,
+        "gisgrid_version": __version__,
+        "pid": os.getpid(),
+        **info,
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
@@ -55,6 +55,9 @@ class IncidentIn(BaseModel):
 
 class IncidentList(BaseModel):
     incidents: list[workflow.Incident]  # the library's dataclass serves as the schema
+    next: str | None = Field(
+        default=None, description="The next page (same filters, keyset cursor); absent at the end."
+    )
 
 
 class ActionIn(BaseModel):
@@ -117,15 +120,24 @@ def report_incident(
 
 @router.get("/incidents", summary="Incidents in the caller's scope", responses=ERRORS)
 def list_incidents(
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     status: Annotated[str | None, Query(description="Only this status.")] = None,
     overdue: Annotated[bool, Query(description="Only open ones past their due time.")] = False,
     limit: Annotated[int, Query(ge=1, le=workflow.MAX_LIST)] = 100,
+    cursor: Annotated[
+        str | None, Query(description="From the `next` link of the page before; opaque.")
+    ] = None,
 ) -> IncidentList:
-    """Newest first."""
-    found = workflow.list_incidents(session, caller, status=status, overdue=overdue, limit=limit)
-    return IncidentList(incidents=found)
+    """Newest first, a page at a time: follow `next` (keyset paging, no OFFSET)."""
+    page = workflow.incident_page(
+        session, caller, status=status, overdue=overdue, limit=limit, cursor=cursor
+    )
+    nxt = None
+    if page.next_cursor is not None:
+        nxt = str(request.url.include_query_params(cursor=page.next_cursor))
+    return IncidentList(incidents=page.incidents, next=nxt)
 
 
 @router.get("/incidents/{incident_id}", summary="One incident, with its ETag", responses=ERRORS)

@@ -41,7 +41,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
 ]
 EXTENT_TTL_S = 300.0
-_ITEMS_PARAMS = ("limit", "offset", "bbox", "datetime", "f")
+_ITEMS_PARAMS = ("limit", "cursor", "offset", "bbox", "datetime", "f")
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -237,20 +237,19 @@ def parse_items_query(c: ft.Collection, request: Request) -> ft.ItemQuery:
 
 
 def _page_links(
-    request: Request, path: str, query: ft.ItemQuery, returned: int, matched: int
+    request: Request, path: str, query: ft.ItemQuery, page: ft.ItemsPage
 ) -> list[dict[str, str]]:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
-
-    def at(offset: int) -> str:
-        return _url(request, path, [*kept, ("offset", str(offset))] if offset else kept)
-
+    # next carries the last id as a cursor (keyset: deep pages cost what the first costs);
+    # prev exists only for offset pages, the older and slower way in
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "cursor")]
     links = [{"href": self_url(request), "rel": "self", "type": GEOJSON}]
-    if query.offset + returned < matched:
-        links.append({"href": at(query.offset + returned), "rel": "next", "type": GEOJSON})
+    if page.next_cursor is not None:
+        href = _url(request, path, [*kept, ("cursor", page.next_cursor)])
+        links.append({"href": href, "rel": "next", "type": GEOJSON})
     if query.offset > 0:
-        links.append(
-            {"href": at(max(0, query.offset - query.limit)), "rel": "prev", "type": GEOJSON}
-        )
+        back = max(0, query.offset - query.limit)
+        href = _url(request, path, [*kept, ("offset", str(back))] if back else kept)
+        links.append({"href": href, "rel": "prev", "type": GEOJSON})
     parent = path.rsplit("/", 1)[0]
     links.append({"href": _url(request, parent), "rel": "collection", "type": JSON})
     return links
@@ -268,7 +267,18 @@ def _openapi_params(c: ft.Collection) -> list[dict[str, Any]]:
                 "default": ft.DEFAULT_LIMIT,
             },
         },
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {
+            "name": "cursor",
+            "in": "query",
+            "description": "Opaque, from a page's next link: the page after it (keyset paging).",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "description": "Skip this many items (slower for deep pages than following next).",
+            "schema": {"type": "integer", "minimum": 0},
+        },
         {
             "name": "bbox",
             "in": "query",
@@ -319,15 +329,13 @@ class CollectionRoutes:
             query = parse_items_query(c, request)
             allowed = _scope_or_401(c, scope)
             with engine.connect() as conn:
-                feats, matched = ft.items(conn, c, query, allowed)
-            body = {
-                "type": "FeatureCollection",
-                "features": feats,
-                "numberMatched": matched,
-                "numberReturned": len(feats),
-                "timeStamp": _iso(datetime.now(UTC)),
-                "links": _page_links(request, f"{path}/items", query, len(feats), matched),
-            }
+                page = ft.items_page(conn, c, query, allowed)
+            body: dict[str, Any] = {"type": "FeatureCollection", "features": page.features}
+            if page.matched is not None:  # optional in OGC API Features; not on cursor pages
+                body["numberMatched"] = page.matched
+            body["numberReturned"] = len(page.features)
+            body["timeStamp"] = _iso(datetime.now(UTC))
+            body["links"] = _page_links(request, f"{path}/items", query, page)
             return _respond(request, f"{c.title}: items", body, GEOJSON)
 
         def one(request: Request, fid: str, engine: EngineDep, scope: ScopeDep) -> Response:

@@ -108,7 +108,7 @@ def render(title: str, doc: dict[str, Any]) -> HTMLResponse:
         parts.append(_collections_table(doc["collections"]))
     if doc.get("type") == "FeatureCollection":
         parts.append(
-            f"<p>{doc['numberReturned']} of {doc['numberMatched']} features "
+            f"<p>{doc['numberReturned']} of {doc.get('numberMatched', 'more')} features "
             f"(at {escape(doc['timeStamp'])})</p>"
         )
         parts.append(_features_table(doc["features"]))

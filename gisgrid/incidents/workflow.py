@@ -57,6 +57,7 @@ from gisgrid.incidents.lifecycle import (
     check_action,
 )
 from gisgrid.incidents.sla import due_at
+from gisgrid.paging import decode_cursor, encode_cursor
 from gisgrid.query.nearest import UnitHit, check_category, nearest_units
 
 Conn = Connection | Session
@@ -148,6 +149,14 @@ def get_incident(
     return Incident(**row._mapping)
 
 
+@dataclass(frozen=True)
+class IncidentPage:
+    """One page of :func:`incident_page`; ``next_cursor`` is None on the last page."""
+
+    incidents: list[Incident]
+    next_cursor: str | None
+
+
 def list_incidents(
     conn: Conn,
     caller: Caller,
@@ -155,16 +164,51 @@ def list_incidents(
     overdue: bool = False,
     limit: int = 100,
     now: datetime | None = None,
+    cursor: str | None = None,
 ) -> list[Incident]:
-    """Incidents in the caller's scope, newest first; ``overdue``: open and past ``due_at``."""
+    """Incidents in the caller's scope, newest first; ``overdue``: open and past ``due_at``.
+
+    One page of :func:`incident_page` (``cursor`` from the page before, None for the first).
+    """
+    return incident_page(conn, caller, status, overdue, limit, now, cursor).incidents
+
+
+def incident_page(
+    conn: Conn,
+    caller: Caller,
+    status: str | None = None,
+    overdue: bool = False,
+    limit: int = 100,
+    now: datetime | None = None,
+    cursor: str | None = None,
+) -> IncidentPage:
+    """A page of :func:`list_incidents` and the cursor of the next page (keyset paging).
+
+    Pages are ordered by (reported_at, id) descending and each asks for the rows after the
+    previous page's last key, so page 1,000 costs what page 1 costs, and incidents reported
+    while a client pages (newer, so before its cursor) neither shift nor repeat its pages.
+    A cursor not issued here is InvalidInput naming ``cursor``.
+
+    Examples
+    --------
+    >>> incident_page(None, None, cursor="page-2")  # type: ignore[arg-type]
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InvalidInput: cursor: cursor='page-2' is not a cursor this server issued; \
+follow the next link of a page (or leave cursor out for the first page)
+    """
     if status is not None and status not in vocab.INCIDENT_STATUSES:
         raise InvalidInput(
             f"status={status!r}; expected one of {list(vocab.INCIDENT_STATUSES)}", field="status"
         )
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"must be between 1 and {MAX_LIST} ({limit} given)", field="limit")
+    after = _after(cursor) if cursor is not None else None
     where, params = _visible_sql(caller)
     conds = [where]
+    if after is not None:
+        conds.append(after[0])
+        params.update(after[1])
     if status is not None:
         conds.append("i.status = :status")
         params["status"] = status
@@ -177,9 +221,24 @@ def list_incidents(
             f"SELECT {_COLUMNS} FROM incidents i WHERE {' AND '.join(conds)}"
             " ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"
         ),
-        {**params, "limit": limit},
+        {**params, "limit": limit + 1},  # one more says whether a next page exists
     )
-    return [Incident(**r._mapping) for r in rows]
+    found = [Incident(**r._mapping) for r in rows]
+    if len(found) <= limit:
+        return IncidentPage(found, None)
+    last = found[limit - 1]
+    return IncidentPage(found[:limit], encode_cursor(last.reported_at, last.id))
+
+
+def _after(cursor: str) -> tuple[str, dict[str, Any]]:
+    """The condition "sorts after the cursor's key".
+
+    The plain ``reported_at <=`` is implied by the row comparison but is what lets the
+    (district_id, reported_at) and reported_at indexes start the scan at the cursor.
+    """
+    t, id_ = decode_cursor(cursor, (datetime, int))
+    cond = "i.reported_at <= :after_t AND (i.reported_at, i.id) < (:after_t, :after_id)"
+    return cond, {"after_t": t, "after_id": id_}
 
 
 def events(conn: Conn, caller: Caller, incident_id: int) -> list[Event]:

@@ -40,6 +40,7 @@ from gisgrid.access.scope import Scope
 from gisgrid.bbox import Bbox, parse_bbox
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.numbers import MAX_ID, as_id, parse_int, shown
+from gisgrid.paging import decode_cursor, encode_cursor
 from gisgrid.sql import quote_ident
 from gisgrid.times import Period, parse_period
 
@@ -171,15 +172,19 @@ class ItemQuery:
 
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    after: int | None = None  # the id the page starts after (from ``cursor``)
     bbox: Bbox | None = None
     interval: Period | None = None
     filters: Mapping[str, Any] = field(default_factory=dict)
 
 
 def item_query(collection: Collection, params: Mapping[str, str]) -> ItemQuery:
-    """``limit``, ``offset``, ``bbox``, ``datetime`` and the collection's property filters
-    from a query string, each checked (InvalidInput naming the parameter); other keys are
-    left to the caller.
+    """``limit``, ``cursor``, ``offset``, ``bbox``, ``datetime`` and the collection's property
+    filters from a query string, each checked (InvalidInput naming the parameter); other keys
+    are left to the caller.
+
+    ``cursor`` (from a page's next link) pages by key; ``offset`` still works but reads and
+    drops every row before the page, so deep pages are slow; the two together are refused.
 
     Examples
     --------
@@ -191,9 +196,16 @@ starts (or at the same instant)
     """
     bbox = params.get("bbox")
     interval = params.get("datetime")
+    cursor = params.get("cursor")
+    if cursor is not None and params.get("offset") is not None:
+        raise InvalidInput(
+            "cursor and offset cannot be combined; follow the next link (cursor) alone",
+            field="offset",
+        )
     return ItemQuery(
         limit=parse_limit(params.get("limit")),
         offset=parse_offset(params.get("offset")),
+        after=decode_cursor(cursor, (int,))[0] if cursor is not None else None,
         bbox=parse_bbox(bbox, heights=True) if bbox is not None else None,
         interval=parse_period(interval) if interval is not None else None,
         filters=parse_filters(collection, params),
@@ -299,27 +311,55 @@ def _feature(collection: Collection, row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ItemsPage:
+    """One page of features; ``matched`` is None on pages reached by cursor (counting every
+    match again on each page would cost what keyset paging saves)."""
+
+    features: list[dict[str, Any]]
+    matched: int | None
+    next_cursor: str | None
+
+
 def items(
     conn: Connection, collection: Collection, query: ItemQuery, scope: Scope | None = None
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], int | None]:
     """One page of GeoJSON features (ordered by id) and how many match in all.
 
     ``scope`` limits scoped collections (incidents, buildings, places) to the caller's area;
-    public collections ignore it.
+    public collections ignore it. See :func:`items_page` for the next page's cursor.
     """
+    page = items_page(conn, collection, query, scope)
+    return page.features, page.matched
+
+
+def items_page(
+    conn: Connection, collection: Collection, query: ItemQuery, scope: Scope | None = None
+) -> ItemsPage:
+    """One page of features, the match count (first and offset pages) and the next cursor."""
     where, params = _conditions(collection, query, scope)
+    if query.after is not None:
+        where += " AND t.id > :after"
+        params["after"] = query.after
     rows = conn.execute(
         text(f"{_select(collection)} WHERE {where} ORDER BY t.id LIMIT :lim OFFSET :off"),
-        {**params, "lim": query.limit, "off": query.offset},
+        # one row more than the page says whether there is a next page
+        {**params, "lim": query.limit + 1, "off": query.offset},
     ).all()
-    if len(rows) < query.limit and (rows or query.offset == 0):
-        # a short page is the last one: the count is known without scanning again
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    next_cursor = encode_cursor(int(rows[-1][0])) if more else None
+    matched: int | None
+    if query.after is not None:
+        matched = None
+    elif not more and (rows or query.offset == 0):
+        # the last page: the count is known without scanning again
         matched = query.offset + len(rows)
     else:
         table = quote_ident(collection.table)
         count = text(f"SELECT count(*) FROM {table} t WHERE {where}")
         matched = int(conn.execute(count, params).scalar() or 0)
-    return [_feature(collection, r) for r in rows], matched
+    return ItemsPage([_feature(collection, r) for r in rows], matched, next_cursor)
 
 
 def item(

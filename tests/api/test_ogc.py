@@ -140,7 +140,7 @@ def test_html_view(client: TestClient, url: str) -> None:
 
 def test_html_items_keep_paging(client: TestClient) -> None:
     r = client.get("/collections/units/items", params={"f": "html", "limit": 2})
-    assert "2 of" in r.text and "offset=2&amp;f=html" in r.text
+    assert "2 of" in r.text and "cursor=" in r.text and "&amp;f=html" in r.text
     assert '?limit=2&amp;f=json">alternate' in r.text
 
 
@@ -200,14 +200,55 @@ def test_paging_walks_every_item_once(
     ids = [f["id"] for f in feats]
     assert len(ids) == len(set(ids)) and set(ids) == want
     assert all(isinstance(i, int) for i in ids)
-    assert all(p["numberMatched"] == len(want) for p in pages)
+    # counted on the first page only: a cursor page does not scan every match again
+    assert pages[0]["numberMatched"] == len(want)
+    assert all("numberMatched" not in p for p in pages[1:])
     assert len(pages) >= 7
     assert all("timeStamp" in p for p in pages)
-    # next links carry every parameter; prev goes back one page
-    second = pages[1]
-    prev = [link["href"] for link in second["links"] if link["rel"] == "prev"]
-    assert prev and f"limit={limit}" in prev[0]
-    assert client.get(prev[0]).json()["features"] == pages[0]["features"]
+    # next links page by key (cursor), never by offset, and keep the limit
+    for p in pages[:-1]:
+        nxt = next(link["href"] for link in p["links"] if link["rel"] == "next")
+        assert "cursor=" in nxt and "offset=" not in nxt and f"limit={limit}" in nxt
+
+
+def test_cursor_pages_are_stable_while_units_are_added(client: TestClient, store: Any) -> None:
+    engine = store[0]
+    before = sorted(_ids(engine, "SELECT id FROM units"))
+    url: str | None = "/collections/units/items?limit=4"
+    got: list[int] = []
+    added: list[int] = []
+    try:
+        while url:
+            body = client.get(url).json()
+            got.extend(f["id"] for f in body["features"])
+            with engine.begin() as conn:  # a unit added between every two pages
+                added.append(
+                    conn.execute(
+                        text(
+                            "INSERT INTO units (name, kind, geom) SELECT 'paging ' || id, kind,"
+                            " geom FROM units WHERE id = :id RETURNING id"
+                        ),
+                        {"id": before[0]},
+                    ).scalar_one()
+                )
+            url = next((ln["href"] for ln in body["links"] if ln["rel"] == "next"), None)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM units WHERE id = ANY(:ids)"), {"ids": added})
+    # every unit once, in id order; units added meanwhile come after, never in between
+    assert got[: len(before)] == before
+    assert len(got) == len(set(got)) and set(got[len(before) :]) <= set(added)
+
+
+def test_offset_still_pages_with_prev(client: TestClient, store: Any) -> None:
+    want = sorted(_ids(store[0], "SELECT id FROM units"))
+    second = client.get("/collections/units/items?limit=3&offset=3").json()
+    assert [f["id"] for f in second["features"]] == want[3:6]
+    assert second["numberMatched"] == len(want)
+    prev = next(link["href"] for link in second["links"] if link["rel"] == "prev")
+    assert [f["id"] for f in client.get(prev).json()["features"]] == want[:3]
+    nxt = next(link["href"] for link in second["links"] if link["rel"] == "next")
+    assert [f["id"] for f in client.get(nxt).json()["features"]] == want[6:9]
 
 
 def test_pages_past_the_end_and_at_the_edge(client: TestClient, store: Any) -> None:
@@ -336,6 +377,9 @@ def _kind(engine: Engine) -> set[str]:
         ("limit=10001", "limit"),
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
+        ("cursor=garbage", "cursor"),
+        ("cursor=WzQyLCJ4Il0", "cursor"),
+        ("cursor=WzQyXQ&offset=3", "offset"),
         ("bbox=1,2,3", "bbox"),
         ("bbox=a,b,c,d", "bbox"),
         ("bbox=170,-10,-170,10", "bbox"),
