@@ -12,7 +12,7 @@ import typer
 
 from gisgrid.cli import main as cli
 from gisgrid.errors import GisgridError
-from gisgrid.settings import check_workers, core_count, get_settings
+from gisgrid.settings import check_workers, default_workers, get_settings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -27,17 +27,18 @@ def serve(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Worker processes (default: the core count); more than one needs"
-            " GISGRID_SECRET_KEY set."
+            help="Worker processes (default: the core count when GISGRID_SECRET_KEY is"
+            " set, else 1); more than one needs GISGRID_SECRET_KEY set."
         ),
     ] = None,
 ) -> None:
-    """Serve the API and the web map (uvicorn), in one process per core by default."""
+    """Serve the API and the web map (uvicorn): one process per core when GISGRID_SECRET_KEY
+    is set, else one."""
     import uvicorn
 
     settings = get_settings()
     try:
-        n = check_workers(settings, core_count() if workers is None else workers)
+        n = check_workers(settings, default_workers(settings) if workers is None else workers)
     except GisgridError as exc:
         cli._fail(exc)
     host, port = host or settings.host, port or settings.port

@@ -268,6 +268,21 @@ def core_count() -> int:
         return os.cpu_count() or 1
 
 
+def default_workers(settings: Settings) -> int:
+    """How many processes ``serve`` starts when not told: one per core when the signing key is
+    set (every worker must sign with the same one), else one, so a first ``make demo`` on a
+    machine with no configuration serves rather than refusing.
+
+    Examples
+    --------
+    >>> default_workers(Settings(_env_file=None))
+    1
+    >>> default_workers(Settings(secret_key="k" * 32, _env_file=None)) == core_count()
+    True
+    """
+    return core_count() if "secret_key" in settings.model_fields_set else 1
+
+
 def check_workers(settings: Settings, workers: int) -> int:
     """``workers`` if ``settings`` can be served by that many processes, else InvalidInput.
 

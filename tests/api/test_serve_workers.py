@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -29,39 +30,59 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def two_workers(cluster: Cluster, store: Engine) -> Iterator[str]:
+@contextmanager
+def _serving(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``gisgrid serve ARGS`` on a free port, once /health answers; stopped after."""
     port = free_port()
-    env = _env(
-        GISGRID_DATABASE_URL=cluster.url(dbname=store.url.database),
-        GISGRID_SECRET_KEY="workers-test-key-" + "w" * 32,
-    )
     proc = subprocess.Popen(
-        [*SERVE, "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        [*SERVE, "--host", "127.0.0.1", "--port", str(port), *args],
         env=env,
         cwd=ROOT,
         start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, "gisgrid serve --workers 2 exited"
-            assert time.monotonic() < deadline, "gisgrid serve --workers 2 did not start"
+            assert proc.poll() is None, f"gisgrid serve {args} exited"
+            assert time.monotonic() < deadline, f"gisgrid serve {args} did not start"
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        yield base
+        yield base, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):  # a test may have stopped it already
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def two_workers(cluster: Cluster, store: Engine) -> Iterator[str]:
+    env = _env(
+        GISGRID_DATABASE_URL=cluster.url(dbname=store.url.database),
+        GISGRID_SECRET_KEY="workers-test-key-" + "w" * 32,
+    )
+    with _serving(["--workers", "2"], env) as (base, _):
+        yield base
+
+
+def test_without_a_secret_key_serve_starts_one_worker(cluster: Cluster, store: Engine) -> None:
+    # what `make demo` runs on a machine with no configuration: it must serve, not refuse
+    env = _env(GISGRID_DATABASE_URL=cluster.url(dbname=store.url.database))
+    with _serving([], env) as (base, proc):
+        assert len(_pids_answering(base, 2, tries=40)) == 1
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert "with 1 worker(s)" in out
 
 
 def _pids_answering(base: str, want: int, tries: int = 400) -> set[int]:
