@@ -12,7 +12,7 @@ from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from gisgrid.access.accounts import activate
 from gisgrid.access.auth import Caller, Token, issue_token
-from gisgrid.access.signin import sign_in
+from gisgrid.access.signin import sign_in, throttled
 
 router = APIRouter(tags=["auth"], route_class=FieldErrorRoute)
 
@@ -46,16 +46,28 @@ def token(
     responses={
         400: {"description": "The new password breaks the password rule"},
         401: {"description": "Incorrect username or code, expired code, or inactive account"},
+        429: {
+            "description": "Too many failed sign-ins or activations for this username or client"
+            " lately; Retry-After says when to try again"
+        },
     },
 )
 def activate_account(
+    request: Request,
     username: Annotated[str, Form()],
     code: Annotated[str, Form(description="The one-time activation code, e.g. 7K2M-...")],
     password: Annotated[str, Form(description="The account's new password")],
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
-    account = activate(session, username, code, password)
+    # wrong codes count against the username and the client as wrong passwords do
+    client = request.client.host if request.client else None
+    account = throttled(
+        request.app.state.signin,
+        username,
+        client,
+        lambda: activate(session, username, code, password),
+    )
     session.commit()
     return issue_token(account.id, account.role, settings, version=account.token_version)
 

@@ -35,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -42,6 +43,8 @@ from sqlalchemy.orm import Session
 from gisgrid.access.auth import AccountRow, authenticate
 from gisgrid.errors import NotAuthenticated, TooManyRequests
 from gisgrid.settings import Settings
+
+T = TypeVar("T")
 
 HASH_WAIT_S = 10.0
 MAX_KEYS = 100_000  # past this many usernames and clients, the idle ones are dropped
@@ -133,6 +136,26 @@ class SignInThrottle:
             self._hashing.release()
 
 
+def throttled(
+    throttle: SignInThrottle, username: str, client: str | None, check: Callable[[], T]
+) -> T:
+    """Run ``check`` (a password or an activation code checked for ``username``) unless the
+    username or the ``client`` has failed too often lately, in one of the hashing slots; a
+    NotAuthenticated from it counts as a failure, a success clears the username's count.
+
+    Raises TooManyRequests (throttled, nothing checked) or what ``check`` raises.
+    """
+    throttle.check(username, client)
+    try:
+        with throttle.hashing():
+            result = check()
+    except NotAuthenticated:
+        throttle.failed(username, client)
+        raise
+    throttle.succeeded(username)
+    return result
+
+
 def sign_in(
     conn: Connection | Session,
     username: str,
@@ -145,12 +168,4 @@ def sign_in(
 
     Raises TooManyRequests (throttled, nothing checked) or NotAuthenticated (and counts it).
     """
-    throttle.check(username, client)
-    try:
-        with throttle.hashing():
-            account = authenticate(conn, username, password)
-    except NotAuthenticated:
-        throttle.failed(username, client)
-        raise
-    throttle.succeeded(username)
-    return account
+    return throttled(throttle, username, client, lambda: authenticate(conn, username, password))

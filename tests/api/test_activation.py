@@ -112,3 +112,20 @@ def test_openapi_lists_activate(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     op = spec["paths"]["/activate"]["post"]
     assert {"200", "400", "401"} <= set(op["responses"])
+
+
+def test_wrong_codes_then_the_right_one_is_429(client: TestClient, store: Engine) -> None:
+    # guessing codes is throttled as guessing passwords is: per username, also the right one
+    made = _new_worker(store, "api_act_guess")
+    for i in range(5):
+        wrong = _activate(client, "api_act_guess", f"ZZZZ-ZZZZ-ZZZZ-ZZZ{i}")
+        assert wrong.status_code == 401, wrong.text
+    r = _activate(client, "api_act_guess", made.code)
+    assert r.status_code == 429, r.text
+    assert r.json()["field"] == "username" and int(r.headers["Retry-After"]) >= 1
+    # the code was never checked, so it still works once the window has passed
+    with store.connect() as conn:
+        stored = conn.execute(
+            text("SELECT password_hash IS NULL FROM accounts WHERE username = 'api_act_guess'")
+        ).scalar_one()
+    assert stored
