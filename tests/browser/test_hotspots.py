@@ -17,45 +17,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import shapely
-from sqlalchemy import Engine
 
-from api.app import create_app
-from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.browser.test_webmap import ARTIFACTS, CHROMIUM_ARGS, Page, sync_api
-from tests.city_support import tiny_city
-from tests.live_server import serving
+from tests.browser.test_webmap import ARTIFACTS, Page
 
 pytestmark = pytest.mark.browser
 
 DB = "hotspots_browser_scratch"
 PHONE = {"width": 390, "height": 844}
 GI_HOT_99 = (0xD6, 0x2F, 0x27)
-
-
-@pytest.fixture(scope="module")
-def city(cluster: Cluster) -> Iterator[tuple[Engine, Settings]]:
-    with tiny_city(cluster, DB) as engine:
-        settings = Settings(
-            database_url=cluster.url(dbname=DB), secret_key="h" * 40, _env_file=None
-        )
-        yield engine, settings
-
-
-@pytest.fixture(scope="module")
-def server(city: tuple[Engine, Settings]) -> Iterator[str]:
-    with serving(create_app(city[1])) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture()

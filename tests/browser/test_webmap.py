@@ -17,28 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from gisgrid.query.nearest import nearest_units
 from gisgrid.settings import Settings
-from gisgrid.store.cluster import Cluster
-from tests.city_support import PASSWORD, tiny_city, username_of
-from tests.live_server import serving
+from tests.browser.conftest import CHROMIUM
+from tests.city_support import PASSWORD, username_of
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
 DB = "webmap_scratch"
 VIEWPORT = {"width": 1280, "height": 800}
 # Resolves on an 'idle' (every tile loaded, nothing moving) after which the map is still
@@ -54,7 +40,7 @@ IDLE = """async () => {
 RENDERED = """(layer) => window.__gisgridMap.queryRenderedFeatures({layers: [layer]})
   .map((f) => ({id: f.id, props: f.properties}))"""
 
-if not CHROMIUM.exists():
+if not Path(CHROMIUM).exists():
     # make test installs Chromium and sets GISGRID_REQUIRE_BROWSER: there a missing browser
     # is a failure, not a silent skip
     if os.environ.get("GISGRID_REQUIRE_BROWSER"):
@@ -64,32 +50,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def city(cluster: Cluster) -> Iterator[tuple[Engine, Settings]]:
-    with tiny_city(cluster, DB) as engine:
-        settings = Settings(
-            database_url=cluster.url(dbname=DB), secret_key="w" * 40, _env_file=None
-        )
-        yield engine, settings
-
-
-@pytest.fixture(scope="module")
-def server(city: tuple[Engine, Settings]) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread."""
-    with serving(create_app(city[1])) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Page:
