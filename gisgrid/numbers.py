@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from gisgrid.errors import InvalidInput
 
@@ -104,15 +105,19 @@ def parse_int(value: object, field: str, *, lo: int | None = None, hi: int | Non
     if n is None:
         raise InvalidInput(f"{shown(value)} is not an integer (ASCII digits)", field=field)
     if (lo is not None and n < lo) or (hi is not None and n > hi):
-        low = "" if lo is None else f"{lo} "
-        high = "" if hi is None else f" {hi}"
-        expected = (
-            f"{low}to{high}"
-            if lo is not None and hi is not None
-            else (f"at least {lo}" if lo is not None else f"at most {hi}")
-        )
+        expected = _expected(lo, hi, str)
         raise InvalidInput(f"{shown(n)} is out of range; expected {expected}", field=field)
     return n
+
+
+def _expected(lo: float | None, hi: float | None, fmt: Callable[[float], str]) -> str:
+    """The allowed range in words: "1 to 5", "at least 1" or "at most 5"."""
+    if lo is not None and hi is not None:
+        return f"{fmt(lo)} to {fmt(hi)}"
+    if lo is not None:
+        return f"at least {fmt(lo)}"
+    assert hi is not None, "a range with neither end"
+    return f"at most {fmt(hi)}"
 
 
 def as_id(value: object) -> int | None:
@@ -157,12 +162,6 @@ def parse_float(
     if not math.isfinite(v):
         raise InvalidInput(f"{shown(value)} is not a finite number", field=field)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        low = "" if lo is None else f"{lo:g}"
-        high = "" if hi is None else f"{hi:g}"
-        expected = (
-            f"{low} to {high}"
-            if lo is not None and hi is not None
-            else (f"at least {low}" if lo is not None else f"at most {high}")
-        )
+        expected = _expected(lo, hi, lambda x: f"{x:g}")
         raise InvalidInput(f"{v!r} is out of range; expected {expected}", field=field)
     return v
