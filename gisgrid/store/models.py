@@ -25,6 +25,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -159,6 +160,8 @@ class Area(Base):
         DateTime(timezone=True), server_default=text("'2000-01-01T00:00:00Z'")
     )
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the plan whose publishing opened this version (None for loaded or generated areas)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", use_alter=True))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
 
 
@@ -500,16 +503,29 @@ class Plan(Base):
             "published_at",
             "is set exactly when the plan is published",
         ),
+        check("plans", "version", "version >= 1", "version", "must be at least 1"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    parent_area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    parent_area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), server_default=text("'draft'"))
+    # raised by every edit: the plan's ETag, sent back in If-Match
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # the parent's current grids when the plan started, and the newest valid_from among them:
+    # a plan whose parent has been redrawn since is stale
+    base_grid_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
+    )
+    base_version: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     checks: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     stats: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    diff: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # workload weights (households, people, incidents) the plan is balanced and checked with
+    weights: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -517,11 +533,16 @@ class PlanArea(Base):
     """One draft grid polygon of a plan."""
 
     __tablename__ = "plan_areas"
-    __table_args__ = (*geom_checks("plan_areas", "polygon", valid=True),)
+    __table_args__ = (
+        *geom_checks("plan_areas", "polygon", valid=True),
+        UniqueConstraint("plan_id", "code"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(32))
+    # the community (or other area one level up) the draft grid falls under
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     name: Mapped[str] = mapped_column(Text)
     replaces_area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
