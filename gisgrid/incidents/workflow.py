@@ -495,8 +495,7 @@ def act(
         changes["escalation_level"] = LEVEL_OF_RANK[rank + 1]
     if action == "close":
         changes["closed_at"] = datetime.now(UTC)
-    _update(conn, inc, to_status, changes)
-    _write_event(conn, inc.id, caller.account_id, inc.status, to_status, event_unit, note)
+    transition(conn, inc, to_status, changes, caller.account_id, event_unit, note)
     return get_incident(conn, caller, incident_id)
 
 
@@ -553,6 +552,36 @@ def _dispatch_unit(conn: Conn, inc: Incident, unit_id: int | None) -> int:
     if not row.available:
         raise InvalidInput(f"unit {unit_id} is not available", field="unit_id")
     return unit_id
+
+
+def transition(
+    conn: Conn,
+    inc: Incident,
+    to_status: str,
+    changes: dict[str, Any],
+    actor_id: int | None,
+    unit_id: int | None,
+    note: str | None,
+) -> None:
+    """Write one transition of ``inc`` (read locked, as it is now): the status, ``changes``
+    and the version bump (Conflict should the version have moved), and its event. The
+    caller has checked the rules; ``actor_id`` None is the system (the escalation sweep).
+    """
+    _update(conn, inc, to_status, changes)
+    _write_event(conn, inc.id, actor_id, inc.status, to_status, unit_id, note)
+
+
+def lock_free(conn: Conn, ids: Collection[int]) -> list[Incident]:
+    """The incidents among ``ids`` that no other transaction holds, locked until this one
+    ends (``FOR UPDATE SKIP LOCKED``: a busy row is left out, not waited for); no scope."""
+    rows = conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM incidents i WHERE i.id = ANY(:ids)"
+            " ORDER BY i.id FOR UPDATE OF i SKIP LOCKED"
+        ),
+        {"ids": list(ids)},
+    )
+    return [Incident(**r._mapping) for r in rows]
 
 
 def _update(conn: Conn, inc: Incident, to_status: str, changes: dict[str, Any]) -> None:
