@@ -17,6 +17,7 @@ from api.routes import auth, evaluation, health, incidents, ogc, query, resident
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
+from api.sweeper import Sweeper
 from gisgrid import __version__
 from gisgrid.access.signin import SignInThrottle
 from gisgrid.analysis.service import AnalysisService
@@ -40,9 +41,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tile_cache = app.state.tiles.cache  # its hit counts, for tests and diagnostics
         # analysis answers, their tiles in the tile cache (one memory budget for tiles)
         app.state.analysis = AnalysisService(engine, app.state.tiles.cache)
+        # overdue cases escalated in the background (None: escalation_sweep_s is 0)
+        app.state.sweeper = sweeper = Sweeper.from_settings(engine, settings)
+        if sweeper is not None:
+            sweeper.start()
         try:
             yield
         finally:
+            if sweeper is not None:
+                await sweeper.stop()
             await app.state.tiles.close()
             engine.dispose()
 
