@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.assign.index import GridIndex
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, PermissionDenied
 from gisgrid.incidents.escalation import ESCALATABLE, EscalationPolicy, sweep
-from gisgrid.incidents.lifecycle import OPEN_STATUSES, TRANSITIONS
+from gisgrid.incidents.lifecycle import OPEN_STATUSES, TRANSITIONS, levels_held_by
 from gisgrid.incidents.workflow import act, get_incident, report
 from gisgrid.times import CITY_TZ
 from tests.incidents.support import CATEGORY, Beat, beat, caller
@@ -302,6 +302,21 @@ def test_the_escalated_case_is_the_district_centres_to_accept(
         inc = get_incident(conn, caller(conn, here.district_centre), case)
         after = act(conn, caller(conn, here.district_centre), case, "accept", inc.version)
     assert (after.status, after.escalation_level) == ("accepted", "district")
+
+
+def test_an_escalated_case_is_held_by_the_centre_it_went_to(
+    store: Engine, index: GridIndex, here: Beat
+) -> None:
+    # "escalated to me": the case is at a level the district centre holds, and the street
+    # centre, which held it before, may no longer act on it
+    case = new_case(store, index, here)
+    sweep(store, at(30, 10))
+    with store.begin() as conn:
+        inc = get_incident(conn, caller(conn, here.district_centre), case)
+        assert inc.escalation_level in levels_held_by("district_centre")
+        assert inc.escalation_level not in levels_held_by("street_centre")
+        with pytest.raises(PermissionDenied):
+            act(conn, caller(conn, here.street_centre), case, "accept", inc.version)
 
 
 def test_now_must_carry_its_zone(store: Engine) -> None:
