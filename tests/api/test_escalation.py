@@ -20,6 +20,7 @@ from gisgrid.settings import Settings
 from tests.city_support import bearer_header
 from tests.incidents.support import CATEGORY, Beat, beat, caller
 
+DB = "escalation_api_scratch"  # its own copy of the tiny city (the sweep commits)
 T = TypeVar("T")
 
 

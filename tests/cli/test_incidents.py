@@ -11,6 +11,7 @@ from gisgrid.incidents.workflow import report
 from gisgrid.times import parse_instant
 from tests.incidents.support import CATEGORY, beat, caller
 
+DB = "cli_incidents_scratch"  # its own copy of the tiny city (the sweep commits)
 DUE = "2026-11-27T10:00:00+08:00"  # a Friday
 
 

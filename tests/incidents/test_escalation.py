@@ -18,6 +18,7 @@ from gisgrid.incidents.workflow import act, get_incident, report
 from gisgrid.times import CITY_TZ
 from tests.incidents.support import CATEGORY, Beat, beat, caller
 
+DB = "escalation_scratch"  # its own copy of the tiny city (the sweep commits)
 FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=CITY_TZ)
 MONDAY = date(2026, 11, 30)
 
