@@ -1,9 +1,11 @@
 """The server's escalation sweeper: a running server escalates an overdue case (the event in
 GET /incidents/{id}/events), a restarted server does not escalate it again, two servers at
-once escalate each case once, and 0 turns the sweeper off."""
+once escalate each case once, 0 turns the sweeper off, and a failing sweep stops nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,9 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
+from api.sweeper import Sweeper
 from gisgrid.assign.index import GridIndex
+from gisgrid.incidents.escalation import EscalationPolicy
 from gisgrid.incidents.workflow import report
 from gisgrid.settings import Settings
+from gisgrid.store.cluster import Cluster
+from gisgrid.store.engine import make_engine
 from tests.city_support import bearer_header
 from tests.incidents.support import CATEGORY, Beat, beat, caller
 
@@ -132,3 +138,27 @@ def test_zero_turns_the_sweeper_off(
         assert client.app.state.sweeper is None  # type: ignore[attr-defined]
         time.sleep(0.3)
         assert escalations(client, bearer_header(client, "admin"), case) == []
+
+
+def test_a_failing_sweep_is_logged_and_the_sweeper_goes_on(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a database that is not there: every sweep fails, the server must not
+    engine = make_engine(cluster.url(dbname="no_such_database"))
+
+    async def run() -> Sweeper:
+        sweeper = Sweeper(engine, EscalationPolicy(), every_s=0.02)
+        sweeper.start()
+        await asyncio.sleep(0.5)
+        assert not sweeper.stopped  # still running after its failures
+        await sweeper.stop()
+        return sweeper
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="gisgrid.api.sweeper"):
+            sweeper = asyncio.run(run())
+    finally:
+        engine.dispose()
+    assert sweeper.stopped and sweeper.sweeps == 0
+    failures = [r for r in caplog.records if "escalation sweep failed" in r.getMessage()]
+    assert len(failures) >= 2
