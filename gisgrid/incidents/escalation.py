@@ -6,9 +6,11 @@ The policy (:class:`EscalationPolicy`, from ``Settings.escalation_*``):
   passed after D, and one more centre after each further step, up to the city centre. A new
   case is held by its street centre (``lifecycle.HOLDER_LEVEL``), so the first step lands it
   at the district centre and the second at the city centre.
-- A step is ``escalation_step_days`` working days (default 1) on the SLA calendar
-  (:mod:`gisgrid.incidents.sla`: weekends and holidays do not count), so a case due on a
-  Friday at 10:00 is escalated on Monday at 10:00, or on Tuesday when Monday is a holiday.
+- For ``low``, ``normal`` and ``high`` cases a step is ``escalation_step_days`` working days
+  (default 1) on the SLA calendar (:mod:`gisgrid.incidents.sla`: weekends and holidays do
+  not count), so a case due on a Friday at 10:00 is escalated on Monday at 10:00, or on
+  Tuesday when Monday is a holiday.
+  (A high case's shorter SLA already makes it due sooner; the step stays a working day.)
 - For ``urgent`` cases a step is ``escalation_urgent_step_h`` hours (default 2) of plain
   clock time, weekends included, as their SLA is: an urgent case does not wait for Monday.
 - The target centre is a function of ``due_at`` and the time alone, so a case already at
@@ -183,7 +185,9 @@ def sweep(
     Reads the candidates, then locks them ``batch`` at a time, skipping rows another
     transaction holds, and decides again on each locked row before writing: idempotent and
     safe beside other sweepers. ``stop`` set ends the sweep after the current batch (a
-    server shutting down); the rest is escalated by the next sweep.
+    server shutting down); the rest is escalated by the next sweep. ``now`` decides what is
+    due; the events are stamped with the time they are written, as a centre's are.
+    :meth:`EscalationPolicy.step_end` says when a case will next move (for a console).
 
     Examples
     --------
