@@ -112,6 +112,8 @@ class Event:
     to_status: str
     unit_id: int | None
     note: str | None
+    kind: str = "transition"  # or support: a report added to the case (gisgrid.incidents.intake)
+    photos: tuple[str, ...] = ()
 
 
 _COLUMNS = (
@@ -246,12 +248,12 @@ def events(conn: Conn, caller: Caller, incident_id: int) -> list[Event]:
     get_incident(conn, caller, incident_id)
     rows = conn.execute(
         text(
-            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note"
-            " FROM incident_events WHERE incident_id = :id ORDER BY at, id"
+            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note, kind,"
+            " photos FROM incident_events WHERE incident_id = :id ORDER BY at, id"
         ),
         {"id": incident_id},
     )
-    return [Event(**r._mapping) for r in rows]
+    return [Event(**{**r._mapping, "photos": tuple(r.photos)}) for r in rows]
 
 
 # -- report -----------------------------------------------------------------------------------
