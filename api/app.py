@@ -13,7 +13,17 @@ from fastapi_offline import FastAPIOffline
 from api import errors, limits, openapi
 from api.hosts import TrustedHosts
 from api.routes import analysis as analysis_routes
-from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
+from api.routes import (
+    auth,
+    evaluation,
+    field,
+    health,
+    incidents,
+    ogc,
+    query,
+    residents,
+    webmap,
+)
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
@@ -70,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include(ogc.router)
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
     include(photo_routes.router, limits.photo_body_limit(settings))
+    # before incidents too: /incidents/duplicates and /incidents/{id}/support
+    include(field.router)
     include(incidents.router)
     include(residents.router)
     include(evaluation.router)
@@ -82,7 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+            ],
             expose_headers=["ETag"],
         )
     include(webmap.router)
