@@ -17,6 +17,7 @@ from api.routes import (
     auth,
     evaluation,
     field,
+    field_page,
     health,
     incidents,
     ogc,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag"],
         )
     include(webmap.router)
+    include(field_page.router)
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
     # the last added runs first: Host, then the token, then the declared size, all before
