@@ -250,6 +250,26 @@ def test_offline_report_is_sent_once_when_back_online(
         "document.querySelector('#queue-count').textContent === '0'", timeout=30_000
     )
     assert count(store, "SELECT count(*) FROM incidents WHERE reporter_id = :a", a=me) == before + 1
+    # the phone lost the answer (it crashed between the server's commit and dropping the
+    # item): the same item, key and all, is sent again, and the server returns the first case
+    with store.connect() as conn:
+        key = conn.execute(
+            text("SELECT idempotency_key FROM incidents WHERE reporter_id = :a ORDER BY id DESC"),
+            {"a": me},
+        ).first()[0]
+    body = {"lon": here.lon, "lat": here.lat, "category": CATEGORY, "description": "resent"}
+    page.evaluate(
+        """async ([key, body]) => {
+          const idb = await import('/static/vendor/idb-keyval/index.js');
+          await idb.set('report:' + key,
+            {key, body, queuedAt: Date.now(), error: null, photo: null});
+        }""",
+        [key, body],
+    )
+    page.click("#tab-queue")
+    page.click("#flush")
+    page.wait_for_function("document.querySelector('#queue-count').textContent === '0'")
+    assert count(store, "SELECT count(*) FROM incidents WHERE reporter_id = :a", a=me) == before + 1
     # a reload resends nothing: the queue is empty and the key is spent
     page.reload()
     page.wait_for_function("window.__fieldReady === true")
