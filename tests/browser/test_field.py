@@ -315,3 +315,25 @@ def test_visit_log_and_tags(phone: Any, server: str, store: Engine, here: Beat) 
     shot(page, "visit")
     logs = "SELECT count(*) FROM visit_logs WHERE subject_id = :h AND note = :n"
     assert count(store, logs, h=int(hh), n="老人独居,需要助餐") == 1
+
+
+def test_position_and_category_by_keyboard(
+    phone: Any, server: str, store: Engine, here: Beat
+) -> None:
+    page = phone
+    sign_in(page, server, here.worker)
+    page.evaluate(
+        "([lon, lat]) => window.__fieldMap.jumpTo({center: [lon, lat], zoom: 15})",
+        [here.lon, here.lat],
+    )
+    page.focus(".maplibregl-canvas")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#grid').textContent.includes('网格 Grid')")
+    with store.connect() as conn:
+        name_zh = conn.execute(
+            text("SELECT name_zh FROM incident_categories WHERE code = :c"), {"c": CATEGORY}
+        ).scalar_one()
+    page.focus("#cat-search")
+    page.keyboard.type(name_zh)
+    page.keyboard.press("Enter")
+    assert CATEGORY in page.text_content("#cat-chosen")

@@ -204,6 +204,13 @@ function initMap() {
   });
   map.on("error", () => {}); // offline tiles: the tap still gives a position
   map.on("click", (e) => setPoint(e.lngLat.lng, e.lngLat.lat, "map"));
+  // keyboard: the arrow keys pan the map (MapLibre's own), Enter sets the point at its centre
+  map.getCanvas().addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    e.preventDefault();
+    const c = map.getCenter();
+    setPoint(c.lng, c.lat, "map");
+  });
   state.map = map;
   window.__fieldMap = map;
 }
