@@ -89,6 +89,7 @@ class Incident:
     district_id: int | None
     lon: Annotated[float, Field(description="WGS84.")]
     lat: Annotated[float, Field(description="WGS84.")]
+    resolved_on_spot: bool = False  # 就地解决 (gisgrid.incidents.intake): counted apart
 
     # computed_field: pydantic (an API's schema) serialises it as if it were a field
     @computed_field  # type: ignore[prop-decorator]
@@ -119,7 +120,7 @@ class Event:
 _COLUMNS = (
     "i.id, i.category, i.description, i.status, i.priority, i.escalation_level,"
     " i.assigned_unit_id, i.reported_at, i.reporter_id, i.due_at, i.closed_at, i.version,"
-    " i.grid_id, i.community_id, i.street_id, i.district_id,"
+    " i.grid_id, i.community_id, i.street_id, i.district_id, i.resolved_on_spot,"
     " ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat"
 )
 

@@ -96,7 +96,7 @@ def test_resolved_on_the_spot(client: TestClient, me: Headers, here: Beat, store
     sha = photo(client, me, (1, 200, 1))
     r = report(client, me, here, resolved_on_spot=True, photos=[sha])
     assert r.status_code == 201, r.text
-    assert r.json()["status"] == "closed"
+    assert (r.json()["status"], r.json()["resolved_on_spot"]) == ("closed", True)
     evs = client.get(f"/incidents/{r.json()['id']}/events", headers=me).json()["events"]
     assert [(e["from_status"], e["to_status"]) for e in evs] == [
         (None, "reported"),
