@@ -3,11 +3,14 @@ support, visit logs, households and tag edits with If-Match; 4xx naming the fiel
 
 from __future__ import annotations
 
+import io
+import os
 import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import Engine, text
 
 from gisgrid.access.auth import set_password
@@ -17,11 +20,12 @@ from tests.incidents.support import CATEGORY, Beat, beat
 
 DB = "field_api_scratch"
 Headers = dict[str, str]
+PHOTO_LIMIT = 4096
 
 
 @pytest.fixture(scope="module")
 def settings_overrides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return {"data_dir": tmp_path_factory.mktemp("field")}
+    return {"data_dir": tmp_path_factory.mktemp("field"), "max_photo_bytes": PHOTO_LIMIT}
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,12 @@ def test_photos_upload_and_refusals(client: TestClient, me: Headers) -> None:
     assert r.status_code == 400 and r.json()["field"] == "photo"
     assert client.post("/photos", files={"photo": ("p.png", png())}).status_code == 401
     assert len(photo(client, me)) == 64
+    noise = io.BytesIO()
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(noise, "PNG")
+    assert len(noise.getvalue()) > PHOTO_LIMIT
+    r = client.post("/photos", files={"photo": ("big.png", noise.getvalue())}, headers=me)
+    assert r.status_code == 400 and r.json()["field"] == "photo", r.text
+    assert str(PHOTO_LIMIT) in r.json()["reason"]
 
 
 def test_resolved_on_the_spot(client: TestClient, me: Headers, here: Beat, store: Engine) -> None:
