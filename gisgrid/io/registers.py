@@ -37,8 +37,6 @@ from sqlalchemy.orm import Session
 from gisgrid import vocab
 from gisgrid.access.auth import Caller
 from gisgrid.errors import InvalidInput, NotFound, PermissionDenied, PreconditionFailed
-from gisgrid.io.checks import Problems, parse_field
-from gisgrid.io.layers import get_layer
 
 Conn = Connection | Session
 
@@ -94,6 +92,11 @@ def check_tags(table: str, tags: Any) -> list[str]:
 
 def _check_row(layer: str, row: dict[str, Any]) -> dict[str, Any]:
     """One row checked as the loader checks a file's rows; the first problem is raised."""
+    # here, not at the top: the layers read the SQLAlchemy models, which a served process
+    # does not import until it needs them (tests/api/test_constraint_errors.py)
+    from gisgrid.io.checks import Problems, parse_field
+    from gisgrid.io.layers import get_layer
+
     specs = get_layer(layer).fields
     problems = Problems(1)
     out: dict[str, Any] = {}
