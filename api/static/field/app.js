@@ -473,6 +473,7 @@ async function sendOne(item) {
 async function renderQueue() {
   const items = await queued();
   $("#queue-count").textContent = String(items.length);
+  $("#queue-count").classList.toggle("zero", items.length === 0);
   $("#queue").innerHTML = items.length
     ? items.map((it) => `<li data-key="${esc(it.key)}">${esc(categoryName(it.body.category))}
       ${esc(it.body.description || "")}<br>
