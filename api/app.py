@@ -13,7 +13,18 @@ from fastapi_offline import FastAPIOffline
 from api import errors, limits, openapi
 from api.hosts import TrustedHosts
 from api.routes import analysis as analysis_routes
-from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
+from api.routes import (
+    auth,
+    evaluation,
+    field,
+    field_page,
+    health,
+    incidents,
+    ogc,
+    query,
+    residents,
+    webmap,
+)
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
@@ -77,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include(ogc.router)
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
     include(photo_routes.router, limits.photo_body_limit(settings))
+    # before incidents too: /incidents/duplicates and /incidents/{id}/support
+    include(field.router)
     include(incidents.router)
     include(residents.router)
     include(evaluation.router)
@@ -89,10 +102,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+            ],
             expose_headers=["ETag"],
         )
     include(webmap.router)
+    include(field_page.router)
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
     # the last added runs first: Host, then the token, then the declared size, all before

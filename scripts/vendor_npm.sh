@@ -15,12 +15,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # package -> "version|licence|file file ..." (files relative to package/ in the tarball)
 declare -A TABLE=(
   [maplibre-gl]="6.17.0|BSD-3-Clause|dist/maplibre-gl.mjs dist/maplibre-gl-worker.mjs dist/maplibre-gl-shared.mjs dist/maplibre-gl.css"
+  [idb-keyval]="6.3.0|Apache-2.0|dist/index.js"
 )
 # what the page does with the files, written into VENDOR.md
 declare -A USE=(
   [maplibre-gl]="Only the minified ES-module build is kept (no source maps, no -dev builds). The page
 loads \`maplibre-gl.mjs\` with \`<script type=\"module\">\`; it starts its web worker from
 \`maplibre-gl-worker.mjs\` next to itself."
+  [idb-keyval]="Only the ES-module build \`dist/index.js\` is kept. The field app (\`api/static/field\`)
+imports it to keep reports waiting for the network in IndexedDB."
 )
 
 [[ -n "${TABLE[$PKG]:-}" ]] || { echo "vendor_npm: $PKG is not in the table" >&2; exit 1; }

@@ -6,7 +6,11 @@ grouped by the grid they were assigned to or the unit they were dispatched to:
 - ``closed``: status closed; ``closure_rate`` = closed / reported;
 - ``on_time``: closed no later than ``due_at``; ``on_time_rate`` = on_time / closed;
 - ``mean_handling_h``: mean hours from report to close, over closed cases;
-- ``overdue``: still open (not closed or rejected) and past ``due_at`` at ``now``.
+- ``overdue``: still open (not closed or rejected) and past ``due_at`` at ``now``;
+- ``on_spot``: resolved on the spot (就地解决) by a grid worker, counted apart: such a case
+  never went through the loop (closed the moment it was reported), so it is left out of every
+  other count and rate, which would otherwise reward it as a zero-hour on-time closure.
+  ``closure_rate`` is None for a group whose every case was resolved on the spot.
 
 The period is read by :func:`gisgrid.times.parse_bounds` (both ends included; a bare date is
 a day in the city), by default the 90 days before ``until``, and ``until`` by default ``now``.
@@ -37,13 +41,15 @@ DEFAULT_DAYS = 90
 
 _SQL = """
 SELECT k.id, k.code, k.name,
-       count(*) AS reported,
-       count(*) FILTER (WHERE i.status = 'closed') AS closed,
-       count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at) AS on_time,
+       count(*) FILTER (WHERE NOT i.resolved_on_spot) AS reported,
+       count(*) FILTER (WHERE i.status = 'closed' AND NOT i.resolved_on_spot) AS closed,
+       count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at
+                        AND NOT i.resolved_on_spot) AS on_time,
        avg(extract(epoch FROM i.closed_at - i.reported_at) / 3600.0)
-           FILTER (WHERE i.status = 'closed') AS mean_handling_h,
+           FILTER (WHERE i.status = 'closed' AND NOT i.resolved_on_spot) AS mean_handling_h,
        count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at < :now)
-           AS overdue
+           AS overdue,
+       count(*) FILTER (WHERE i.resolved_on_spot) AS on_spot
 FROM incidents i
 JOIN {table} k ON k.id = i.{key}
 WHERE {scope}
@@ -63,7 +69,8 @@ class Rates:
     closed: int
     on_time: int
     overdue: int
-    closure_rate: float
+    on_spot: int
+    closure_rate: float | None
     on_time_rate: float | None
     mean_handling_h: float | None
 
@@ -114,7 +121,8 @@ def incident_rates(
             closed=int(r.closed),
             on_time=int(r.on_time),
             overdue=int(r.overdue),
-            closure_rate=r.closed / r.reported,
+            on_spot=int(r.on_spot),
+            closure_rate=(r.closed / r.reported) if r.reported else None,
             on_time_rate=(r.on_time / r.closed) if r.closed else None,
             mean_handling_h=float(r.mean_handling_h) if r.mean_handling_h is not None else None,
         )

@@ -89,6 +89,7 @@ class Incident:
     district_id: int | None
     lon: Annotated[float, Field(description="WGS84.")]
     lat: Annotated[float, Field(description="WGS84.")]
+    resolved_on_spot: bool = False  # 就地解决 (gisgrid.incidents.intake): counted apart
 
     # computed_field: pydantic (an API's schema) serialises it as if it were a field
     @computed_field  # type: ignore[prop-decorator]
@@ -112,12 +113,14 @@ class Event:
     to_status: str
     unit_id: int | None
     note: str | None
+    kind: str = "transition"  # or support: a report added to the case (gisgrid.incidents.intake)
+    photos: tuple[str, ...] = ()
 
 
 _COLUMNS = (
     "i.id, i.category, i.description, i.status, i.priority, i.escalation_level,"
     " i.assigned_unit_id, i.reported_at, i.reporter_id, i.due_at, i.closed_at, i.version,"
-    " i.grid_id, i.community_id, i.street_id, i.district_id,"
+    " i.grid_id, i.community_id, i.street_id, i.district_id, i.resolved_on_spot,"
     " ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat"
 )
 
@@ -246,12 +249,12 @@ def events(conn: Conn, caller: Caller, incident_id: int) -> list[Event]:
     get_incident(conn, caller, incident_id)
     rows = conn.execute(
         text(
-            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note"
-            " FROM incident_events WHERE incident_id = :id ORDER BY at, id"
+            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note, kind,"
+            " photos FROM incident_events WHERE incident_id = :id ORDER BY at, id"
         ),
         {"id": incident_id},
     )
-    return [Event(**r._mapping) for r in rows]
+    return [Event(**{**r._mapping, "photos": tuple(r.photos)}) for r in rows]
 
 
 # -- report -----------------------------------------------------------------------------------
