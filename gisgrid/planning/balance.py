@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine, RowMapping, text
 
 from gisgrid.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, translate_db_errors
 from gisgrid.planning.cells import building_cells, shared_edges
-from gisgrid.planning.regions import Bounds, RegionSearch
+from gisgrid.planning.regions import COMPACTNESS, Bounds, RegionSearch
 from gisgrid.settings import Settings
 from gisgrid.store.engine import Bind, connection
 
@@ -206,12 +206,14 @@ def auto_balance(
     seed: int = 0,
     settings: Settings | None = None,
     cells: gpd.GeoDataFrame | None = None,
+    compactness: float = COMPACTNESS,
 ) -> Proposal:
     """Proposed grids for ``parent_area_id`` (a community, street or district): each
     community's building cells cut into contiguous grids within ``limits`` (default: the
-    settings' rule), even in workload (``weights`` over the settings') and compact. The same
-    seed gives the same proposal. ``cells`` may pass building cells already made for this
-    parent.
+    settings' rule), even in workload (``weights`` over the settings') and compact
+    (``compactness`` weighs 1 - Polsby-Popper against the squared relative deviation of
+    workload). The same seed gives the same proposal. ``cells`` may pass building cells
+    already made for this parent.
 
     Examples
     --------
@@ -237,7 +239,9 @@ def auto_balance(
     next_label = 0
     for cid in sorted(set(comm.tolist())):
         members = np.flatnonzero(comm == cid)
-        lab, note = _balance_community(cells, members, edges, now.get(cid, 1), lim, seed)
+        lab, note = _balance_community(
+            cells, members, edges, now.get(cid, 1), lim, seed, compactness
+        )
         labels[members] = lab + next_label
         next_label += int(lab.max()) + 1
         if note:
@@ -257,6 +261,7 @@ def _balance_community(
     current: int,
     limits: Limits,
     seed: int,
+    compactness: float,
 ) -> tuple[np.ndarray, str | None]:
     """Labels 0..k-1 for the community's cells, and why it misses the limits (None if not)."""
     sub = cells.iloc[members]
@@ -286,6 +291,7 @@ def _balance_community(
             k=k,
             bounds=limits.bounds(),
             seed=seed,
+            compactness=compactness,
         ).solve()
         breach = sum(
             limits.bounds().breach(h, r) for h, r in zip(s.households_, s.residents_, strict=True)
