@@ -6,6 +6,7 @@ with kept and fresh codes and a new version."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +15,13 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import Conflict, InvalidInput, PreconditionFailed
-from gisgrid.planning.balance import Limits, Proposal, auto_balance, balance_plan
+from gisgrid.planning.balance import (
+    Limits,
+    Proposal,
+    auto_balance,
+    balance_plan,
+    workload_weights,
+)
 from gisgrid.planning.cells import building_cells
 
 DB = "planning_balance_scratch"
@@ -227,3 +234,20 @@ def test_balance_plan_refuses_and_keeps_the_plan(conn: Connection, street: int) 
     with pytest.raises(Conflict) as c:
         balance_plan(conn, published, limits=TIGHT)
     assert c.value.field == "status"
+
+
+def test_limits_and_weights_come_from_the_settings_names() -> None:
+    # the names gisgrid.settings gives the rule and the weights (shared with the checks)
+    s = SimpleNamespace(
+        plan_households_min=10, plan_households_max=20, plan_residents_min=30,
+        plan_residents_max=40, plan_weight_households=2.0, plan_weight_residents=0.0,
+        plan_weight_incidents=0.5,
+    )  # fmt: skip
+    assert Limits.from_settings(s) == Limits(10, 20, 30, 40)  # type: ignore[arg-type]
+    assert workload_weights(None, s) == {  # type: ignore[arg-type]
+        "households": 2.0,
+        "residents": 0.0,
+        "incidents_12m": 0.5,
+    }
+    assert workload_weights({"residents": 1}, s)["residents"] == 1.0  # type: ignore[arg-type]
+    assert Limits.from_settings(None) == Limits()
