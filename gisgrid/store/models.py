@@ -445,6 +445,21 @@ class Incident(_Assigned, Base):
         ),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category", "category"),
+        # the console's queue: a scope's open cases by time left (gisgrid.incidents.queue)
+        *(
+            Index(
+                f"ix_incidents_queue_{name}",
+                *cols,
+                text("COALESCE(due_at, 'infinity'::timestamp with time zone)"),
+                "id",
+                postgresql_where=text("status NOT IN ('closed', 'rejected')"),
+            )
+            for name, cols in (
+                ("city", ()),
+                ("district", ("district_id",)),
+                ("street", ("street_id",)),
+            )
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -477,6 +492,12 @@ class IncidentEvent(Base):
         one_of("incident_events", "to_status", vocab.INCIDENT_STATUSES),
         one_of("incident_events", "from_status", vocab.INCIDENT_STATUSES, nullable=True),
         Index("ix_incident_events_incident_at", "incident_id", "at"),
+        # today's escalations (gisgrid.incidents.figures)
+        Index(
+            "ix_incident_events_escalated_at",
+            "at",
+            postgresql_where=text("to_status = 'escalated'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
