@@ -16,6 +16,7 @@ from api.routes import analysis as analysis_routes
 from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
+from api.routes import queue as queue_routes
 from api.routes import tiles as tile_routes
 from gisgrid import __version__
 from gisgrid.access.signin import SignInThrottle
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
     include(photo_routes.router, limits.photo_body_limit(settings))
     include(incidents.router)
+    include(queue_routes.router)
     include(residents.router)
     include(evaluation.router)
     include(open311_routes.router)
