@@ -15,12 +15,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # package -> "version|licence|file file ..." (files relative to package/ in the tarball)
 declare -A TABLE=(
   [maplibre-gl]="6.17.0|BSD-3-Clause|dist/maplibre-gl.mjs dist/maplibre-gl-worker.mjs dist/maplibre-gl-shared.mjs dist/maplibre-gl.css"
+  [htmx.org]="2.0.11|0BSD|dist/htmx.min.js"
 )
 # what the page does with the files, written into VENDOR.md
 declare -A USE=(
   [maplibre-gl]="Only the minified ES-module build is kept (no source maps, no -dev builds). The page
 loads \`maplibre-gl.mjs\` with \`<script type=\"module\">\`; it starts its web worker from
 \`maplibre-gl-worker.mjs\` next to itself."
+  [htmx.org]="The 2.0 line (4.x changed its request and event model). Only the minified build is
+kept; the console loads it with a plain \`<script>\` and polls its queue with it."
 )
 
 [[ -n "${TABLE[$PKG]:-}" ]] || { echo "vendor_npm: $PKG is not in the table" >&2; exit 1; }
