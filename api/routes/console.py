@@ -95,17 +95,21 @@ def queue_rows(
     cursor: Annotated[str | None, Query()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    filters = queue.check_filters(
-        status=status or None,
-        category=category or None,
-        grid=grid or None,
-        overdue=overdue,
-        escalated=escalated,
-    )
-    tag = queue.queue_etag(session, caller, filters, extra=f"html:{limit}:{cursor}")
-    if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(status_code=304, headers={"ETag": tag})
-    page = queue.queue_page(session, caller, filters, limit=limit, cursor=cursor)
+    cursor = cursor or None  # the form sends an empty one for the first page
+    try:
+        filters = queue.check_filters(
+            status=status or None,
+            category=category or None,
+            grid=grid or None,
+            overdue=overdue,
+            escalated=escalated,
+        )
+        tag = queue.queue_etag(session, caller, filters, extra=f"html:{limit}:{cursor}")
+        if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
+            return Response(status_code=304, headers={"ETag": tag})
+        page = queue.queue_page(session, caller, filters, limit=limit, cursor=cursor)
+    except GisgridError as exc:  # a bad filter: the message where the rows would be
+        return _render(request, "problem.html", status_code=status_for(exc), error=exc)
     nxt = None
     if page.next_cursor is not None:
         nxt = str(request.url.include_query_params(cursor=page.next_cursor))

@@ -142,6 +142,20 @@ def test_queue_fragment_304_and_case_loop(client: TestClient, here: Beat, store:
     assert figures.status_code == 200 and 'data-figure="closed"' in figures.text
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("category=nope", "category"), ("status=closed", "status"), ("cursor=zz", "cursor")],
+    ids=["category", "status", "cursor"],
+)
+def test_a_bad_filter_shows_its_message_in_the_queue(
+    client: TestClient, here: Beat, query: str, field: str
+) -> None:
+    r = client.get(f"/console/queue?{query}", headers=auth(client, here.street_centre))
+    assert r.status_code == 400 and f'data-error="{field}"' in r.text
+    ok = client.get("/console/queue?cursor=&grid=", headers=auth(client, here.street_centre))
+    assert ok.status_code == 200  # the form's empty fields are no filter
+
+
 def test_a_case_out_of_scope_is_404(client: TestClient, here: Beat) -> None:
     case = report(client, here)
     r = client.get(f"/console/cases/{case['id']}", headers=auth(client, here.outsider))
