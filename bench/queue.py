@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         account.id, "district_centre", settings, version=account.token_version
     ).access_token
     headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         url = f"/queue?limit={args.limit}"
         first = client.get(url, headers=headers)
         assert first.status_code == 200, first.text
