@@ -136,6 +136,12 @@ def evaluation_table(
     return _render(request, "evaluation.html", rates=rates, by=by)
 
 
+@router.get("/console/evaluation/grids.geojson")
+def evaluation_grids(session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+    """The per-grid rates with their outlines: the choropleth of on-time rate."""
+    return evaluation.grid_rate_features(session, caller.scope, None, None, datetime.now(UTC))
+
+
 @router.get("/console/cases/{incident_id}", response_class=HTMLResponse)
 def case_view(
     request: Request, incident_id: int, session: SessionDep, caller: CallerDep

@@ -122,6 +122,7 @@ document.body.addEventListener("htmx:afterRequest", (e) => {
 document.body.addEventListener("htmx:afterSwap", (e) => {
   const target = e.detail.target;
   countDown();
+  if (target.id === "evaluation") drawRatesMap(target.querySelector(".eval-map"));
   if (target.id === "case") {
     target.focus({ preventScroll: true });
     loadPhotos(target);
@@ -213,6 +214,48 @@ async function drawCaseMap(el) {
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
   map.fitBounds([[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]], { padding: 24, duration: 0, maxZoom: 17 });
+  el.__map = map;
+}
+
+// the choropleth of on-time rate per grid (the evaluation's classes, grey: nothing closed)
+async function drawRatesMap(el) {
+  if (!el) return;
+  const r = await fetch(el.dataset.geojson, { headers: { Authorization: `Bearer ${session.token}` } });
+  if (!r.ok) return;
+  const data = await r.json();
+  maplibre = maplibre || (await import("/static/vendor/maplibre-gl/maplibre-gl.mjs"));
+  const map = new maplibre.Map({
+    container: el,
+    style: {
+      version: 8,
+      sources: { rates: { type: "geojson", data } },
+      layers: [
+        { id: "bg", type: "background", paint: { "background-color": "#eef1f4" } },
+        {
+          id: "rate", type: "fill", source: "rates",
+          paint: {
+            "fill-opacity": 0.8, "fill-outline-color": "#ffffff",
+            "fill-color": ["case", ["==", ["get", "on_time_rate"], null], "#ced4da",
+              ["step", ["get", "on_time_rate"], "#c92a2a", 0.5, "#f59f00", 0.8, "#74b816", 0.95, "#2b8a3e"]],
+          },
+        },
+      ],
+    },
+    center: [0, 0], zoom: 1, attributionControl: false,
+  });
+  const b = [Infinity, Infinity, -Infinity, -Infinity]; // a loop: a spread of every vertex would overflow the stack
+  for (const f of data.features) {
+    for (const p of f.geometry.coordinates.flat(f.geometry.type === "MultiPolygon" ? 2 : 1)) {
+      b[0] = Math.min(b[0], p[0]); b[1] = Math.min(b[1], p[1]); b[2] = Math.max(b[2], p[0]); b[3] = Math.max(b[3], p[1]);
+    }
+  }
+  if (data.features.length) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 12, duration: 0 });
+  map.on("click", "rate", (e) => {
+    const p = e.features[0].properties;
+    new maplibre.Popup().setLngLat(e.lngLat)
+      .setText(`${p.code} ${p.name}: ${p.on_time_rate == null || p.on_time_rate === "null" ? "—" : Math.round(p.on_time_rate * 100) + "%"} (${p.closed}/${p.reported})`)
+      .addTo(map);
+  });
   el.__map = map;
 }
 

@@ -162,7 +162,30 @@ def test_a_case_out_of_scope_is_404(client: TestClient, here: Beat) -> None:
     assert r.status_code == 404
 
 
-def test_evaluation_fragment(client: TestClient, here: Beat) -> None:
-    for by in ("grid", "unit"):
-        r = client.get(f"/console/evaluation?by={by}", headers=auth(client, here.street_centre))
+def test_evaluation_by_grid_unit_worker_and_the_choropleth(
+    client: TestClient, here: Beat, store: Engine
+) -> None:
+    centre = auth(client, here.street_centre)
+    report(client, here)
+    for by in ("grid", "unit", "worker"):
+        r = client.get(f"/console/evaluation?by={by}", headers=centre)
         assert r.status_code == 200, r.text
+        assert ("eval-map" in r.text) == (by == "grid")
+    workers = client.get("/stats/incidents?by=worker", headers=centre).json()["groups"]
+    mine = [g for g in workers if g["code"] == here.worker]
+    assert mine and mine[0]["reported"] >= 1
+    fc = client.get("/console/evaluation/grids.geojson", headers=centre).json()
+    assert fc["type"] == "FeatureCollection" and fc["features"]
+    with store.connect() as conn:
+        in_street = set(
+            conn.execute(
+                text(
+                    "SELECT g.id FROM areas g JOIN areas c ON c.id = g.parent_id"
+                    " WHERE c.parent_id = :s AND g.level = 'grid'"
+                ),
+                {"s": here.street_id},
+            ).scalars()
+        )
+    assert {f["id"] for f in fc["features"]} <= in_street  # nothing outside the scope
+    assert all("on_time_rate" in f["properties"] for f in fc["features"])
+    assert client.get("/console/evaluation/grids.geojson").status_code == 401

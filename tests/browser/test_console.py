@@ -184,7 +184,11 @@ def test_the_loop_by_clicking(
     centre.open_case(case_id, here.grid_id)  # the case as it is now, after the unit's feedback
     centre.act("close")
     centre.status_is("closed")
-    centre.page.wait_for_selector("#queue-body")
+    centre.page.click("#evaluation-pane button:has-text('By grid')")
+    centre.page.wait_for_selector("#evaluation .eval-map canvas")
+    centre.page.wait_for_function(
+        "document.querySelector('#evaluation .eval-map').__map?.loaded() === true"
+    )
     centre.shot("queue-desktop")
     for screen in (centre, other, unit):
         screen.only_our_server()
