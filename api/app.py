@@ -15,6 +15,7 @@ from api.hosts import TrustedHosts
 from api.routes import analysis as analysis_routes
 from api.routes import (
     auth,
+    console,
     evaluation,
     field,
     field_page,
@@ -27,6 +28,7 @@ from api.routes import (
 )
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
+from api.routes import queue as queue_routes
 from api.routes import tiles as tile_routes
 from api.sweeper import Sweeper
 from gisgrid import __version__
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # before incidents too: /incidents/duplicates and /incidents/{id}/support
     include(field.router)
     include(incidents.router)
+    include(queue_routes.router)
+    include(console.router, limits.photo_body_limit(settings))
     include(residents.router)
     include(evaluation.router)
     include(open311_routes.router)

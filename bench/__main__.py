@@ -12,6 +12,7 @@ BENCHMARKS = (
     "assign_dask",
     "api_load",
     "paging",
+    "queue",
     "nearest",
     "tiles",
     "hotspots",

@@ -16,6 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 declare -A TABLE=(
   [maplibre-gl]="6.17.0|BSD-3-Clause|dist/maplibre-gl.mjs dist/maplibre-gl-worker.mjs dist/maplibre-gl-shared.mjs dist/maplibre-gl.css"
   [idb-keyval]="6.3.0|Apache-2.0|dist/index.js"
+  [htmx.org]="2.0.11|0BSD|dist/htmx.min.js"
 )
 # what the page does with the files, written into VENDOR.md
 declare -A USE=(
@@ -24,6 +25,8 @@ loads \`maplibre-gl.mjs\` with \`<script type=\"module\">\`; it starts its web w
 \`maplibre-gl-worker.mjs\` next to itself."
   [idb-keyval]="Only the ES-module build \`dist/index.js\` is kept. The field app (\`api/static/field\`)
 imports it to keep reports waiting for the network in IndexedDB."
+  [htmx.org]="The 2.0 line (4.x changed its request and event model). Only the minified build is
+kept; the console loads it with a plain \`<script>\` and polls its queue with it."
 )
 
 [[ -n "${TABLE[$PKG]:-}" ]] || { echo "vendor_npm: $PKG is not in the table" >&2; exit 1; }

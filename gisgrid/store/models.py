@@ -466,6 +466,21 @@ class Incident(_Assigned, Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
+        # the console's queue: a scope's open cases by time left (gisgrid.incidents.queue)
+        *(
+            Index(
+                f"ix_incidents_queue_{name}",
+                *cols,
+                text("COALESCE(due_at, 'infinity'::timestamp with time zone)"),
+                "id",
+                postgresql_where=text("status NOT IN ('closed', 'rejected')"),
+            )
+            for name, cols in (
+                ("city", ()),
+                ("district", ("district_id",)),
+                ("street", ("street_id",)),
+            )
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -510,6 +525,12 @@ class IncidentEvent(Base):
             "a support event does not change the status",
         ),
         Index("ix_incident_events_incident_at", "incident_id", "at"),
+        # today's escalations (gisgrid.incidents.figures)
+        Index(
+            "ix_incident_events_escalated_at",
+            "at",
+            postgresql_where=text("to_status = 'escalated'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

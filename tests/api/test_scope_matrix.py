@@ -44,6 +44,7 @@ SCOPED_PREFIXES = (
     "/collections/places",
     "/incidents",
     "/households",
+    "/queue",
     "/query",
     "/residents",
     "/stats",
@@ -165,6 +166,23 @@ def _incident_list(ctx: Ctx, role: str, case: str) -> None:
     ids = {i["id"] for i in r.json()["incidents"]}
     seen = ctx.rows(role, "incidents", widened=True)
     assert ids and ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+
+
+def _queue(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    r = ctx.get(role, "/queue", limit=1000)
+    assert r.status_code == 200, r.text
+    ids = {i["id"] for i in r.json()["incidents"]}
+    seen = ctx.rows(role, "incidents", widened=True)
+    assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+
+
+def _queue_figures(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    r = ctx.get(role, "/queue/figures")
+    assert r.status_code == 200, r.text
+    seen = ctx.rows(role, "incidents", widened=True)
+    assert r.json()["overdue"] <= len(seen) and r.json()["reported"] <= len(seen)
 
 
 def _incident_one(suffix: str) -> Callable[[Ctx, str, str], None]:
@@ -604,6 +622,15 @@ ENDPOINTS = [
     Endpoint(
         "incident-units", "GET", "/incidents/{incident_id}/units", EVERYONE, _incident_one("/units")
     ),
+    Endpoint(
+        "incident-actions",
+        "GET",
+        "/incidents/{incident_id}/actions",
+        EVERYONE,
+        _incident_one("/actions"),
+    ),
+    Endpoint("queue", "GET", "/queue", EVERYONE, _queue, outside=False),
+    Endpoint("queue-figures", "GET", "/queue/figures", EVERYONE, _queue_figures, False),
     Endpoint("within", "POST", "/query/within", EVERYONE, _within),
     Endpoint("residents", "GET", "/residents", EVERYONE, _resident_list),
     Endpoint("resident", "GET", "/residents/{resident_id}", EVERYONE, _resident_one),
