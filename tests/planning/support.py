@@ -15,7 +15,10 @@ from gisgrid.access.scope import Scope
 
 STREET = "230108001"  # the tiny city's one street
 COMMUNITY = "230108001001"  # its first community (7 grids)
-METRIC = 32652  # the tiny city's UTM zone
+# Areas are compared in square degrees scaled to m^2 around the tiny city (45.7 N): edits work
+# in lon/lat, and a vertex added on a long straight edge changes a projected area by square
+# metres (the edge is not straight in UTM), which would hide a real gap or overlap.
+M2_PER_DEG2 = 111_320.0 * 0.6988 * 110_574.0
 
 
 def admin(conn: Connection) -> Caller:
@@ -60,25 +63,23 @@ def areas_m2(conn: Connection, plan_id: int) -> tuple[float, float]:
     """(area of the union, sum of the areas) of the plan's draft grids, in m^2."""
     union, total = conn.execute(
         text(
-            f"SELECT ST_Area(ST_Transform(ST_Union(geom), {METRIC})),"
-            f" sum(ST_Area(ST_Transform(geom, {METRIC}))) FROM plan_areas WHERE plan_id = :p"
+            "SELECT ST_Area(ST_Union(geom)), sum(ST_Area(geom)) FROM plan_areas WHERE plan_id = :p"
         ),
         {"p": plan_id},
     ).one()
-    return float(union), float(total)
+    return float(union) * M2_PER_DEG2, float(total) * M2_PER_DEG2
 
 
 def base_m2(conn: Connection, plan_id: int) -> tuple[float, float]:
     """(area of the union, sum of the areas) of the grids the plan started from."""
     union, total = conn.execute(
         text(
-            f"SELECT ST_Area(ST_Transform(ST_Union(geom), {METRIC})),"
-            f" sum(ST_Area(ST_Transform(geom, {METRIC}))) FROM areas"
+            "SELECT ST_Area(ST_Union(geom)), sum(ST_Area(geom)) FROM areas"
             " WHERE id = ANY(ARRAY(SELECT unnest(base_grid_ids) FROM plans WHERE id = :p))"
         ),
         {"p": plan_id},
     ).one()
-    return float(union), float(total)
+    return float(union) * M2_PER_DEG2, float(total) * M2_PER_DEG2
 
 
 def assert_tiles(conn: Connection, plan_id: int) -> None:
