@@ -58,6 +58,7 @@ from gisgrid.crs import metric_crs
 from gisgrid.errors import InvalidInput
 from gisgrid.numbers import as_id, shown
 from gisgrid.planning.plans import (
+    PRECISION_DEG,
     Conn,
     PlanSummary,
     bump,
@@ -78,7 +79,7 @@ VORONOI_STEP_M = 5.0
 MAX_SEQUENCE = 999
 
 LINE_OR_POLYGON = ("LineString", "Polygon")
-POLYGON = ("Polygon",)
+POLYGON = ("Polygon", "MultiPolygon")  # a MultiPolygon of one part: a grid as served
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,12 @@ def parse_geometry(value: object, field: str, kinds: Sequence[str]) -> BaseGeome
         )
     if not geom.is_valid:
         raise InvalidInput(f"is not a valid {kind}: {shapely.is_valid_reason(geom)}", field=field)
+    if isinstance(geom, shapely.MultiPolygon):
+        if len(geom.geoms) != 1:
+            raise InvalidInput(
+                f"is a MultiPolygon of {len(geom.geoms)} parts; draw one polygon", field=field
+            )
+        geom = geom.geoms[0]
     return geom
 
 
@@ -189,7 +196,9 @@ class _Metric:
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:
     """The polygons of ``geom`` (a collection's lines and points dropped), without the
-    crumbs (< 1e-13 square degrees, about 1 mm^2) that float noise leaves."""
+    crumbs (< 1e-13 square degrees, about 1 mm^2) that float noise leaves, snapped to the
+    drafts' grid (:data:`gisgrid.planning.plans.PRECISION_DEG`)."""
+    geom = shapely.set_precision(geom, PRECISION_DEG)
     parts = [p for p in shapely.get_parts(geom) if isinstance(p, shapely.Polygon)]
     parts += [
         q

@@ -16,6 +16,7 @@ from gisgrid.planning import edits, plans
 from gisgrid.planning.plans import PlanSummary
 from tests.planning.support import (
     COMMUNITY,
+    M2_PER_DEG2,
     assert_tiles,
     buildings_of,
     codes,
@@ -71,7 +72,7 @@ def test_split_by_a_line_gives_two_grids_and_a_new_code(
     # the tiny city's first community has grids 001..007: the new one is 008
     assert r.changed == [FIRST, f"{COMMUNITY}008"]
     a, b = draft(conn, plan.id, FIRST), draft(conn, plan.id, f"{COMMUNITY}008")
-    assert a.area >= b.area and abs(a.area + b.area - g.area) < 1e-12
+    assert a.area >= b.area and abs(a.area + b.area - g.area) * M2_PER_DEG2 < 1.0
     src = conn.execute(
         text(
             "SELECT replaces_area_id, parent_id, name FROM plan_areas WHERE plan_id = :p"
@@ -94,7 +95,7 @@ def test_split_by_a_polygon_gives_outside_and_inside(conn: Connection, plan: Pla
     r = edits.split(conn, planner(conn), plan.id, plan.version, FIRST, mapping(box))
     assert len(r.changed) == 2
     inner = draft(conn, plan.id, r.changed[1])
-    assert abs(inner.area - box.area) < 1e-9 * box.area or inner.area < box.area
+    assert abs(inner.area - box.area) * M2_PER_DEG2 < 1.0
     assert_tiles(conn, plan.id)
 
 
@@ -118,8 +119,9 @@ def test_a_cut_through_a_building_goes_around_it(conn: Connection, plan: PlanSum
         ),
         {"p": plan.id, "b": b.id},
     ).all()
-    assert len([h for h in holders if h.s > 1e-9]) == 1, holders
-    assert abs(max(h.s for h in holders) - 1.0) < 1e-6
+    # all of it but what snapping to the drafts' 1e-9 degree grid moves (a hundredth of a m^2)
+    assert len([h for h in holders if h.s > 1e-4]) == 1, holders
+    assert abs(max(h.s for h in holders) - 1.0) < 1e-4
     assert len(r.changed) == 2
     assert_tiles(conn, plan.id)
 
@@ -187,7 +189,7 @@ def test_merge_keeps_the_biggest_code(conn: Connection, plan: PlanSummary) -> No
     assert small not in codes(conn, plan.id)
     merged = draft(conn, plan.id, big)
     assert len(shapely.get_parts(merged)) == 1
-    assert abs(merged.area - a.area - b.area) < 1e-12
+    assert abs(merged.area - a.area - b.area) * M2_PER_DEG2 < 1.0
     assert_tiles(conn, plan.id)
 
 
@@ -284,7 +286,7 @@ def test_reshape_takes_from_and_gives_to_neighbours(conn: Connection, plan: Plan
         FIRST,
         mapping(shapely.get_parts(g)[0]),
     )
-    assert abs(draft(conn, plan.id, FIRST).area - g.area) < 1e-9
+    assert abs(draft(conn, plan.id, FIRST).area - g.area) * M2_PER_DEG2 < 1.0
     assert_tiles(conn, plan.id)
 
 
@@ -295,7 +297,7 @@ def test_reshape_refusals(conn: Connection, plan: PlanSummary) -> None:
         conn, plan, "polygon", edits.reshape, FIRST, mapping(out)
     )
     line = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
-    assert "expected one of ['Polygon']" in refused(
+    assert "expected one of ['Polygon', 'MultiPolygon']" in refused(
         conn, plan, "polygon", edits.reshape, FIRST, line
     )
     minx, miny, maxx, maxy = g.bounds
@@ -304,6 +306,12 @@ def test_reshape_refusals(conn: Connection, plan: PlanSummary) -> None:
         "coordinates": [[[minx, miny], [maxx, maxy], [maxx, miny], [minx, maxy], [minx, miny]]],
     }
     assert "Self-intersection" in refused(conn, plan, "polygon", edits.reshape, FIRST, bow)
+    two = mapping(
+        shapely.MultiPolygon(
+            [g.buffer(-0.001), g.envelope.buffer(0.1).difference(g.envelope.buffer(0.09))]
+        )
+    )
+    assert "of 2 parts" in refused(conn, plan, "polygon", edits.reshape, FIRST, two)
 
 
 # -- move buildings ------------------------------------------------------------------------------
@@ -334,7 +342,8 @@ def test_move_a_building_and_the_boundary_follows(conn: Connection, plan: PlanSu
     # the moved footprint lies wholly in its new grid
     whole = conn.execute(
         text(
-            "SELECT ST_Covers(pa.geom, b.geom) FROM plan_areas pa, buildings b"
+            "SELECT ST_Area(ST_Intersection(pa.geom, b.geom)) / ST_Area(b.geom) > 1 - 1e-4"
+            " FROM plan_areas pa, buildings b"
             " WHERE pa.plan_id = :p AND pa.code = :t AND b.id = :b"
         ),
         {"p": plan.id, "t": to, "b": b},

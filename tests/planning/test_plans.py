@@ -148,7 +148,7 @@ def test_geojson_is_a_feature_collection_with_the_plan(conn: Connection) -> None
     assert f["geometry"]["type"] == "MultiPolygon"
     assert f["id"] == f["properties"]["code"]
     lon = f["geometry"]["coordinates"][0][0][0][0]
-    assert round(lon, 6) == lon
+    assert round(lon, 9) == lon
 
 
 def test_an_edit_names_the_version_it_applies_to(conn: Connection) -> None:
