@@ -43,6 +43,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -163,14 +164,21 @@ def _code(value: object, field: str) -> str:
 # -- geometry helpers ----------------------------------------------------------------------------
 
 
+@cache
+def _transformers(epsg: int) -> tuple[Transformer, Transformer]:
+    # made once per zone: building a pyproj Transformer costs milliseconds, an edit's budget
+    return (
+        Transformer.from_crs(4326, epsg, always_xy=True),
+        Transformer.from_crs(epsg, 4326, always_xy=True),
+    )
+
+
 class _Metric:
     """Lon/lat <-> the metric CRS around a place, for areas, lengths and the Voronoi."""
 
     def __init__(self, geom: BaseGeometry) -> None:
         c = geom.centroid
-        crs = metric_crs(c.x, c.y)
-        self._fwd = Transformer.from_crs(4326, crs, always_xy=True)
-        self._back = Transformer.from_crs(crs, 4326, always_xy=True)
+        self._fwd, self._back = _transformers(int(metric_crs(c.x, c.y).to_epsg() or 0))
 
     @staticmethod
     def _apply(tr: Transformer, geom: BaseGeometry) -> BaseGeometry:
@@ -394,7 +402,7 @@ def _run(
     with transaction(conn) as c:
         open_for_edit(c, caller, plan_id, expected_version)
         changed = work(c)
-        return Edit(get_plan(c, caller, plan_id), changed)
+        return Edit(get_plan(c, caller, plan_id, fresh=True), changed)
 
 
 def split(

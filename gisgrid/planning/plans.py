@@ -252,7 +252,7 @@ _PLAN_SQL = (
 )
 
 
-def _summary(conn: Conn, row: Any) -> PlanSummary:
+def _summary(conn: Conn, row: Any, fresh: bool = False) -> PlanSummary:
     return PlanSummary(
         id=int(row.id),
         name=str(row.name),
@@ -261,7 +261,9 @@ def _summary(conn: Conn, row: Any) -> PlanSummary:
         ),
         status=str(row.status),
         version=int(row.version),
-        stale=row.status in EDITABLE and _stale(conn, row.parent_id, row.base_grid_ids),
+        stale=not fresh
+        and row.status in EDITABLE
+        and _stale(conn, row.parent_id, row.base_grid_ids),
         author_id=row.author_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -269,10 +271,14 @@ def _summary(conn: Conn, row: Any) -> PlanSummary:
     )
 
 
-def get_plan(conn: Conn, caller: Caller, plan_id: int, for_update: bool = False) -> PlanSummary:
+def get_plan(
+    conn: Conn, caller: Caller, plan_id: int, for_update: bool = False, fresh: bool = False
+) -> PlanSummary:
     """One plan the caller may see; NotFound when absent or outside the caller's scope.
 
-    ``for_update`` locks the plan row until the transaction ends (an edit's read).
+    ``for_update`` locks the plan row until the transaction ends (an edit's read); ``fresh``
+    says the caller has checked staleness itself in this transaction (an edit), which saves
+    reading the parent's grids again.
     """
     _check_role(caller, READERS, "read")
     held, params = _held(caller, "p.parent_area_id")
@@ -282,7 +288,7 @@ def get_plan(conn: Conn, caller: Caller, plan_id: int, for_update: bool = False)
     ).one_or_none()
     if row is None:
         raise NotFound(f"no plan {plan_id}", field="id")
-    return _summary(conn, row)
+    return _summary(conn, row, fresh)
 
 
 def list_plans(
@@ -333,7 +339,7 @@ def discard_plan(
             ),
             {"id": plan_id},
         )
-        return get_plan(c, caller, plan_id)
+        return get_plan(c, caller, plan_id, fresh=True)
 
 
 # -- staleness and the edit gate -------------------------------------------------------------
@@ -382,7 +388,7 @@ def open_for_edit(
 ) -> PlanSummary:
     """The edit gate: lock the plan row, then check the caller's role, the version
     (PreconditionFailed), that the plan is a draft (Conflict) and not stale (Conflict)."""
-    plan = get_plan(conn, caller, plan_id, for_update=True)
+    plan = get_plan(conn, caller, plan_id, for_update=True, fresh=True)
     _check_role(caller, WRITERS, "edit")
     if plan.version != expected_version:
         raise PreconditionFailed(
