@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CallerDep, SessionDep
 from api.errors import FieldErrorRoute
 from gisgrid.incidents.lifecycle import etag, version_of
-from gisgrid.planning import edits, plans
+from gisgrid.planning import edits, moves, plans
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
 
@@ -191,7 +191,7 @@ def move(
     if_match: IfMatch = None,
 ) -> edits.Edit:
     version = version_of(if_match, "plan")
-    out = edits.move_buildings(
+    out = moves.move_buildings(
         session, caller, plan_id, version, body.to, building_ids=body.building_ids, lasso=body.lasso
     )
     return _edited(session, response, out)

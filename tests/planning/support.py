@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
@@ -12,6 +13,8 @@ from sqlalchemy import Connection, text
 
 from gisgrid.access.auth import Caller
 from gisgrid.access.scope import Scope
+from gisgrid.errors import InvalidInput
+from gisgrid.planning.plans import PlanSummary
 
 STREET = "230108001"  # the tiny city's one street
 COMMUNITY = "230108001001"  # its first community (7 grids)
@@ -151,3 +154,16 @@ def buildings_of(conn: Connection, plan_id: int, code: str) -> list[int]:
             {"p": plan_id, "c": code},
         ).scalars()
     )
+
+
+def refused(
+    conn: Connection, plan: PlanSummary, field: str, edit: Any, *args: Any, **kw: Any
+) -> str:
+    """Run ``edit`` as the planner; it must be InvalidInput naming ``field`` and change
+    nothing. Its reason."""
+    before = snapshot(conn, plan.id)
+    with pytest.raises(InvalidInput) as err:
+        edit(conn, planner(conn), plan.id, plan.version, *args, **kw)
+    assert err.value.field == field, err.value
+    assert snapshot(conn, plan.id) == before
+    return err.value.reason
