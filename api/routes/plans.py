@@ -229,4 +229,28 @@ def rename(
     return _edited(session, response, out)
 
 
+class AutosplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Any = Field(description="The grid to split in two by households.")
+
+
+@router.post(
+    "/plans/{plan_id}/autosplit",
+    summary="Split a grid in two by households, across its longer axis",
+    responses=EDIT_ERRORS,
+)
+def autosplit(
+    plan_id: int,
+    body: AutosplitIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = edits.autosplit(session, caller, plan_id, version, body.code)
+    return _edited(session, response, out)
+
+
 # -- checks, stats, diff (helper "plan-checks" adds its GET routes below this line) ------------

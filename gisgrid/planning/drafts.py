@@ -94,18 +94,20 @@ def siblings(conn: Conn, plan_id: int, parent_id: int | None) -> list[Draft]:
 class Building:
     id: int
     geom: BaseGeometry
+    households: int = 0
 
 
 def buildings_in(conn: Conn, geom: BaseGeometry) -> list[Building]:
     """Buildings whose footprint meets ``geom`` (the GiST index on buildings finds them)."""
     rows = conn.execute(
         text(
-            "SELECT id, ST_AsBinary(geom) AS wkb FROM buildings"
+            "SELECT id, ST_AsBinary(geom) AS wkb, coalesce(household_count, 0) AS hh"
+            " FROM buildings"
             " WHERE ST_Intersects(geom, ST_GeomFromWKB(:g, 4326)) ORDER BY id"
         ),
         {"g": shapely.to_wkb(geom)},
     ).all()
-    return [Building(int(r.id), shapely.from_wkb(bytes(r.wkb))) for r in rows]
+    return [Building(int(r.id), shapely.from_wkb(bytes(r.wkb)), int(r.hh)) for r in rows]
 
 
 def write(

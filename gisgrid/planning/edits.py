@@ -90,45 +90,119 @@ def split(
 
     def work(c: Conn) -> list[str]:
         g = load_grid(c, plan_id, grid_code, "code")
-        m = Metric(g.geom)
-        pieces = _cut(g.geom, cut_geom)
-        pieces = _keep_buildings_whole(g.geom, pieces, buildings_in(c, g.geom))
-        for i, p in enumerate(pieces):
-            check_piece(m, p, "cut", f"piece {i + 1} of grid {grid_code}")
-        pieces.sort(key=m.area, reverse=True)
-        named = new_codes(c, plan_id, g.parent_id, len(pieces) - 1)
-        kept = replace(g, geom=pieces[0])
-        new = [
-            Draft(code_, name, g.parent_id, g.replaces_area_id, p)
-            for (code_, name), p in zip(named, pieces[1:], strict=True)
-        ]
-        write(c, plan_id, changed=[kept], new=new)
-        return [grid_code, *(d.code for d in new)]
+        pieces = _split_pieces(g, cut_geom, buildings_in(c, g.geom), "cut")
+        return _write_split(c, plan_id, g, pieces)
 
     return run_edit(conn, caller, plan_id, expected_version, work)
 
 
-def _cut(grid: BaseGeometry, cut: BaseGeometry) -> list[BaseGeometry]:
+def _split_pieces(
+    g: Draft, cut: BaseGeometry, buildings: list[Building], field: str
+) -> list[BaseGeometry]:
+    """The pieces ``cut`` makes of grid ``g``, every building whole, biggest first; refused
+    (naming ``field``) when the cut fails or leaves a sliver."""
+    m = Metric(g.geom)
+    pieces = _keep_buildings_whole(g.geom, _cut(g.geom, cut, field), buildings, field)
+    for i, p in enumerate(pieces):
+        check_piece(m, p, field, f"piece {i + 1} of grid {g.code}")
+    return sorted(pieces, key=m.area, reverse=True)
+
+
+def _write_split(c: Conn, plan_id: int, g: Draft, pieces: list[BaseGeometry]) -> list[str]:
+    """The biggest piece keeps the grid's code; the others get new codes."""
+    named = new_codes(c, plan_id, g.parent_id, len(pieces) - 1)
+    new = [
+        Draft(code_, name, g.parent_id, g.replaces_area_id, p)
+        for (code_, name), p in zip(named, pieces[1:], strict=True)
+    ]
+    write(c, plan_id, changed=[replace(g, geom=pieces[0])], new=new)
+    return [g.code, *(d.code for d in new)]
+
+
+AUTOSPLIT_TRIES = 12
+
+
+def autosplit(
+    conn: Conn | Engine, caller: Caller, plan_id: int, expected_version: int, code: object
+) -> Edit:
+    """Split grid ``code`` in two with about half its households on each side: a straight
+    cut across its longer axis (that of its minimum rotated rectangle), between two
+    buildings, at the first of the positions nearest the half-way household that leaves no
+    sliver and cuts no building. The caller picks the grid (one over the limits, say)."""
+    grid_code = check_code(code, "code")
+
+    def work(c: Conn) -> list[str]:
+        g = load_grid(c, plan_id, grid_code, "code")
+        buildings = buildings_in(c, g.geom)
+        for line in _balanced_cuts(g, buildings):
+            try:
+                pieces = _split_pieces(g, line, buildings, "code")
+            except InvalidInput:
+                continue
+            return _write_split(c, plan_id, g, pieces)
+        raise InvalidInput(
+            f"found no straight cut across grid {grid_code} that halves its households"
+            " without a sliver or a cut building; draw one",
+            field="code",
+        )
+
+    return run_edit(conn, caller, plan_id, expected_version, work)
+
+
+def _balanced_cuts(g: Draft, buildings: list[Building]) -> list[BaseGeometry]:
+    """Lines (lon/lat) across the grid's longer axis, between consecutive buildings along
+    it, the most even split of households first."""
+    inside = [b for b in buildings if g.geom.contains(b.geom.point_on_surface())]
+    if len([b for b in inside if b.households > 0]) < 2:
+        raise InvalidInput(
+            f"grid {g.code} has fewer than two buildings with households to share", field="code"
+        )
+    m = Metric(g.geom)
+    gm = m.to_m(g.geom)
+    ring = np.asarray(gm.minimum_rotated_rectangle.exterior.coords)
+    edges = np.diff(ring[:3], axis=0)
+    axis = max(edges, key=lambda e: float(np.hypot(*e)))
+    u = axis / np.hypot(*axis)
+    origin = np.asarray(gm.centroid.coords[0])
+    at = np.array([np.dot(np.asarray(m.to_m(b.geom).centroid.coords[0]) - origin, u)
+                   for b in inside])  # fmt: skip
+    hh = np.array([b.households for b in inside], dtype=float)
+    order = np.argsort(at)
+    at, hh = at[order], hh[order]
+    before = np.cumsum(hh)[:-1]  # households on the low side of each gap
+    gaps = (at[:-1] + at[1:]) / 2
+    best = np.argsort(np.abs(before - hh.sum() / 2), kind="stable")[:AUTOSPLIT_TRIES]
+    reach = gm.length
+    normal = np.array([-u[1], u[0]])
+    lines = []
+    for k in best:
+        p = origin + gaps[k] * u
+        line = shapely.LineString([p - reach * normal, p + reach * normal])
+        lines.append(m.to_lonlat(line))
+    return lines
+
+
+def _cut(grid: BaseGeometry, cut: BaseGeometry, field: str) -> list[BaseGeometry]:
     if isinstance(cut, shapely.LineString):
         pieces = pieces_of(shapely_split(grid, cut))
         if len(pieces) < 2:
             raise InvalidInput(
                 "the line does not cross the grid from edge to edge: draw it past the grid's"
                 " boundary on both sides",
-                field="cut",
+                field=field,
             )
         return pieces
     inside = pieces_of(shapely.intersection(grid, cut))
     outside = pieces_of(shapely.difference(grid, cut))
     if not inside:
-        raise InvalidInput("the polygon does not overlap the grid", field="cut")
+        raise InvalidInput("the polygon does not overlap the grid", field=field)
     if not outside:
-        raise InvalidInput("the polygon covers the whole grid: nothing is left", field="cut")
+        raise InvalidInput("the polygon covers the whole grid: nothing is left", field=field)
     return [*outside, *inside]
 
 
 def _keep_buildings_whole(
-    grid: BaseGeometry, pieces: list[BaseGeometry], buildings: list[Building]
+    grid: BaseGeometry, pieces: list[BaseGeometry], buildings: list[Building], field: str
 ) -> list[BaseGeometry]:
     """Move the cut around every building it crosses: the building goes wholly to the piece
     that holds most of its footprint. Refused (naming the buildings) when that leaves a piece
@@ -151,7 +225,7 @@ def _keep_buildings_whole(
         raise InvalidInput(
             f"the cut crosses buildings {moved}; keeping each whole would break a piece in"
             " parts: draw the cut between buildings",
-            field="cut",
+            field=field,
         )
     return pieces
 

@@ -264,3 +264,16 @@ def test_discard(client: TestClient, planner: Headers) -> None:
     assert r.json()["status"] == "discarded" and r.headers["ETag"] == '"2"'
     r = post(client, planner, p["id"], "rename", {"code": FIRST, "name": "x"}, 2)
     assert r.status_code == 409
+
+
+def test_autosplit(client: TestClient, planner: Headers, store: Engine) -> None:
+    p = new_plan(client, planner, COMMUNITY)
+    code = f"{COMMUNITY}007"
+    r = post(client, planner, p["id"], "autosplit", {"code": code}, 1)
+    assert r.status_code == 200, r.text
+    assert r.json()["changed"][0] == code and len(r.json()["changed"]) == 2
+    assert r.headers["ETag"] == '"2"'
+    r = post(client, planner, p["id"], "autosplit", {"code": "nope"}, 2)
+    assert r.status_code == 400 and r.json()["field"] == "code"
+    with store.connect() as conn:
+        assert_tiles(conn, p["id"])

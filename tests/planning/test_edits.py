@@ -18,6 +18,7 @@ from tests.planning.support import (
     COMMUNITY,
     M2_PER_DEG2,
     assert_tiles,
+    buildings_of,
     codes,
     draft,
     neighbours,
@@ -300,3 +301,43 @@ def test_reshape_refusals(conn: Connection, plan: PlanSummary) -> None:
         )
     )
     assert "of 2 parts" in refused(conn, plan, "polygon", edits.reshape, FIRST, two)
+
+
+# -- autosplit -----------------------------------------------------------------------------------
+
+
+def _households(conn: Connection, plan_id: int, code: str) -> int:
+    n = conn.execute(
+        text(
+            "SELECT coalesce(sum(b.household_count), 0) FROM buildings b JOIN plan_areas pa"
+            " ON pa.plan_id = :p AND pa.code = :c"
+            " AND ST_Contains(pa.geom, ST_PointOnSurface(b.geom))"
+        ),
+        {"p": plan_id, "c": code},
+    ).scalar_one()
+    return int(n)
+
+
+def test_autosplit_halves_the_households(conn: Connection, plan: PlanSummary) -> None:
+    code = f"{COMMUNITY}007"  # the tiny city's fullest grid (270 households)
+    total = _households(conn, plan.id, code)
+    r = edits.autosplit(conn, planner(conn), plan.id, plan.version, code)
+    assert len(r.changed) == 2 and r.changed[0] == code
+    a, b = (_households(conn, plan.id, c) for c in r.changed)
+    assert a + b == total
+    # as even as the buildings allow: no side holds more than the bigger half plus a building
+    biggest = conn.execute(text("SELECT max(household_count) FROM buildings")).scalar_one()
+    assert abs(a - b) <= biggest, (a, b)
+    assert_tiles(conn, plan.id)
+
+
+def test_autosplit_refuses_a_grid_with_one_household_building(
+    conn: Connection, plan: PlanSummary
+) -> None:
+    code = f"{COMMUNITY}007"
+    ids = buildings_of(conn, plan.id, code)
+    conn.execute(  # rolled back with the test
+        text("UPDATE buildings SET household_count = 0 WHERE id = ANY(:ids)"), {"ids": ids[1:]}
+    )
+    assert "fewer than two" in refused(conn, plan, "code", edits.autosplit, code)
+    assert "has no grid" in refused(conn, plan, "code", edits.autosplit, "nope")
