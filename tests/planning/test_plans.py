@@ -3,6 +3,7 @@ scope, staleness and the version gate."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -205,3 +206,41 @@ def test_a_plan_whose_parent_was_redrawn_is_stale(conn: Connection) -> None:
     # a plan of another community is not touched by it
     fresh = plans.create_plan(conn, admin(conn), "230108001002", "elsewhere")
     assert not fresh.stale
+
+
+def test_two_edits_at_one_version_one_wins(store: Engine) -> None:
+    """The gate locks the plan row: the second editor waits, then finds the version moved
+    on (PreconditionFailed), and the first one's edit stands."""
+    with store.begin() as c:
+        s = plans.create_plan(c, admin(c), COMMUNITY, "race")
+    code = f"{COMMUNITY}001"
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        with store.connect() as b:
+            try:
+                with b.begin():
+                    edits.rename(b, admin(b), s.id, s.version, code, "second")
+                outcome["second"] = "applied"
+            except PreconditionFailed as exc:
+                outcome["second"] = exc
+
+    with store.connect() as a:
+        tx = a.begin()
+        edits.rename(a, admin(a), s.id, s.version, code, "first")
+        t = threading.Thread(target=second)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive(), "the second editor waits for the first one's lock"
+        tx.commit()
+    t.join(30)
+    assert isinstance(outcome["second"], PreconditionFailed), outcome
+    with store.connect() as c:
+        name, version = c.execute(
+            text(
+                "SELECT pa.name, p.version FROM plan_areas pa JOIN plans p ON p.id = pa.plan_id"
+                " WHERE pa.plan_id = :p AND pa.code = :c"
+            ),
+            {"p": s.id, "c": code},
+        ).one()
+    assert (name, version) == ("first", s.version + 1)
