@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> None:
             print("no places with a grid: load a city first (gisgrid demo)")
             return
         grids = [int(i) for i in conn.execute(text(_UNDER), {"top": top}).scalars()]
-        tx = conn.begin()
-        try:
+        try:  # in the transaction the reads above began
             stage_areas(conn)
             conn.execute(
                 text(
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             change = open_versions(conn, datetime.now(UTC), grids)
             seconds = time.perf_counter() - t0
         finally:
-            tx.rollback()
+            conn.rollback()
     engine.dispose()
     moved = ", ".join(f"{k} {n:,}" for k, n in change.moved.items())
     print(f"{args.level} {top}: {len(grids):,} grids replaced in {seconds:.2f} s (rolled back)")

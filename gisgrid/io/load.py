@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gisgrid.assign.store import ASSIGNED_SQL_TYPES, assigned_columns, trigger_off
 from gisgrid.assign.versions import STAGED, VersionChange, open_versions, stage_areas
@@ -467,8 +467,6 @@ _VERSIONED_ATTRIBUTES = ("name", "level", "parent_id", "responsible", "household
 def _write_versions(conn: Any, layer: Layer, columns: list[str], at: datetime) -> VersionChange:
     """Open new versions of the file's changed and new areas (the temporary table), closing
     the current versions they replace; unchanged rows are left alone."""
-    from sqlalchemy import text
-
     given = [c for c in _VERSIONED_ATTRIBUTES if c in columns]
 
     def value(c: str) -> str:
