@@ -18,6 +18,7 @@ BENCHMARKS = (
     "hotspots",
     "accounts",
     "plans_balance",
+    "versions",
 )
 
 
