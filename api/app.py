@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from api import errors, limits, openapi
 from api.hosts import TrustedHosts
 from api.routes import analysis as analysis_routes
-from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
+from api.routes import auth, evaluation, health, incidents, ogc, plans, query, residents, webmap
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
 from api.routes import tiles as tile_routes
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include(residents.router)
     include(evaluation.router)
     include(open311_routes.router)
+    include(plans.router)
     # before the tile routes: /tiles/hotspots... is drawn from analysis answers, not SQL
     include(analysis_routes.router)
     include(tile_routes.router)

@@ -36,6 +36,7 @@ from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
 from gisgrid.tiles.grid import tile_of
 from tests.city_support import PASSWORD, tiny_city, username_of
+from tests.planning.support import make_plan
 
 DB = "scope_matrix_scratch"
 SCOPED_PREFIXES = (
@@ -50,6 +51,7 @@ SCOPED_PREFIXES = (
     "/photos",
     "/tiles",
     "/analysis",
+    "/plans",
 )
 PEOPLE = ("grid_worker", "community", "street_centre", "district_centre", "city_centre", "admin")
 EVERYONE = vocab.ROLES
@@ -77,6 +79,7 @@ class Ctx:
     outside_grid: int
     visible: dict[tuple[str, str], set[int]]
     photos: dict[int, tuple[str, bytes]] = field(default_factory=dict)
+    plans: dict[str, int] = field(default_factory=dict)
 
     def rows(self, role: str, table: str, widened: bool = False) -> set[int]:
         """The ids of ``table`` in the role's scope (computed once per role and table)."""
@@ -537,6 +540,50 @@ def _compare_counts(ctx: Ctx, role: str, case: str) -> None:
     assert got and all(n == want.get(i, 0) for i, n in got.items()), (got, want)
 
 
+PLANNERS = ("planner", "admin")  # who reads plans (the tiny city's planner is city-wide)
+
+
+def _plan(ctx: Ctx, case: str) -> int:
+    """A plan of the street the grids in the scopes lie under ("inside"), or of the street
+    the fixture split off ("outside"); made once."""
+    if case not in ctx.plans:
+        code = "230199001" if case == "outside" else "230108001"
+        with ctx.store.begin() as conn:
+            parent = conn.execute(
+                text("SELECT id FROM areas WHERE code = :c AND valid_to IS NULL"), {"c": code}
+            ).scalar_one()
+            ctx.plans[case] = make_plan(conn, parent)
+    return ctx.plans[case]
+
+
+def _plan_report(kind: str) -> Callable[[Ctx, str, str], None]:
+    """A plan's report: planners and admins whose scope holds the parent read it; to anyone
+    else it is 404, as if absent."""
+
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        plan = _plan(ctx, case)
+        r = ctx.get(role, f"/plans/{plan}/{kind}")
+        if role not in PLANNERS:
+            assert r.status_code == 404, r.text
+            return
+        assert r.status_code == 200, r.text
+        with ctx.store.connect() as conn:
+            codes = set(
+                conn.execute(
+                    text("SELECT code FROM plan_areas WHERE plan_id = :p"), {"p": plan}
+                ).scalars()
+            )
+        body = r.json()
+        if kind == "stats":
+            assert {g["code"] for g in body["grids"]} == codes
+        elif kind == "diff":
+            assert set(body["kept"]) == codes
+        else:
+            assert set(body) == {"ok", "hard", "soft"}
+
+    return check
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -573,6 +620,10 @@ ENDPOINTS = [
     Endpoint("compare", "GET", "/analysis/compare", EVERYONE, _compare_counts, False),
     Endpoint(
         "hotspot-tiles", "GET", "/tiles/hotspots/{z}/{x}/{y}.pbf", EVERYONE, _hotspot_tiles, False
+    ),
+    *(
+        Endpoint(f"plan-{k}", "GET", f"/plans/{{plan_id}}/{k}", EVERYONE, _plan_report(k))
+        for k in ("checks", "stats", "diff")
     ),
 ]
 # the routes under the prefixes that return no rows: a collection's description
