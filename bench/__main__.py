@@ -16,6 +16,7 @@ BENCHMARKS = (
     "tiles",
     "hotspots",
     "accounts",
+    "plans",
 )
 
 
