@@ -70,6 +70,25 @@ def readable_plan(conn: Conn, caller: Caller, plan_id: int) -> int:
     return int(row.version)
 
 
+def checks_and_stats(
+    conn: Conn,
+    plan_id: int,
+    settings: Settings,
+    *,
+    weights: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checks and the stats of a plan from one read of it (what an edit answers with):
+    the draft, the current grids and the household counts are read once for both.
+
+    Examples
+    --------
+    >>> checks, stats = checks_and_stats(conn, plan_id, settings)  # doctest: +SKIP
+    """
+    snap = Snapshot(conn, plan_id, now)
+    return evaluate(snap, settings), stats_of(snap, settings, weights)
+
+
 def plan_report(
     conn: Conn,
     caller: Caller,

@@ -146,3 +146,12 @@ def test_current_stats_of_an_area(conn: Connection, plan: int) -> None:
     assert all(g["workers"] == 1 for g in stats["grids"])
     with pytest.raises(NotFound):
         current_stats(conn, 999_999, settings=S)
+
+
+def test_checks_and_stats_from_one_read_answer_the_same(conn: Connection, plan: int) -> None:
+    from gisgrid.planning.checks import check_plan
+    from gisgrid.planning.reports import checks_and_stats
+
+    checks, stats = checks_and_stats(conn, plan, S, now=NOW)
+    assert checks == check_plan(conn, plan, settings=S, now=NOW)
+    assert stats == plan_stats(conn, plan, settings=S, now=NOW)
