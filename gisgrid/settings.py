@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gisgrid.errors import InvalidInput
@@ -220,6 +220,16 @@ class Settings(BaseSettings):
             " than the median divided by it, is flagged as a size outlier (a soft check)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _check_plan_limits(self) -> Settings:
+        for what in ("households", "residents"):
+            low, high = getattr(self, f"plan_{what}_min"), getattr(self, f"plan_{what}_max")
+            if low > high:
+                raise ValueError(
+                    f"plan_{what}_min={low} is above plan_{what}_max={high}; expected min <= max"
+                )
+        return self
 
     @field_validator("secret_key")
     @classmethod
