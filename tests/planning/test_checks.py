@@ -270,3 +270,23 @@ def test_no_such_plan(conn: Connection) -> None:
 
     with pytest.raises(NotFound, match="no plan 999999"):
         check_plan(conn, 999_999)
+
+
+def test_a_plan_with_no_grids_is_one_gap(conn: Connection, plan: int) -> None:
+    parent_m2 = conn.execute(
+        text(
+            "SELECT ST_Area(a.geom::geography) FROM plans p JOIN areas a"
+            " ON a.id = p.parent_area_id WHERE p.id = :p"
+        ),
+        {"p": plan},
+    ).scalar_one()
+    conn.execute(text("DELETE FROM plan_areas WHERE plan_id = :p"), {"p": plan})
+    result = check_plan(conn, plan, settings=WIDE)
+    [gap] = result["hard"]
+    assert gap["check"] == "gap" and gap["codes"] == []
+    assert gap["area_m2"] == pytest.approx(parent_m2, rel=0.01)
+    from gisgrid.planning.diff import plan_diff
+    from gisgrid.planning.workload import plan_stats
+
+    assert plan_stats(conn, plan, settings=WIDE)["grids"] == []
+    assert plan_diff(conn, plan)["kept"] == []
