@@ -19,6 +19,7 @@ BENCHMARKS = (
     "accounts",
     "plans_balance",
     "versions",
+    "plans",
 )
 
 

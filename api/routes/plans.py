@@ -10,16 +10,20 @@ routes only pass things through.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
-from api.deps import CallerDep, SessionDep
+from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
+from gisgrid.access.auth import Caller
 from gisgrid.incidents.lifecycle import etag, version_of
-from gisgrid.planning import edits, moves, plans
+from gisgrid.planning import edits, moves, plans, reports
+from gisgrid.settings import Settings
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
 
@@ -254,3 +258,81 @@ def autosplit(
 
 
 # -- checks, stats, diff (helper "plan-checks" adds its GET routes below this line) ------------
+
+
+# -- plan-checks: GET /plans/{id}/checks, /plans/{id}/stats, /plans/{id}/diff ------------------
+# (a block of its own: the reports of a plan, computed from the store as it is now, each with
+# the plan's ETag; nothing is written)
+
+REPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad input; `field` names it"},
+    401: {"description": "No valid bearer token"},
+    403: {"description": "The caller's role reads no plans"},
+    404: {"description": "No such plan in the caller's scope"},
+}
+NOW = Annotated[
+    datetime | None,
+    Query(description="Count 'the last 12 months' and 'open now' as of this instant."),
+]
+
+
+def _report(
+    kind: str,
+    plan_id: int,
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    response: Response,
+    now: datetime | None,
+) -> dict[str, Any]:
+    r = reports.plan_report(session, caller, plan_id, kind, settings, now=now)
+    response.headers["ETag"] = etag(r.version)
+    return r.body
+
+
+@router.get(
+    "/plans/{plan_id}/checks",
+    summary="The plan's checks: hard failures block publishing, soft ones are advice",
+    responses=REPORT_ERRORS,
+)
+def plan_checks(
+    plan_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    response: Response,
+    now: NOW = None,
+) -> dict[str, Any]:
+    return _report("checks", plan_id, session, caller, settings, response, now)
+
+
+@router.get(
+    "/plans/{plan_id}/stats",
+    summary="Workload per draft grid, its spread, and the current boundaries' spread",
+    responses=REPORT_ERRORS,
+)
+def plan_stats(
+    plan_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    response: Response,
+    now: NOW = None,
+) -> dict[str, Any]:
+    return _report("stats", plan_id, session, caller, settings, response, now)
+
+
+@router.get(
+    "/plans/{plan_id}/diff",
+    summary="Kept, changed, new and retired grids, what moves, and workers to re-scope",
+    responses=REPORT_ERRORS,
+)
+def plan_diff(
+    plan_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    response: Response,
+    now: NOW = None,
+) -> dict[str, Any]:
+    return _report("diff", plan_id, session, caller, settings, response, now)

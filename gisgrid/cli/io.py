@@ -22,10 +22,15 @@ LAYER_HELP = "areas, buildings, households, places, units, incidents or visit_lo
 
 
 def _engine() -> Engine:
+    """The store's engine; without GISGRID_DATABASE_URL the local cluster is started first."""
     from gisgrid.settings import get_settings
+    from gisgrid.store.cluster import Cluster
     from gisgrid.store.engine import make_engine
 
-    return make_engine(get_settings())
+    settings = get_settings()
+    if not settings.database_url:
+        Cluster.from_settings(settings).up()
+    return make_engine(settings)
 
 
 def print_load_error(exc: LoadError, show: int = 1000) -> None:

@@ -670,6 +670,41 @@ def _plan_one(ctx: Ctx, role: str, case: str) -> None:
     assert r.json()["plan"]["id"] == plan and r.json()["features"]
 
 
+def _plan_report(kind: str) -> Callable[[Ctx, str, str], None]:
+    """A plan's report: whoever reads the plan (PLAN_READERS, in scope) reads its checks,
+    stats and diff; another scope's plan is 404, as if absent; other roles 403."""
+
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        mine = _plans_in_scope(ctx, role)
+        if role not in PLAN_READERS:
+            r = ctx.get(role, f"/plans/{min(_plans(ctx).values())}/{kind}")
+            assert r.status_code == 403, r.text
+            return
+        pool = mine if case == "inside" else set(_plans(ctx).values()) - mine
+        assert pool, f"no plan {case} the scope of {role}"
+        plan = min(pool)
+        r = ctx.get(role, f"/plans/{plan}/{kind}")
+        if case == "outside":
+            assert r.status_code == 404, r.text
+            return
+        assert r.status_code == 200, r.text
+        with ctx.store.connect() as conn:
+            codes = set(
+                conn.execute(
+                    text("SELECT code FROM plan_areas WHERE plan_id = :p"), {"p": plan}
+                ).scalars()
+            )
+        body = r.json()
+        if kind == "stats":
+            assert {g["code"] for g in body["grids"]} == codes
+        elif kind == "diff":
+            assert set(body["kept"]) == codes
+        else:
+            assert set(body) == {"ok", "hard", "soft"}
+
+    return check
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -720,6 +755,10 @@ ENDPOINTS = [
     ),
     Endpoint("plans", "GET", "/plans", EVERYONE, _plan_list, outside=False),
     Endpoint("plan", "GET", "/plans/{plan_id}", EVERYONE, _plan_one),
+    *(
+        Endpoint(f"plan-{k}", "GET", f"/plans/{{plan_id}}/{k}", EVERYONE, _plan_report(k))
+        for k in ("checks", "stats", "diff")
+    ),
 ]
 # the routes under the prefixes that return no rows: a collection's description
 NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")} | {
