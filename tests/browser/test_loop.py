@@ -133,6 +133,8 @@ def test_the_loop_through_the_screens(
     centre.page.wait_for_selector("#case img[data-photo][src^='blob:']")  # the worker's photo
     centre.act("accept")
     centre.status_is("accepted")
+    holder = centre.page.inner_text("#case [data-holder]")
+    assert "street centre" in holder, holder  # a new case ("grid") is the street centre's
     s = case_state(store, case_id)
     assert (s["status"], s["version"]) == ("accepted", 2)
     assert s["events"][-1][1:4] == ("reported", "accepted", here.street_centre)
@@ -168,10 +170,15 @@ def test_the_loop_through_the_screens(
     assert case_state(store, case_id) == s  # the stale reject wrote nothing
 
     with store.connect() as conn:
-        unit_user = conn.execute(
-            text("SELECT username FROM accounts WHERE unit_id = :u ORDER BY id LIMIT 1"),
+        unit_user, unit_code = conn.execute(
+            text(
+                "SELECT a.username, u.code FROM accounts a JOIN units u ON u.id = a.unit_id"
+                " WHERE a.unit_id = :u ORDER BY a.id LIMIT 1"
+            ),
             {"u": int(recommended)},
-        ).scalar_one()
+        ).one()
+    # the case view names the unit's code, which the demo's unit accounts are named after
+    assert unit_code in centre.page.inner_text("#case tr.recommended")
     set_password(store, unit_user, PASSWORD)
     unit = Screen(browser, server, PHONE, SHOTS)
     unit.sign_in(unit_user)
@@ -195,6 +202,7 @@ def test_the_loop_through_the_screens(
     centre.open_case(case_id, here.grid_id)  # the case as it is now, after the unit's feedback
     centre.act("close")
     centre.status_is("closed")
+    assert centre.page.query_selector("#case .facts .left") is None  # no time left when closed
     s = case_state(store, case_id)
     assert (s["status"], s["version"], s["closed"]) == ("closed", 6, True)
     assert [(e[0], e[2], e[3]) for e in s["events"]] == [
