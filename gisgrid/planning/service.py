@@ -68,6 +68,14 @@ def _reports(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The checks and stats of the plan as it now is, kept on the plan."""
     checks, stats = checks_and_stats(conn, plan_id, settings, now=now)
+    keep_reports(conn, plan_id, checks, stats)
+    return checks, stats
+
+
+def keep_reports(
+    conn: Conn, plan_id: int, checks: Mapping[str, Any], stats: Mapping[str, Any]
+) -> None:
+    """Keep ``checks`` and ``stats`` on the plan (``plans.checks``, ``plans.stats``)."""
     conn.execute(
         text(
             "UPDATE plans SET checks = CAST(:c AS jsonb), stats = CAST(:s AS jsonb) WHERE id = :p"
@@ -78,7 +86,6 @@ def _reports(
             "s": json.dumps(stats, ensure_ascii=False),
         },
     )
-    return checks, stats
 
 
 def apply_edit(
