@@ -174,3 +174,30 @@ def test_publish_then_locate_and_tiles_answer_both_ways(
     assert f"by plan {pid}" in r.json()["reason"]
     # and the published plan cannot be published again
     assert post(client, centre, pid, "publish", {}, out["plan"]["version"]).status_code == 409
+
+
+def test_export_and_import_through_the_api(
+    client: TestClient, planner: Headers, centre: Headers
+) -> None:
+    pid = new_plan(client, planner)
+    split_first(client, planner, pid)
+    r = client.get(f"/plans/{pid}/export.gpkg", headers=planner)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/geopackage+sqlite3"
+    data = r.content
+    assert data[:16] == b"SQLite format 3\x00"
+    form = {"parent": COMMUNITY, "name": "from QGIS"}
+    up = {"file": ("plan.gpkg", data, "application/geopackage+sqlite3")}
+    r = client.post("/plans/import", data=form, files=up, headers=planner)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    drawn = len(client.get(f"/plans/{pid}", headers=planner).json()["features"])
+    assert body["grids"] == drawn and body["checks"]["ok"] is True
+    assert r.headers["Location"] == f"/plans/{body['plan']['id']}"
+    # a centre reads plans but may not create them; a plan file must be one we read
+    assert client.post("/plans/import", data=form, files=up, headers=centre).status_code == 403
+    bad = {"file": ("plan.exe", b"MZ", "application/octet-stream")}
+    r = client.post("/plans/import", data=form, files=bad, headers=planner)
+    assert r.status_code == 400 and r.json()["field"] == "file"
+    r = client.post("/plans/import", data=form, files=up)
+    assert r.status_code == 401
