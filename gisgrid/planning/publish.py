@@ -46,7 +46,13 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.access.auth import Caller
 from gisgrid.access.scope import Scope
 from gisgrid.assign.versions import STAGED, VersionChange, open_versions, stage_areas
-from gisgrid.errors import ChecksFailed, Conflict, PermissionDenied, PreconditionFailed
+from gisgrid.errors import (
+    ChecksFailed,
+    Conflict,
+    InvalidInput,
+    PermissionDenied,
+    PreconditionFailed,
+)
 from gisgrid.planning.checks import evaluate
 from gisgrid.planning.diff import diff_of
 from gisgrid.planning.plans import EDITABLE, PlanSummary, check_not_stale, get_plan
@@ -130,6 +136,7 @@ def _publish(
 ) -> Published:
     started = time.perf_counter()
     plan = _gate(conn, caller, plan_id, expected_version)
+    _check_at(conn, plan_id, at)
     snap = Snapshot(conn, plan_id, at)
     checks = evaluate(snap, settings)
     if checks["hard"]:
@@ -198,6 +205,19 @@ def _gate(conn: Connection, caller: Caller, plan_id: int, expected_version: int)
         )
     check_not_stale(conn, plan_id)
     return plan
+
+
+def _check_at(conn: Connection, plan_id: int, at: datetime) -> None:
+    """T must come after the newest version the plan redraws (history is not rewritten)."""
+    base = conn.execute(
+        text("SELECT base_version FROM plans WHERE id = :p"), {"p": plan_id}
+    ).scalar()
+    if base is not None and at <= base:
+        raise InvalidInput(
+            f"at={at.isoformat()} is not after {base.isoformat()}, when the newest of the"
+            " grids this plan redraws began; publish from a later instant",
+            field="at",
+        )
 
 
 def _untouched(conn: Connection, plan_id: int, same_shape: list[str]) -> set[str]:

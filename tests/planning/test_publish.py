@@ -20,6 +20,7 @@ from gisgrid.assign.locate import GridIndexCache
 from gisgrid.errors import (
     ChecksFailed,
     Conflict,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -274,6 +275,15 @@ def test_a_stale_version_or_plan_is_refused(conn: Connection) -> None:
     # a published plan cannot be published again
     with pytest.raises(Conflict):
         publish(conn, centre(conn), rival.id, rival.version + 1, settings=WIDE)
+
+
+def test_publishing_before_the_versions_it_redraws_is_refused(conn: Connection) -> None:
+    plan, _ = split_plan(conn)
+    before = _state(conn, plan.id)
+    with pytest.raises(InvalidInput) as err:
+        publish(conn, centre(conn), plan.id, plan.version, "2000-01-01", settings=WIDE)
+    assert err.value.field == "at" and "2000-01-01" in err.value.reason
+    assert _state(conn, plan.id) == before
 
 
 # -- committed: these change the module's store; they come last ----------------------------------
