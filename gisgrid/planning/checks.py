@@ -17,7 +17,10 @@ Soft: ``compactness`` (Polsby-Popper under ``plan_min_polsby_popper``), ``size_o
 (area beyond the median times or divided by ``plan_size_outlier_factor``), ``no_worker`` (no
 grid worker carries on into the grid: a new grid, or the smaller pieces of a split) and
 ``crosses_community`` (a grid lying in two communities, when the parent is a street or a
-district).
+district). A fault of a grid the plan copies unchanged from the current boundaries (in two
+parts, outside the limits) is soft and marked ``inherited``: publishing leaves that grid as it
+is, so it does not block a plan that redraws others. "The parent" the draft must tile is the
+land the parent's current grids cover (their union), not the parent area's own polygon.
 
 The overlay work is vectorised (shapely 2 and STRtree): pairs of neighbouring grids, not all
 pairs; the union for gaps is only built when the areas say there is a gap.
@@ -144,7 +147,35 @@ def evaluate(snap: Snapshot, settings: Settings) -> dict[str, Any]:
         *_no_worker(snap, draft),
         *_communities(snap, draft),
     ]
-    return {"ok": not hard, "hard": hard, "soft": soft}
+    inherited = [f for f in hard if _inherited(snap, f)]
+    for f in inherited:
+        f["inherited"] = True
+        f["message"] += " (so in the current boundaries; this plan leaves the grid as it is)"
+        f["message_zh"] += "(现行边界即如此,本方案未改动该网格)"
+    hard = [f for f in hard if not f.get("inherited")]
+    return {"ok": not hard, "hard": hard, "soft": [*inherited, *soft]}
+
+
+# a grid the plan copies unchanged from the current boundaries keeps these faults of its own
+# as it has them now: they are shown (soft, ``inherited``), but do not block publishing a plan
+# that redraws other grids of the parent
+INHERITABLE = frozenset(
+    {
+        "multipart",
+        "invalid",
+        "households_over",
+        "households_under",
+        "residents_over",
+        "residents_under",
+    }
+)
+
+
+def _inherited(snap: Snapshot, f: dict[str, Any]) -> bool:
+    if f["check"] not in INHERITABLE or not f["codes"]:
+        return False
+    copied = {c for c, j in zip(snap.draft.codes, snap.copies, strict=True) if j >= 0}
+    return all(code in copied for code in f["codes"])
 
 
 def _at(snap: Snapshot, geom: Any) -> dict[str, Any]:

@@ -344,6 +344,7 @@ class Snapshot:
                 raise NotFound(f"no plan {plan_id}", field="plan_id")
             self.plan = dict(row)
             self._set_parent(row["parent_area_id"], row["parent_level"], row["geom"])
+            self._redraws_current_cover()
 
     @classmethod
     def of_area(cls, conn: Conn, area_id: int, now: datetime | None = None) -> Snapshot:
@@ -365,6 +366,16 @@ class Snapshot:
         self.to_metric = _transformer(4326, crs)
         self.to_lonlat = _transformer(crs, 4326)
         self.parent_metric: Any = self.to_metric(self.parent)
+
+    def _redraws_current_cover(self) -> None:
+        """A plan redraws the land its parent's current grids cover: that union, not the
+        parent area's own polygon, is what the draft must tile. Real and synthetic grids
+        rarely nest exactly in their community or street (the small demo's stick out of
+        their street by up to 15,000 m^2), and a plan is not the place to refuse that."""
+        geoms = self.current.geoms
+        if len(geoms):
+            self.parent = shapely.union_all(geoms)
+            self.parent_metric = self.to_metric(self.parent)
 
     # -- grids ---------------------------------------------------------------------------------
 

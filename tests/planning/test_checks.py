@@ -290,3 +290,44 @@ def test_a_plan_with_no_grids_is_one_gap(conn: Connection, plan: int) -> None:
 
     assert plan_stats(conn, plan, settings=WIDE)["grids"] == []
     assert plan_diff(conn, plan)["kept"] == []
+
+
+def test_a_grid_the_plan_copies_unchanged_keeps_its_faults_as_soft(
+    conn: Connection, plan: int
+) -> None:
+    strict = WIDE.model_copy(update={"plan_households_min": 10**6})  # every grid is under it
+    result = check_plan(conn, plan, settings=strict)
+    under = _by(result, "households_under")
+    assert under and all(f["inherited"] for f in under)
+    assert all(f["check"] != "households_under" for f in result["hard"]) and result["ok"]
+    # the same land redrawn (its ring turned round): the grid is the plan's now, and so is
+    # its fault
+    grids = draft(conn, plan)
+    code = sorted(grids)[0]
+    set_geom(conn, plan, code, shapely.reverse(grids[code]))
+    result = check_plan(conn, plan, settings=strict)
+    assert [f["codes"] for f in result["hard"] if f["check"] == "households_under"] == [[code]]
+    assert not result["ok"]
+
+
+def test_the_draft_tiles_the_land_the_current_grids_cover(conn: Connection) -> None:
+    """Grids that reach outside their community's own polygon (the small demo's do) are the
+    land a plan redraws: copied unchanged, nothing is outside and nothing is a gap; a draft
+    grid pushed beyond that land still is."""
+    community = area_id(conn, "community")
+    conn.execute(
+        text(
+            "UPDATE areas SET geom = ST_Multi(ST_Buffer(geom::geography, -40)::geometry)"
+            " WHERE id = :c"
+        ),
+        {"c": community},
+    )
+    plan = make_plan(conn, community)
+    result = check_plan(conn, plan, settings=WIDE)
+    assert not _by(result, "outside_parent") and not _by(result, "gap"), result["hard"]
+    assert result["ok"]
+    grids = draft(conn, plan)
+    code = sorted(grids)[0]
+    wider = shapely.buffer(grids[code], 0.002)  # ~200 m beyond its edge, past the cover
+    set_geom(conn, plan, code, wider)
+    assert _by(check_plan(conn, plan, settings=WIDE), "outside_parent")
