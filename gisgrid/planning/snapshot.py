@@ -324,6 +324,10 @@ _WORKERS_SQL = (
 )
 
 
+# how far a copied vertex may lie from the current grid's (degrees): the drafts' rounding
+SNAP_TOLERANCE = 2e-9
+
+
 class Snapshot:
     """One plan read from the store, each part on first use (so the checks never read the
     visit logs).
@@ -374,8 +378,10 @@ class Snapshot:
         their street by up to 15,000 m^2), and a plan is not the place to refuse that."""
         geoms = self.current.geoms
         if len(geoms):
-            self.parent = shapely.union_all(geoms)
-            self.parent_metric = self.to_metric(self.parent)
+            # on the drafts' 1e-9 degree grid (gisgrid.planning.drafts), and valid again in
+            # metres: near-coincident vertices of neighbours can cross once projected
+            self.parent = shapely.union_all(geoms, grid_size=1e-9)
+            self.parent_metric = shapely.make_valid(self.to_metric(self.parent))
 
     # -- grids ---------------------------------------------------------------------------------
 
@@ -437,7 +443,14 @@ class Snapshot:
         i = np.array([k for k, r in enumerate(d.replaces) if int(r) in where], dtype=np.int64)
         if len(i):
             j = np.array([where[int(r)] for r in d.replaces[i]], dtype=np.int64)
-            same = shapely.equals_exact(d.geoms[i], c.geoms[j], tolerance=0.0)
+            # drafts live on a 1e-9 degree grid (gisgrid.planning.drafts): a copy of a current
+            # grid differs from it by that rounding only (a few 1e-10 degrees a vertex)
+            # (and PostGIS may start or turn a ring otherwise: compared in normal form)
+            same = shapely.equals_exact(
+                shapely.normalize(d.geoms[i]),
+                shapely.normalize(c.geoms[j]),
+                tolerance=SNAP_TOLERANCE,
+            )
             out[i[same]] = j[same]
         return out
 
