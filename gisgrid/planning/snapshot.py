@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -174,6 +174,24 @@ def _transformer(src: pyproj.CRS | int, dst: pyproj.CRS | int) -> Callable[[Any]
 
 def _geoms(wkbs: list[Any]) -> Geoms:
     return np.asarray(shapely.from_wkb(np.array([bytes(w) for w in wkbs], dtype=object)))
+
+
+def _columns(rows: Sequence[Any], names: tuple[str, ...]) -> dict[str, NDArray[np.float64]]:
+    """Columns ``names`` of result rows (in that order in the SELECT) as float arrays: one
+    conversion per column rather than an attribute read per row and column.
+
+    Examples
+    --------
+    >>> _columns([(1, 2.5), (3, None)], ("a", "b"))["b"].tolist()
+    [2.5, nan]
+    >>> _columns([], ("a",))["a"].tolist()
+    []
+    """
+    if not rows:
+        return {n: np.zeros(0, dtype=np.float64) for n in names}
+    # zip iterates each row as a tuple (numpy would probe a Row's attributes one by one)
+    columns = zip(*rows, strict=True)
+    return {n: np.array(col, dtype=np.float64) for n, col in zip(names, columns, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -444,11 +462,11 @@ class Snapshot:
             columns, sql, _ = REGISTERS[kind]
             c = self.current
             rows = self.conn.execute(text(sql), self._params(c.ids)).all()
-            at = {int(g): j for j, g in enumerate(c.ids)}
+            got = _columns(rows, ("g", *columns))
+            at = self._current_index(got["g"])
             out = {col: np.zeros(len(c)) for col in columns}
-            for r in rows:
-                for col in columns:
-                    out[col][at[int(r.g)]] = float(getattr(r, col))
+            for col in columns:
+                out[col][at] = got[col]  # one row per grid (GROUP BY grid_id)
             self._cache[key] = out
         return self._cache[key]
 
@@ -462,23 +480,46 @@ class Snapshot:
                 columns = ("households", "residents")
             grids = self.current.ids[self.redrawn]
             rows = self.conn.execute(text(sql), self._params(grids)).all() if len(grids) else []
-            at = {int(g): j for j, g in enumerate(self.current.ids)}
-            xy = np.array([(r.x, r.y) for r in rows], dtype=np.float64).reshape(-1, 2)
-            cols = {c: np.array([getattr(r, c) for r in rows], dtype=np.float64) for c in columns}
-            cols["grid"] = np.array([at.get(int(r.g), -1) for r in rows], dtype=np.float64)
+            got = _columns(rows, ("x", "y", "g", *columns))
+            xy = np.column_stack([got["x"], got["y"]]).reshape(-1, 2)
+            cols = {c: got[c] for c in columns}
+            cols["grid"] = self._current_index(got["g"]).astype(np.float64)
             self._cache[key] = Points(xy, cols)
         points: Points = self._cache[key]
         return points
 
+    def _current_index(self, grid_ids: NDArray[np.float64]) -> IntArray:
+        """The index in :attr:`current` of each grid id (-1 for one not there)."""
+        ids = self.current.ids
+        order = np.argsort(ids, kind="stable")
+        g = np.asarray(grid_ids, dtype=np.int64)
+        at = np.searchsorted(ids[order], g)
+        at = np.minimum(at, max(len(ids) - 1, 0))
+        out = np.full(len(g), -1, dtype=np.int64)
+        if len(ids):
+            hit = ids[order][at] == g
+            out[hit] = order[at[hit]]
+        return out
+
     def draft_counts(self, kind: str) -> dict[str, NDArray[np.float64]]:
         """Counts of a kind of register per draft grid: a copied grid's own, plus the rows of
-        the redrawn grids located in the draft polygons."""
+        the redrawn grids located in the draft polygons (worked out once per snapshot: the
+        checks and the stats both ask; a copy is returned)."""
+        key = f"draft_{kind}"
+        if key not in self._cache:
+            self._cache[key] = self._draft_counts(kind)
+        counts: dict[str, NDArray[np.float64]] = self._cache[key]
+        return {k: v.copy() for k, v in counts.items()}
+
+    def _draft_counts(self, kind: str) -> dict[str, NDArray[np.float64]]:
         d = self.draft
         if kind == "buildings":
             base = self.assigned("buildings")["buildings"]
             built = np.where(self.copies >= 0, base[np.maximum(self.copies, 0)], 0.0)
-            _, footprints, _ = self.moved_buildings
-            holder, _ = d.layout.allocate(footprints)
+            # allocate() decides each footprint on its own: the moved buildings' holders are
+            # those of all the buildings near a redrawn grid (the cut check's), restricted
+            holder, _ = self.building_holders(d)
+            holder = holder[np.isin(self.buildings[2], self.redrawn)]
             built += np.bincount(holder[holder >= 0], minlength=len(d))
             return {"buildings": built.astype(np.float64)}
         source = "households" if kind == "residents" else kind
@@ -487,10 +528,18 @@ class Snapshot:
             k: np.where(self.copies >= 0, v[copied], 0.0) for k, v in self.assigned(kind).items()
         }
         pts = self.moved(source)
-        located = pts.sums(d.layout.locate(pts.xy), len(d))
+        located = pts.sums(self._located(source), len(d))
         for k in out:
             out[k] += located[k]
         return out
+
+    def _located(self, source: str) -> IntArray:
+        """The draft grid (index) of each moved row of ``source`` (-1 for none)."""
+        key = f"located_{source}"
+        if key not in self._cache:
+            self._cache[key] = self.draft.layout.locate(self.moved(source).xy)
+        located: IntArray = self._cache[key]
+        return located
 
     @cached_property
     def near_redrawn(self) -> IntArray:
@@ -525,8 +574,14 @@ class Snapshot:
         return ids[mine], geoms[mine], grid[mine]
 
     def building_holders(self, grids: Grids) -> tuple[IntArray, NDArray[np.float64]]:
-        """:func:`allocate` of :attr:`buildings` to ``grids``."""
-        return grids.layout.allocate(self.buildings[1])
+        """:func:`allocate` of :attr:`buildings` to ``grids`` (kept for the draft: the cut
+        check and the building counts both ask)."""
+        if grids is not self.draft:
+            return grids.layout.allocate(self.buildings[1])
+        if "draft_holders" not in self._cache:
+            self._cache["draft_holders"] = self.draft.layout.allocate(self.buildings[1])
+        holder, share = self._cache["draft_holders"]
+        return holder.copy(), share.copy()
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -559,6 +614,12 @@ class Snapshot:
 
     def workers_of_draft(self) -> IntArray:
         """The number of grid workers each draft grid inherits (see :meth:`heirs`)."""
+        if "workers_of_draft" not in self._cache:
+            self._cache["workers_of_draft"] = self._workers_of_draft()
+        workers: IntArray = self._cache["workers_of_draft"]
+        return workers.copy()
+
+    def _workers_of_draft(self) -> IntArray:
         out = np.zeros(len(self.draft), dtype=np.int64)
         heirs = self.heirs()
         for w in self.workers:
