@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from gisgrid.crs import metric_crs
 from gisgrid.errors import NotFound
 from gisgrid.incidents.lifecycle import OPEN_STATUSES
+from gisgrid.planning.plans import PRECISION_DEG
 
 Conn = Connection | Session
 Geoms = NDArray[np.object_]
@@ -268,10 +269,15 @@ _PLAN_SQL = (
 _AREA_SQL = (
     "SELECT id, level, ST_AsBinary(geom) AS geom FROM areas WHERE id = :id AND valid_to IS NULL"
 )
+# ``base``: the grid is the current grid it replaces as create_plan copied it (on the drafts'
+# grid of PRECISION_DEG), decided by the same PostGIS call on the same input, byte for byte
 _DRAFT_SQL = (
-    "SELECT id, code, coalesce(parent_id, -1) AS parent_id,"
-    " coalesce(replaces_area_id, -1) AS replaces, ST_AsBinary(geom) AS geom"
-    " FROM plan_areas WHERE plan_id = :id ORDER BY code, id"
+    "SELECT d.id, d.code, coalesce(d.parent_id, -1) AS parent_id,"
+    " coalesce(d.replaces_area_id, -1) AS replaces, ST_AsBinary(d.geom) AS geom,"
+    " coalesce(ST_AsBinary(d.geom) = ST_AsBinary(ST_Multi(ST_ReducePrecision(a.geom, :prec))),"
+    " false) AS base"
+    " FROM plan_areas d LEFT JOIN areas a ON a.id = d.replaces_area_id AND a.valid_to IS NULL"
+    " WHERE d.plan_id = :id ORDER BY d.code, d.id"
 )
 # the current areas of one level under an area, walking parent_id through current areas
 _UNDER_SQL = (
@@ -403,7 +409,9 @@ class Snapshot:
         """The plan's draft grids, by code (none for a snapshot of an area)."""
         rows = []
         if self.plan_id is not None:
-            rows = list(self.conn.execute(text(_DRAFT_SQL), {"id": self.plan_id}).all())
+            params = {"id": self.plan_id, "prec": PRECISION_DEG}
+            rows = list(self.conn.execute(text(_DRAFT_SQL), params).all())
+        self._cache["draft_base"] = np.array([bool(r.base) for r in rows], dtype=bool)
         return self._grids(rows, own_id_replaces=False)
 
     def _under(self, level: str) -> list[Any]:
@@ -437,7 +445,11 @@ class Snapshot:
 
     @cached_property
     def copies(self) -> IntArray:
-        """For each draft grid, the current grid (index) it copies exactly, else -1."""
+        """For each draft grid, the current grid (index) it copies exactly, else -1: the same
+        polygon, or the polygon :func:`gisgrid.planning.plans.create_plan` made of it (the
+        current grid on the drafts' grid of ``PRECISION_DEG``; every grid of a plan a planner
+        made is one, so without it every grid counted as redrawn and every register row of
+        the parent was read and located after each edit)."""
         d, c = self.draft, self.current
         out = np.full(len(d), -1, dtype=np.int64)
         where = {int(g): j for j, g in enumerate(c.ids)}
@@ -445,6 +457,7 @@ class Snapshot:
         if len(i):
             j = np.array([where[int(r)] for r in d.replaces[i]], dtype=np.int64)
             same = shapely.equals_exact(d.geoms[i], c.geoms[j], tolerance=0.0)
+            same |= self._cache["draft_base"][i]
             out[i[same]] = j[same]
         return out
 
