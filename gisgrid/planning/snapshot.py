@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from gisgrid.crs import metric_crs
 from gisgrid.errors import NotFound
 from gisgrid.incidents.lifecycle import OPEN_STATUSES
+from gisgrid.planning.plans import PRECISION_DEG
 
 Conn = Connection | Session
 Geoms = NDArray[np.object_]
@@ -176,6 +177,24 @@ def _geoms(wkbs: list[Any]) -> Geoms:
     return np.asarray(shapely.from_wkb(np.array([bytes(w) for w in wkbs], dtype=object)))
 
 
+def _columns(rows: Sequence[Any], names: tuple[str, ...]) -> dict[str, NDArray[np.float64]]:
+    """Columns ``names`` of result rows (in that order in the SELECT) as float arrays: one
+    conversion per column rather than an attribute read per row and column.
+
+    Examples
+    --------
+    >>> _columns([(1, 2.5), (3, None)], ("a", "b"))["b"].tolist()
+    [2.5, nan]
+    >>> _columns([], ("a",))["a"].tolist()
+    []
+    """
+    if not rows:
+        return {n: np.zeros(0, dtype=np.float64) for n in names}
+    # zip iterates each row as a tuple (numpy would probe a Row's attributes one by one)
+    columns = zip(*rows, strict=True)
+    return {n: np.array(col, dtype=np.float64) for n, col in zip(names, columns, strict=True)}
+
+
 @dataclass(frozen=True)
 class Grids:
     """Grid polygons of one kind (a plan's draft, or the current boundaries)."""
@@ -251,9 +270,9 @@ _AREA_SQL = (
     "SELECT id, level, ST_AsBinary(geom) AS geom FROM areas WHERE id = :id AND valid_to IS NULL"
 )
 _DRAFT_SQL = (
-    "SELECT id, code, coalesce(parent_id, -1) AS parent_id,"
-    " coalesce(replaces_area_id, -1) AS replaces, ST_AsBinary(geom) AS geom"
-    " FROM plan_areas WHERE plan_id = :id ORDER BY code, id"
+    "SELECT d.id, d.code, coalesce(d.parent_id, -1) AS parent_id,"
+    " coalesce(d.replaces_area_id, -1) AS replaces, ST_AsBinary(d.geom) AS geom"
+    " FROM plan_areas d WHERE d.plan_id = :id ORDER BY d.code, d.id"
 )
 # the current areas of one level under an area, walking parent_id through current areas
 _UNDER_SQL = (
@@ -325,7 +344,7 @@ _WORKERS_SQL = (
 
 
 # how far a copied vertex may lie from the current grid's (degrees): the drafts' rounding
-SNAP_TOLERANCE = 2e-9
+SNAP_TOLERANCE = 2 * PRECISION_DEG
 
 
 class Snapshot:
@@ -436,7 +455,10 @@ class Snapshot:
 
     @cached_property
     def copies(self) -> IntArray:
-        """For each draft grid, the current grid (index) it copies exactly, else -1."""
+        """For each draft grid, the current grid (index) it copies, else -1: the same polygon
+        up to the drafts' rounding (:func:`gisgrid.planning.plans.create_plan` puts them on a
+        grid of ``PRECISION_DEG``; an exact comparison matched none of a real plan's grids,
+        so every register row of the parent was read and located after each edit)."""
         d, c = self.draft, self.current
         out = np.full(len(d), -1, dtype=np.int64)
         where = {int(g): j for j, g in enumerate(c.ids)}
@@ -468,11 +490,11 @@ class Snapshot:
             columns, sql, _ = REGISTERS[kind]
             c = self.current
             rows = self.conn.execute(text(sql), self._params(c.ids)).all()
-            at = {int(g): j for j, g in enumerate(c.ids)}
+            got = _columns(rows, ("g", *columns))
+            at = self._current_index(got["g"])
             out = {col: np.zeros(len(c)) for col in columns}
-            for r in rows:
-                for col in columns:
-                    out[col][at[int(r.g)]] = float(getattr(r, col))
+            for col in columns:
+                out[col][at] = got[col]  # one row per grid (GROUP BY grid_id)
             self._cache[key] = out
         return self._cache[key]
 
@@ -486,23 +508,46 @@ class Snapshot:
                 columns = ("households", "residents")
             grids = self.current.ids[self.redrawn]
             rows = self.conn.execute(text(sql), self._params(grids)).all() if len(grids) else []
-            at = {int(g): j for j, g in enumerate(self.current.ids)}
-            xy = np.array([(r.x, r.y) for r in rows], dtype=np.float64).reshape(-1, 2)
-            cols = {c: np.array([getattr(r, c) for r in rows], dtype=np.float64) for c in columns}
-            cols["grid"] = np.array([at.get(int(r.g), -1) for r in rows], dtype=np.float64)
+            got = _columns(rows, ("x", "y", "g", *columns))
+            xy = np.column_stack([got["x"], got["y"]]).reshape(-1, 2)
+            cols = {c: got[c] for c in columns}
+            cols["grid"] = self._current_index(got["g"]).astype(np.float64)
             self._cache[key] = Points(xy, cols)
         points: Points = self._cache[key]
         return points
 
+    def _current_index(self, grid_ids: NDArray[np.float64]) -> IntArray:
+        """The index in :attr:`current` of each grid id (-1 for one not there)."""
+        ids = self.current.ids
+        order = np.argsort(ids, kind="stable")
+        g = np.asarray(grid_ids, dtype=np.int64)
+        at = np.searchsorted(ids[order], g)
+        at = np.minimum(at, max(len(ids) - 1, 0))
+        out = np.full(len(g), -1, dtype=np.int64)
+        if len(ids):
+            hit = ids[order][at] == g
+            out[hit] = order[at[hit]]
+        return out
+
     def draft_counts(self, kind: str) -> dict[str, NDArray[np.float64]]:
         """Counts of a kind of register per draft grid: a copied grid's own, plus the rows of
-        the redrawn grids located in the draft polygons."""
+        the redrawn grids located in the draft polygons (worked out once per snapshot: the
+        checks and the stats both ask; a copy is returned)."""
+        key = f"draft_{kind}"
+        if key not in self._cache:
+            self._cache[key] = self._draft_counts(kind)
+        counts: dict[str, NDArray[np.float64]] = self._cache[key]
+        return {k: v.copy() for k, v in counts.items()}
+
+    def _draft_counts(self, kind: str) -> dict[str, NDArray[np.float64]]:
         d = self.draft
         if kind == "buildings":
             base = self.assigned("buildings")["buildings"]
             built = np.where(self.copies >= 0, base[np.maximum(self.copies, 0)], 0.0)
-            _, footprints, _ = self.moved_buildings
-            holder, _ = d.layout.allocate(footprints)
+            # allocate() decides each footprint on its own: the moved buildings' holders are
+            # those of all the buildings near a redrawn grid (the cut check's), restricted
+            holder, _ = self.building_holders(d)
+            holder = holder[np.isin(self.buildings[2], self.redrawn)]
             built += np.bincount(holder[holder >= 0], minlength=len(d))
             return {"buildings": built.astype(np.float64)}
         source = "households" if kind == "residents" else kind
@@ -511,10 +556,18 @@ class Snapshot:
             k: np.where(self.copies >= 0, v[copied], 0.0) for k, v in self.assigned(kind).items()
         }
         pts = self.moved(source)
-        located = pts.sums(d.layout.locate(pts.xy), len(d))
+        located = pts.sums(self._located(source), len(d))
         for k in out:
             out[k] += located[k]
         return out
+
+    def _located(self, source: str) -> IntArray:
+        """The draft grid (index) of each moved row of ``source`` (-1 for none)."""
+        key = f"located_{source}"
+        if key not in self._cache:
+            self._cache[key] = self.draft.layout.locate(self.moved(source).xy)
+        located: IntArray = self._cache[key]
+        return located
 
     @cached_property
     def near_redrawn(self) -> IntArray:
@@ -549,8 +602,14 @@ class Snapshot:
         return ids[mine], geoms[mine], grid[mine]
 
     def building_holders(self, grids: Grids) -> tuple[IntArray, NDArray[np.float64]]:
-        """:func:`allocate` of :attr:`buildings` to ``grids``."""
-        return grids.layout.allocate(self.buildings[1])
+        """:func:`allocate` of :attr:`buildings` to ``grids`` (kept for the draft: the cut
+        check and the building counts both ask)."""
+        if grids is not self.draft:
+            return grids.layout.allocate(self.buildings[1])
+        if "draft_holders" not in self._cache:
+            self._cache["draft_holders"] = self.draft.layout.allocate(self.buildings[1])
+        holder, share = self._cache["draft_holders"]
+        return holder.copy(), share.copy()
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -583,6 +642,12 @@ class Snapshot:
 
     def workers_of_draft(self) -> IntArray:
         """The number of grid workers each draft grid inherits (see :meth:`heirs`)."""
+        if "workers_of_draft" not in self._cache:
+            self._cache["workers_of_draft"] = self._workers_of_draft()
+        workers: IntArray = self._cache["workers_of_draft"]
+        return workers.copy()
+
+    def _workers_of_draft(self) -> IntArray:
         out = np.zeros(len(self.draft), dtype=np.int64)
         heirs = self.heirs()
         for w in self.workers:
