@@ -223,7 +223,9 @@ def _stray(snap: Snapshot, d: Grids) -> dict[int, list[Any]]:
     out = {}
     # the parent's boundary has many vertices: clip it to each grid's box before subtracting
     for i in np.flatnonzero(~shapely.covers(parent, d.metric) & shapely.is_valid(d.metric)):
-        local = shapely.clip_by_rect(parent, *shapely.bounds(d.metric[i]))
+        # an intersection, not clip_by_rect: that one lost the whole cover around a grid of
+        # the small demo (a parent with holes) and reported all of the grid outside
+        local = shapely.intersection(parent, shapely.box(*shapely.bounds(d.metric[i])))
         out[int(i)] = solid_parts(shapely.difference(d.metric[i], local))
     return out
 
