@@ -280,66 +280,40 @@ NOW = Annotated[
 ]
 
 
-def _report(
-    kind: str,
-    plan_id: int,
-    session: Session,
-    caller: Caller,
-    settings: Settings,
-    response: Response,
-    now: datetime | None,
-) -> dict[str, Any]:
-    r = reports.plan_report(session, caller, plan_id, kind, settings, now=now)
-    response.headers["ETag"] = etag(r.version)
-    return r.body
+REPORT_SUMMARIES = {
+    "checks": "The plan's checks: hard failures block publishing, soft ones are advice",
+    "stats": "Workload per draft grid, its spread, and the current boundaries' spread",
+    "diff": "Kept, changed, new and retired grids, what moves, and workers to re-scope",
+}
 
 
-@router.get(
-    "/plans/{plan_id}/checks",
-    summary="The plan's checks: hard failures block publishing, soft ones are advice",
-    responses=REPORT_ERRORS,
-)
-def plan_checks(
-    plan_id: int,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    response: Response,
-    now: NOW = None,
-) -> dict[str, Any]:
-    return _report("checks", plan_id, session, caller, settings, response, now)
+def _report_route(kind: str) -> None:
+    """GET /plans/{plan_id}/<kind>: one of the plan's reports, with the plan's ETag."""
+
+    def report(
+        plan_id: int,
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+        response: Response,
+        now: NOW = None,
+    ) -> dict[str, Any]:
+        r = reports.plan_report(session, caller, plan_id, kind, settings, now=now)
+        response.headers["ETag"] = etag(r.version)
+        return r.body
+
+    router.add_api_route(
+        f"/plans/{{plan_id}}/{kind}",
+        report,
+        methods=["GET"],
+        name=f"plan_{kind}",
+        summary=REPORT_SUMMARIES[kind],
+        responses=REPORT_ERRORS,
+    )
 
 
-@router.get(
-    "/plans/{plan_id}/stats",
-    summary="Workload per draft grid, its spread, and the current boundaries' spread",
-    responses=REPORT_ERRORS,
-)
-def plan_stats(
-    plan_id: int,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    response: Response,
-    now: NOW = None,
-) -> dict[str, Any]:
-    return _report("stats", plan_id, session, caller, settings, response, now)
-
-
-@router.get(
-    "/plans/{plan_id}/diff",
-    summary="Kept, changed, new and retired grids, what moves, and workers to re-scope",
-    responses=REPORT_ERRORS,
-)
-def plan_diff(
-    plan_id: int,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    response: Response,
-    now: NOW = None,
-) -> dict[str, Any]:
-    return _report("diff", plan_id, session, caller, settings, response, now)
+for _kind in reports.KINDS:
+    _report_route(_kind)
 
 
 # -- publish: auto-balance, publish (helper "publish") --------------------------------------------
