@@ -1,0 +1,105 @@
+// The planner mode's panels as HTML: the checks (each failure a button that zooms to its
+// bbox) and the stats (per-grid figures, and the spread beside the current boundaries').
+// The figures and the messages are the library's (gisgrid.planning checks and workload); the
+// page only lays them out.
+
+const CHECK_NAMES = {
+  gap: "Gap 缝隙",
+  overlap: "Overlap 重叠",
+  outside_parent: "Outside the parent 超出上级边界",
+  invalid: "Invalid polygon 无效多边形",
+  multipart: "Several parts 多个部分",
+  cut_building: "Cut building 切割楼栋",
+  households_over: "Too many households 户数过多",
+  households_under: "Too few households 户数过少",
+  residents_over: "Too many residents 人口过多",
+  residents_under: "Too few residents 人口过少",
+};
+const SPREAD = [
+  ["households", "Households 户数"],
+  ["residents", "Residents 人口"],
+  ["workload", "Workload 工作量"],
+];
+
+function num(v, digits = 0) {
+  if (v === null || v === undefined || !Number.isFinite(Number(v))) return "—";
+  return Number(v).toFixed(digits);
+}
+
+// The [min, max] of one figure from the stats' limits, whichever way they are spelt:
+// {"households": {"min", "max"}}, {"households_min", ...} or the settings' plan_households_min.
+export function limitsOf(stats, what) {
+  const l = stats?.limits || {};
+  const pick = (...vals) => {
+    const v = vals.find((x) => x !== undefined && x !== null);
+    return v === undefined ? null : Number(v);
+  };
+  return {
+    min: pick(l[what]?.min, l[`${what}_min`], l[`plan_${what}_min`]),
+    max: pick(l[what]?.max, l[`${what}_max`], l[`plan_${what}_max`]),
+  };
+}
+
+// "w,s,e,n" from a data attribute as fitBounds' [[w, s], [e, n]], or null.
+export function failureBbox(text) {
+  const b = String(text || "").split(",").map(Number);
+  if (b.length !== 4 || !b.every(Number.isFinite)) return null;
+  const pad = 1e-5; // a point-sized failure still gets a box to zoom to
+  return [[b[0] - pad, b[1] - pad], [b[2] + pad, b[3] + pad]];
+}
+
+function failureHtml(f, kind, esc) {
+  const codes = (f.codes || []).map((c) => `<code>${esc(c)}</code>`).join(" ");
+  const area = f.area_m2 ? ` · ${num(f.area_m2)} m²` : "";
+  const buildings = f.building_ids?.length ? ` · ${f.building_ids.length} buildings 栋` : "";
+  const text = `<span class="what">${esc(CHECK_NAMES[f.check] || f.check)}</span> ${codes}${area}${buildings}
+    <span class="msg">${esc(f.message_zh || "")}${f.message_zh ? "<br>" : ""}<span class="muted">${esc(f.message || "")}</span></span>`;
+  const attrs = `class="failure ${kind}" data-check="${esc(f.check)}"`;
+  return Array.isArray(f.bbox) && f.bbox.length === 4
+    ? `<li><button type="button" ${attrs} data-bbox="${f.bbox.map(Number).join(",")}"
+        title="Zoom to it 缩放至此">${text}</button></li>`
+    : `<li><div ${attrs}>${text}</div></li>`;
+}
+
+export function panelChecks(checks, esc) {
+  if (!checks) return "";
+  const hard = checks.hard || [];
+  const soft = checks.soft || [];
+  const head = checks.ok
+    ? '<p class="ok" data-checks-ok="true">✓ Every hard check passes 硬性检查全部通过</p>'
+    : `<p class="error" data-checks-ok="false">✗ ${hard.length} hard check(s) fail, publishing is blocked 项硬性检查未通过，无法发布</p>`;
+  const list = [...hard.map((f) => failureHtml(f, "hard", esc)), ...soft.map((f) => failureHtml(f, "soft", esc))];
+  return `<h3 tabindex="-1">Checks 检查</h3>${head}
+    ${soft.length ? `<p class="muted">${soft.length} warning(s) 项提示</p>` : ""}
+    ${list.length ? `<ul class="failures">${list.join("")}</ul>` : ""}`;
+}
+
+function spreadCell(s) {
+  if (!s) return '<td class="muted">—</td>';
+  return `<td>${num(s.min)}–${num(s.max)}<br><span class="muted">×${num(s.max_min_ratio, 2)} · cv ${num(s.cv, 2)}</span></td>`;
+}
+
+export function panelStats(stats, esc, bands) {
+  if (!stats) return "";
+  const spread = stats.spread || {};
+  const current = stats.current?.spread || stats.current || {};
+  const rows = SPREAD.filter(([k]) => spread[k] || current[k]).map(([k, label]) =>
+    `<tr data-figure="${k}"><th>${label}</th>${spreadCell(spread[k])}${spreadCell(current[k])}</tr>`);
+  const { min, max } = limitsOf(stats, "households");
+  const band = (h) => {
+    if (!Number.isFinite(h)) return bands.unknown[0];
+    if (min !== null && h < min) return bands.under[0];
+    if (max !== null && h > max) return bands.over[0];
+    return bands.within[0];
+  };
+  const grids = [...(stats.grids || [])].sort((a, b) => String(a.code).localeCompare(String(b.code)));
+  const gridRows = grids.map((g) => `<tr><td><button type="button" class="link" data-code="${esc(g.code)}"
+      aria-pressed="false"><span class="dot" style="background:${band(g.households)}"></span>${esc(g.code)}</button></td>
+      <td>${num(g.households)}</td><td>${num(g.residents)}</td><td>${num(g.workload, 1)}</td></tr>`);
+  return `<h3>Spread 均衡度</h3>
+    <table class="cmp spread"><thead><tr><th></th><th>Plan 方案</th><th>Current 现状</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table>
+    <h3>Grids 网格 (${grids.length})</h3>
+    <table class="cmp grids"><thead><tr><th>Code 编码</th><th>Households 户</th><th>Residents 人</th><th>Workload 工作量</th></tr></thead>
+    <tbody>${gridRows.join("")}</tbody></table>`;
+}
