@@ -76,7 +76,7 @@ export function panelChecks(checks, esc) {
 
 function spreadCell(s) {
   if (!s) return '<td class="muted">—</td>';
-  return `<td>${num(s.min)}–${num(s.max)}<br><span class="muted">×${num(s.max_min_ratio, 2)} · cv ${num(s.cv, 2)}</span></td>`;
+  return `<td>${num(s.min)}–${num(s.max)}<br><span class="muted" title="max/min, coefficient of variation 最大/最小，变异系数">×${num(s.max_min_ratio, 1)} cv ${num(s.cv, 2)}</span></td>`;
 }
 
 export function panelStats(stats, esc, bands) {
@@ -100,6 +100,7 @@ export function panelStats(stats, esc, bands) {
     <table class="cmp spread"><thead><tr><th></th><th>Plan 方案</th><th>Current 现状</th></tr></thead>
     <tbody>${rows.join("")}</tbody></table>
     <h3>Grids 网格 (${grids.length})</h3>
-    <table class="cmp grids"><thead><tr><th>Code 编码</th><th>Households 户</th><th>Residents 人</th><th>Workload 工作量</th></tr></thead>
+    <table class="cmp grids"><thead><tr><th>Grid 网格</th><th title="Households">户 hh</th><th title="Residents">人 res</th>
+      <th title="Workload">Load 负荷</th></tr></thead>
     <tbody>${gridRows.join("")}</tbody></table>`;
 }

@@ -20,7 +20,8 @@ const SRC = "plan";
 const BASE = "plan-base"; // the current grids around the plan (before / after views)
 const PARENT = "plan-parent";
 const LAYERS = ["plan-base-fill", "plan-fill", "plan-base-line", "plan-line", "plan-selected", "plan-parent-line"];
-const HIDE_WHEN_PLANNING = ["heat", "hex", "choropleth"]; // the map's own layer groups
+// the map's own layer groups that would hide the draft's colours or take its clicks
+const HIDE_WHEN_PLANNING = ["heat", "hex", "choropleth", "incidents", "units", "places"];
 
 export const BANDS = {
   under: ["#4c8bd6", "Under the limit 低于下限"],
@@ -456,7 +457,7 @@ async function setParent(parent) {
     const doc = await r.json();
     pl.map.getSource(PARENT).setData(doc);
     const b = bboxOf(doc.features || []);
-    if (b && !pl.plan) pl.map.fitBounds(b, { padding: 30, duration: 0 });
+    if (b && !pl.plan) pl.map.fitBounds(b, { padding: fitPadding(), duration: 0 });
   }
   await listPlans();
 }
@@ -524,9 +525,11 @@ async function openPlan(id) {
   pl.diff = null;
   if (pl.view !== "workload") await setView(pl.view);
   $("#pl-plan-box").hidden = false;
+  $("#pl-choose").hidden = true; // the parent and its plans come back with Close
   renderPlan();
+  $("#pl-title").focus();
   const b = bboxOf(pl.features);
-  if (b) pl.map.fitBounds(b, { padding: 30, duration: 0 });
+  if (b) pl.map.fitBounds(b, { padding: fitPadding(), duration: 0 });
 }
 
 function closePlan() {
@@ -536,8 +539,10 @@ function closePlan() {
   pl.features = [];
   pl.checks = pl.stats = pl.diff = null;
   $("#pl-plan-box").hidden = true;
+  $("#pl-choose").hidden = false;
   pl.map.getSource(BASE)?.setData(emptyFc());
   redraw();
+  if (pl.parent) listPlans(); // their versions and statuses moved on
 }
 
 function editable() {
@@ -614,6 +619,7 @@ async function balance() {
 
 async function publish() {
   if (!pl.plan) return;
+  say("Publishing… 发布中");
   const r = await send("POST", `/plans/${pl.plan.id}/publish`, {}, true);
   if (r.status === 422) {
     let body = {};
@@ -664,10 +670,16 @@ async function discard() {
   }
   say("Plan discarded 方案已放弃");
   closePlan();
-  await listPlans();
 }
 
 // ------------------------------------------------------------------ the mode
+
+// Room round a fitted view: the legend box covers the map's bottom-left corner.
+function fitPadding() {
+  const h = pl.map.getContainer().clientHeight;
+  const legend = document.getElementById("legend-box")?.offsetHeight || 0;
+  return { top: 30, right: 50, left: 30, bottom: Math.min(legend + 20, h / 2) };
+}
 
 function bboxOf(features) {
   let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
@@ -687,7 +699,7 @@ async function setMode(on) {
   document.body.classList.toggle("planning", on);
   if (on) {
     addLayers();
-    // the heat and fills would hide the draft's colours; they come back when the mode ends
+    // they come back when the mode ends
     pl.hidden = HIDE_WHEN_PLANNING.filter((g) => pl.ctx.shown(g));
     for (const g of pl.hidden) pl.ctx.setShown(g, false);
     showLayers(true);
@@ -728,8 +740,8 @@ export function plannerSession(session) {
   $("#planner-panel").hidden = !pl.allowed;
   if (!pl.allowed && pl.on) setMode(false);
   if (!pl.allowed) {
-    closePlan();
     pl.parent = null;
+    closePlan();
   }
 }
 
