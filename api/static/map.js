@@ -894,6 +894,7 @@ async function main() {
   initPlanner(map, {
     api, esc, onLegend: () => renderLegend(map), popup: () => state.popup,
     refreshTiles: () => refreshSources(map, false),
+    tilejson: (id) => (canRead(id) ? state.catalog.get(id).tilejson : null),
     shown: (group) => Boolean(state.show[group]),
     setShown: (group, on) => setShown(map, group, on),
   });

@@ -19,7 +19,11 @@ import { panelChecks, panelStats, failureBbox, limitsOf } from "/static/planner-
 const SRC = "plan";
 const BASE = "plan-base"; // the current grids around the plan (before / after views)
 const PARENT = "plan-parent";
-const LAYERS = ["plan-base-fill", "plan-fill", "plan-base-line", "plan-line", "plan-selected", "plan-parent-line"];
+const BUILDINGS = "plan-buildings"; // the caller's building footprints (vector tiles), to lasso
+const LAYERS = [
+  "plan-base-fill", "plan-fill", "plan-buildings-fill", "plan-base-line", "plan-line", "plan-selected",
+  "plan-parent-line",
+];
 // the map's own layer groups that would hide the draft's colours or take its clicks
 const HIDE_WHEN_PLANNING = ["heat", "hex", "choropleth", "incidents", "units", "places"];
 
@@ -68,6 +72,7 @@ const pl = {
   tool: null, // merge | split | move | pick
   first: null, // the grid clicked first (merge, split) or selected
   lasso: null, // the drawn lasso polygon, waiting for its target grid
+  drawnAt: -Infinity, // when terra-draw last finished a line or polygon
   busy: false,
   hidden: [], // map layer groups the mode switched off, to switch back on
 };
@@ -132,6 +137,15 @@ function addLayers() {
     id: "plan-fill", type: "fill", source: SRC,
     paint: { "fill-color": bandColour(), "fill-opacity": 0.6 },
   });
+  const buildings = pl.ctx.tilejson("buildings");
+  if (buildings) {
+    // footprints from z14, where the buildings tiles start: what a lasso picks
+    map.addSource(BUILDINGS, { type: "vector", url: buildings });
+    map.addLayer({
+      id: "plan-buildings-fill", type: "fill", source: BUILDINGS, "source-layer": "buildings",
+      paint: { "fill-color": "#52606d", "fill-opacity": 0.55, "fill-outline-color": "#1f2933" },
+    });
+  }
   map.addLayer({
     id: "plan-base-line", type: "line", source: BASE,
     layout: { visibility: "none", "line-join": "round" },
@@ -326,8 +340,13 @@ function isDrawing() {
   return Boolean(pl.draw) && pl.draw.getMode() !== "static";
 }
 
+// The click that finishes a drawing reaches the map too, before or just after terra-draw's
+// finish event: before, isDrawing() holds; after, this window tells the map to ignore it.
+const AFTER_DRAWING_MS = 350;
+
 function onDrawn(feature) {
   if (!feature) return;
+  pl.drawnAt = performance.now();
   // leave terra-draw's own event handler before changing its mode
   setTimeout(() => {
     pl.draw.setMode("static");
@@ -395,7 +414,7 @@ export function plannerClick(map, e) {
     pickAt(e.lngLat);
     return true;
   }
-  if (isDrawing()) return true;
+  if (isDrawing() || performance.now() - pl.drawnAt < AFTER_DRAWING_MS) return true;
   if (!pl.plan) {
     pickAt(e.lngLat);
     return true;
@@ -726,7 +745,9 @@ export function plannerLegend() {
   if (pl.view === "workload") {
     const { min, max } = limitsOf(pl.stats, "households");
     const range = min !== null || max !== null ? ` ${min ?? "…"}–${max ?? "…"}` : "";
-    return `<div class="block" data-legend="planner"><div class="title">Plan households 方案户数${esc(range)}</div>${rows(BANDS)}</div>`;
+    const footprints = pl.map.getLayer("plan-buildings-fill")
+      ? `<div class="row"><span class="swatch" style="background:#52606d"></span>Buildings 楼栋 (zoom 14+)</div>` : "";
+    return `<div class="block" data-legend="planner"><div class="title">Plan households 方案户数${esc(range)}</div>${rows(BANDS)}${footprints}</div>`;
   }
   return `<div class="block" data-legend="planner"><div class="title">${pl.view === "before" ? "Before 调整前" : "After 调整后"}</div>
     ${rows(pl.view === "before" ? { kept: DIFF.kept, changed: DIFF.changed, retired: DIFF.retired } : { kept: DIFF.kept, changed: DIFF.changed, new: DIFF.new })}
@@ -742,6 +763,9 @@ export function plannerSession(session) {
   if (!pl.allowed) {
     pl.parent = null;
     closePlan();
+    // the footprints were the signed-in caller's: drop them with the session
+    for (const id of LAYERS) if (pl.map.getLayer(id)) pl.map.removeLayer(id);
+    for (const id of [SRC, BASE, PARENT, BUILDINGS]) if (pl.map.getSource(id)) pl.map.removeSource(id);
   }
 }
 
