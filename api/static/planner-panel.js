@@ -104,3 +104,23 @@ export function panelStats(stats, esc, bands) {
       <th title="Workload">Load 负荷</th></tr></thead>
     <tbody>${gridRows.join("")}</tbody></table>`;
 }
+
+// The diff beside the before / after views: how many grids are kept, changed, new and
+// retired, the movement table (what changes grid, from old code to new) and the workers
+// whose grid is retired or split.
+export function panelDiff(diff, esc, classes) {
+  if (!diff) return "";
+  const count = (k) => (Array.isArray(diff[k]) ? diff[k].length : 0);
+  const chips = Object.entries(classes).map(([k, [colour, label]]) =>
+    `<span class="chip" data-diff="${k}"><span class="swatch" style="background:${colour}"></span>${esc(label)} <b>${count(k)}</b></span>`);
+  const moves = (diff.moves || []).map((m) => `<tr><td><code>${esc(m.from)}</code></td>
+    <td>${m.to ? `<code>${esc(m.to)}</code>` : '<span class="error">gap 缝隙</span>'}</td>
+    <td>${num(m.households)}</td><td>${num(m.residents)}</td><td>${num(m.places)}</td><td>${num(m.open_incidents)}</td></tr>`);
+  const workers = (diff.workers || []).map((w) => `<li>${esc(w.username)}: <code>${esc(w.from)}</code> →
+    ${w.to ? `<code>${esc(w.to)}</code>` : "—"} <span class="muted">(${w.why === "retired" ? "retired 撤销" : "split 分割"})</span></li>`);
+  return `<h3>Changes 变更</h3><div class="chips">${chips.join("")}</div>
+    ${moves.length ? `<table class="cmp moves"><thead><tr><th>From 原</th><th>To 新</th><th title="Households">户</th>
+      <th title="Residents">人</th><th title="Places">场所</th><th title="Open incidents">未结</th></tr></thead>
+      <tbody>${moves.join("")}</tbody></table>` : '<p class="muted">Nothing changes grid. 无迁移</p>'}
+    ${workers.length ? `<h3>Workers to re-scope 需调整的网格员</h3><ul class="workers">${workers.join("")}</ul>` : ""}`;
+}

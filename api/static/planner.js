@@ -14,7 +14,7 @@
 // the before / after views, by the diff (kept, changed, new, retired). Everything comes from
 // this server; the rules (limits, checks, who may publish) are the library's, not the page's.
 
-import { panelChecks, panelStats, failureBbox, limitsOf } from "/static/planner-panel.js";
+import { failureBbox, limitsOf, panelChecks, panelDiff, panelStats } from "/static/planner-panel.js";
 
 const SRC = "plan";
 const BASE = "plan-base"; // the current grids around the plan (before / after views)
@@ -283,7 +283,14 @@ async function setView(view) {
     redraw();
   }
   applyView();
+  renderDiff();
   pl.ctx.onLegend();
+}
+
+function renderDiff() {
+  const box = $("#pl-diff");
+  box.hidden = pl.view === "workload" || !pl.diff;
+  box.innerHTML = box.hidden ? "" : panelDiff(pl.diff, esc, DIFF);
 }
 
 function applyView() {
@@ -579,6 +586,7 @@ function renderPlan() {
   $("#pl-publish").disabled = !editable();
   $("#pl-checks").innerHTML = panelChecks(pl.checks, esc);
   $("#pl-stats").innerHTML = panelStats(pl.stats, esc, BANDS);
+  renderDiff();
   redraw();
 }
 
@@ -751,7 +759,9 @@ export function plannerLegend() {
   }
   return `<div class="block" data-legend="planner"><div class="title">${pl.view === "before" ? "Before 调整前" : "After 调整后"}</div>
     ${rows(pl.view === "before" ? { kept: DIFF.kept, changed: DIFF.changed, retired: DIFF.retired } : { kept: DIFF.kept, changed: DIFF.changed, new: DIFF.new })}
-    <div class="row"><span class="swatch dashed"></span>${pl.view === "before" ? "Plan 方案" : "Current 现状"}</div></div>`;
+    ${pl.view === "before"
+      ? '<div class="row"><span class="swatch" style="background:none;border:2px solid #7b2cbf"></span>Plan 方案</div>'
+      : '<div class="row"><span class="swatch dashed"></span>Current 现状</div>'}</div>`;
 }
 
 // Signed in or out: the mode is for planners and admins only.
