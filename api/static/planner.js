@@ -782,8 +782,10 @@ export function plannerSession(session) {
 export function initPlanner(map, ctx) {
   pl.map = map;
   pl.ctx = ctx;
+  // for the browser tests: what the mode holds, and whether terra-draw is taking clicks
   window.__gisgridPlanner = {
     drawReady: false,
+    drawing: () => isDrawing(),
     state: () => ({
       on: pl.on, tool: pl.tool, first: pl.first, parent: pl.parent, plan: pl.plan, etag: pl.etag,
       codes: pl.features.map((f) => f.properties.code), checks: pl.checks, stats: pl.stats, busy: pl.busy,
