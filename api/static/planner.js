@@ -609,6 +609,15 @@ async function edit(kind, body) {
       say("Someone else changed this plan; it has been reloaded. Please redo your edit. 方案已被他人修改，已重新加载，请重新操作。", "warn");
       return false;
     }
+    if (r.status === 409) {
+      // stale (the parent was redrawn) or no longer a draft: the summary says which
+      const why = await reason(r);
+      await loadPlan(pl.plan.id);
+      setTool(null);
+      renderPlan();
+      say(`${kind} refused 操作被拒绝: ${why}`, "error");
+      return false;
+    }
     if (!r.ok) {
       say(`${kind} refused 操作被拒绝: ${await reason(r)}`, "error");
       if (pl.tool === "merge") { select(null); hint("merge"); }
