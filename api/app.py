@@ -13,10 +13,24 @@ from fastapi_offline import FastAPIOffline
 from api import errors, limits, openapi
 from api.hosts import TrustedHosts
 from api.routes import analysis as analysis_routes
-from api.routes import auth, evaluation, health, incidents, ogc, query, residents, webmap
+from api.routes import (
+    auth,
+    console,
+    evaluation,
+    field,
+    field_page,
+    health,
+    incidents,
+    ogc,
+    query,
+    residents,
+    webmap,
+)
 from api.routes import open311 as open311_routes
 from api.routes import photos as photo_routes
+from api.routes import queue as queue_routes
 from api.routes import tiles as tile_routes
+from api.sweeper import Sweeper
 from gisgrid import __version__
 from gisgrid.access.signin import SignInThrottle
 from gisgrid.analysis.service import AnalysisService
@@ -40,9 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tile_cache = app.state.tiles.cache  # its hit counts, for tests and diagnostics
         # analysis answers, their tiles in the tile cache (one memory budget for tiles)
         app.state.analysis = AnalysisService(engine, app.state.tiles.cache)
+        # overdue cases escalated in the background (None: escalation_sweep_s is 0)
+        app.state.sweeper = sweeper = Sweeper.from_settings(engine, settings)
+        if sweeper is not None:
+            sweeper.start()
         try:
             yield
         finally:
+            if sweeper is not None:
+                await sweeper.stop()
             await app.state.tiles.close()
             engine.dispose()
 
@@ -70,7 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include(ogc.router)
     # before incidents: its POST /incidents/{id}/{action} would take /incidents/{id}/photos
     include(photo_routes.router, limits.photo_body_limit(settings))
+    # before incidents too: /incidents/duplicates and /incidents/{id}/support
+    include(field.router)
     include(incidents.router)
+    include(queue_routes.router)
+    include(console.router, limits.photo_body_limit(settings))
     include(residents.router)
     include(evaluation.router)
     include(open311_routes.router)
@@ -82,10 +106,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+            ],
             expose_headers=["ETag"],
         )
     include(webmap.router)
+    include(field_page.router)
     # the web map's page, script and the vendored MapLibre; "/" serves the page to a browser
     app.mount("/static", StaticFiles(directory=webmap.STATIC_DIR), name="static")
     # the last added runs first: Host, then the token, then the declared size, all before

@@ -45,11 +45,14 @@ TOKEN_FIRST = (
     re.compile(r"/incidents"),
     re.compile(r"/incidents/[^/]+/[^/]+"),  # an action, or a photo
     re.compile(r"/query/within"),
+    re.compile(r"/photos"),  # a photo stored to be named in a report
+    re.compile(r"/visit-logs"),
+    re.compile(r"/(households|residents)/[^/]+"),  # a tag edit (PATCH)
 )
-"""POST routes that need a bearer token and take a body."""
+"""Routes that need a bearer token and take a body (POST, PATCH)."""
 
 
-PHOTO_PATH = re.compile(r"/incidents/[^/]+/photos")
+PHOTO_PATH = re.compile(r"(/incidents/[^/]+)?/photos")
 WITHIN_PATH = re.compile(r"/query/within")
 
 
@@ -118,7 +121,7 @@ class TokenFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or scope["method"] != "POST"
+            or scope["method"] not in ("POST", "PATCH")
             or not any(p.fullmatch(scope["path"]) for p in TOKEN_FIRST)
         ):
             await self.app(scope, receive, send)

@@ -12,15 +12,18 @@ BENCHMARKS = (
     "assign_dask",
     "api_load",
     "paging",
+    "queue",
     "nearest",
     "tiles",
     "hotspots",
     "accounts",
+    "plans_balance",
 )
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(BENCHMARKS)
+    # plans-balance and plans_balance name the same module
+    names = [n.replace("-", "_") for n in argv] or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; expected some of {list(BENCHMARKS)}")

@@ -90,6 +90,8 @@ def _serve(port: int, workers: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     # several workers must share one signing key (gisgrid refuses to start without one)
     env.setdefault("GISGRID_SECRET_KEY", secrets.token_urlsafe(32))
+    # no escalation sweep: it would write to the measured store while it is measured
+    env.setdefault("GISGRID_ESCALATION_SWEEP_S", "0")
     argv = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
     argv += ["--port", str(port), "--workers", str(workers)]
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

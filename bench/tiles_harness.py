@@ -352,6 +352,8 @@ def make_servers(
     # the bench's clients share one address and token: give them the share of that many
     # clients, as tipg has no per-client cap on rendering (gisgrid.tiles.gate)
     g_env.setdefault("GISGRID_TILE_RENDERS_PER_CLIENT", str(pool))
+    # no escalation sweep: its writes would move the incidents' tile version mid-pass
+    g_env.setdefault("GISGRID_ESCALATION_SWEEP_S", "0")
     gisgrid = Server(
         name="gisgrid",
         argv=[sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", *UVICORN_FLAGS],

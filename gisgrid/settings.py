@@ -113,6 +113,30 @@ class Settings(BaseSettings):
             " (GISGRID_HOLIDAYS=2026-10-01,2026-10-02)."
         ),
     )
+    escalation_sweep_s: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "How often the server's sweeper escalates overdue cases, in seconds (0 turns it"
+            " off; `gisgrid incidents sweep` runs one sweep by hand)."
+        ),
+    )
+    escalation_step_days: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Working days a case may stay overdue before it moves one centre up (street ->"
+            " district -> city), on the SLA calendar (weekends and holidays do not count)."
+        ),
+    )
+    escalation_urgent_step_h: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "For urgent cases: hours overdue per centre up, plain clock time (weekends and"
+            " holidays count, as they do for an urgent case's SLA)."
+        ),
+    )
 
     tile_cache_mb: int = Field(
         default=256,

@@ -60,6 +60,16 @@ RESIDENT_TAGS = (
     "community_correction",
 )
 
+# tags of a household as a whole (a resident's own are RESIDENT_TAGS)
+HOUSEHOLD_TAGS = (
+    "rental",
+    "vacant",
+    "elderly_only",
+    "low_income",
+    "special_care",
+    "military_family",
+)
+
 SEXES = ("F", "M")
 
 UNIT_KINDS = (
@@ -80,6 +90,9 @@ UNIT_KINDS = (
 VISIT_SUBJECTS = ("resident", "household", "building", "place", "none")
 
 MOODS = ("calm", "worried", "upset", "urgent")
+
+# incident_events.kind: a status change, or another report added to a case (no change)
+EVENT_KINDS = ("transition", "support")
 
 PLAN_STATUSES = ("draft", "validated", "published", "discarded")
 

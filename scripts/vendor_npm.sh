@@ -17,6 +17,8 @@ declare -A TABLE=(
   [maplibre-gl]="6.17.0|BSD-3-Clause|dist/maplibre-gl.mjs dist/maplibre-gl-worker.mjs dist/maplibre-gl-shared.mjs dist/maplibre-gl.css"
   [terra-draw]="1.35.0|MIT|dist/terra-draw.modern.js"
   [terra-draw-maplibre-gl-adapter]="1.4.1|MIT|dist/terra-draw-maplibre-gl-adapter.modern.js"
+  [idb-keyval]="6.3.0|Apache-2.0|dist/index.js"
+  [htmx.org]="2.0.11|0BSD|dist/htmx.min.js"
 )
 # Packages whose tarball ships no licence file (terra-draw's monorepo keeps one LICENSE at
 # its root): package -> "copy kept in this repository|where that copy was taken from".
@@ -34,6 +36,10 @@ The planner mode (api/static/planner.js) imports it as \`terra-draw\` through th
 map, so the adapter's own \`import ... from \"terra-draw\"\` resolves to this file."
   [terra-draw-maplibre-gl-adapter]="Only the ES-module build is kept. It imports the bare name \`terra-draw\`, which
 the page's import map (api/static/index.html) points at /static/vendor/terra-draw/."
+  [idb-keyval]="Only the ES-module build \`dist/index.js\` is kept. The field app (\`api/static/field\`)
+imports it to keep reports waiting for the network in IndexedDB."
+  [htmx.org]="The 2.0 line (4.x changed its request and event model). Only the minified build is
+kept; the console loads it with a plain \`<script>\` and polls its queue with it."
 )
 
 [[ -n "${TABLE[$PKG]:-}" ]] || { echo "vendor_npm: $PKG is not in the table" >&2; exit 1; }

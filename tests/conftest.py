@@ -29,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # (api.hosts refuses a Host that is not trusted when GISGRID_PUBLIC_URL is unset)
     del config
     os.environ.setdefault("GISGRID_TRUSTED_HOSTS", "testserver")
+    # no escalation sweeper in the apps tests make (it would change their cases under them);
+    # tests/api/test_escalation.py turns it on
+    os.environ.setdefault("GISGRID_ESCALATION_SWEEP_S", "0")
 
 
 def _fresh_base(prefix: str) -> Path:

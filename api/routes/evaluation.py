@@ -1,5 +1,5 @@
-"""``GET /stats/incidents``: closure rate, on-time rate and mean handling time per grid or
-per unit, for the caller's scope (aggregates: analysts may read them too)."""
+"""``GET /stats/incidents``: closure rate, on-time rate and mean handling time per grid, unit or
+worker, for the caller's scope (aggregates: analysts may read them too)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ SINCE_HELP = (
 UNTIL_HELP = "Until, included (a bare date includes that whole day). Default: now."
 
 
-@router.get("/stats/incidents", summary="Closure and on-time rates per grid or unit")
+@router.get("/stats/incidents", summary="Closure and on-time rates per grid, unit or worker")
 def stats_incidents(
     session: SessionDep,
     caller: CallerDep,
-    by: Annotated[str, Query(description="grid or unit")] = "grid",
+    by: Annotated[str, Query(description="grid, unit or worker (who reported)")] = "grid",
     since: Annotated[str | None, Query(description=SINCE_HELP)] = None,
     until: Annotated[str | None, Query(description=UNTIL_HELP)] = None,
     limit: Annotated[int, Query(description="Groups to return, most reported first")] = 1000,

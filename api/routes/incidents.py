@@ -16,7 +16,7 @@ from api.deps import CallerDep, GridIndexDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from gisgrid.assign.locate import Crs
 from gisgrid.errors import InvalidInput
-from gisgrid.incidents import lifecycle, workflow
+from gisgrid.incidents import intake, lifecycle, workflow
 from gisgrid.query.nearest import MAX_K, UnitHit
 
 router = APIRouter(tags=["incidents"], route_class=FieldErrorRoute)
@@ -51,6 +51,18 @@ class IncidentIn(BaseModel):
         description="Outside every grid, take the nearest grid within `max_distance_m`.",
     )
     max_distance_m: float | None = None
+    photos: list[str] = Field(
+        default_factory=list, description="SHA-256 of photos stored with POST /photos."
+    )
+    resolved_on_spot: bool = Field(
+        default=False,
+        description="就地解决: a grid worker fixed it at once; recorded closed (needs a photo).",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        description="As the Idempotency-Key header: a resend with the same key returns the"
+        " first case (200) instead of opening a twin.",
+    )
 
 
 class IncidentList(BaseModel):
@@ -85,7 +97,7 @@ class SuggestedUnits(BaseModel):
     "/incidents",
     status_code=201,
     summary="Report an incident: grid and hierarchy assigned, due time set",
-    responses=ERRORS,
+    responses={**ERRORS, 200: {"description": "The key was sent before: the first case"}},
 )
 def report_incident(
     body: IncidentIn,
@@ -94,25 +106,40 @@ def report_incident(
     settings: SettingsDep,
     grids: GridIndexDep,
     caller: CallerDep,
+    idempotency_key: Annotated[
+        str | None, Header(description="A key per report (a UUID); a resend returns the first.")
+    ] = None,
 ) -> workflow.Incident:
     """A point outside every grid is 400, unless ``allow_nearest`` with ``max_distance_m``
-    lets it take the nearest grid within that distance."""
+    lets it take the nearest grid within that distance. With an idempotency key (header or
+    field), the same key from the same reporter answers 200 with the first case."""
     if body.allow_nearest and body.max_distance_m is None:
         raise InvalidInput("allow_nearest needs max_distance_m", field="max_distance_m")
-    inc = workflow.report(
+    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
+        raise InvalidInput(
+            "the Idempotency-Key header and the idempotency_key field differ",
+            field="idempotency_key",
+        )
+    got = intake.report(
         session,
         caller,
         grids.get(session),
+        settings,
         lon=body.lon,
         lat=body.lat,
         category=body.category,
         description=body.description,
         priority=body.priority,
         max_distance_m=body.max_distance_m if body.allow_nearest else None,
-        holidays=settings.holidays,
         crs=body.crs,
+        photos=body.photos,
+        resolved_on_spot=body.resolved_on_spot,
+        idempotency_key=idempotency_key or body.idempotency_key,
     )
     session.commit()
+    inc = got.incident
+    if not got.created:
+        response.status_code = 200
     response.headers["Location"] = f"/incidents/{inc.id}"
     response.headers["ETag"] = lifecycle.etag(inc.version)
     return inc

@@ -28,10 +28,30 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
 
+class StoredOut(BaseModel):
+    sha256: str
+
+
 class PhotoOut(BaseModel):
     incident_id: int
     sha256: str
     photos: list[str]
+
+
+@router.post(
+    "/photos",
+    status_code=201,
+    summary="Store a photo (multipart field `photo`) to name in a report or a support by hash",
+    responses=ERRORS,
+)
+def store_photo(photo: UploadFile, settings: SettingsDep, caller: CallerDep) -> StoredOut:
+    """Stored by content (the same bytes twice are one file); it is served only once an
+    incident or event in the caller's scope names it (``photos`` of ``POST /incidents``,
+    ``POST /incidents/{id}/support``)."""
+    del caller  # signed in: an anonymous sender may not fill the disk
+    return StoredOut(
+        sha256=photos.store_photo(_read_limited(photo, settings.max_photo_bytes), settings)
+    )
 
 
 @router.post(

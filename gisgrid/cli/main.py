@@ -16,6 +16,7 @@ from gisgrid.cli import accounts as cli_accounts
 from gisgrid.cli import assign as cli_assign
 from gisgrid.cli import demo as cli_demo
 from gisgrid.cli import hotspots as cli_hotspots
+from gisgrid.cli import incidents as cli_incidents
 from gisgrid.cli import io as cli_io
 from gisgrid.cli import tiles as cli_tiles
 from gisgrid.errors import GisgridError
@@ -236,6 +237,7 @@ cli_assign.register(app)
 cli_accounts.register(app)
 cli_tiles.register(app)
 cli_hotspots.register(app)
+cli_incidents.register(app)
 
 
 def main() -> None:

@@ -102,6 +102,22 @@ HOLDER_LEVEL = {"grid": 1, "street": 1, "district": 2, "city": 3}
 LEVEL_OF_RANK = {1: "street", 2: "district", 3: "city"}
 
 
+def levels_held_by(role: str) -> tuple[str, ...]:
+    """The ``escalation_level`` values of the cases a centre role holds (its own level, not
+    those below it it may also step into): the console's "escalated to me" filter. A role
+    that is not a centre holds none.
+
+    Examples
+    --------
+    >>> levels_held_by("street_centre"), levels_held_by("district_centre")
+    (('grid', 'street'), ('district',))
+    >>> levels_held_by("admin"), levels_held_by("unit")
+    (('city',), ())
+    """
+    rank = CENTRE_LEVEL.get(role)
+    return tuple(level for level, r in HOLDER_LEVEL.items() if r == rank)
+
+
 def check_action(action: str) -> str:
     if action not in ROLES:
         raise InvalidInput(f"action={action!r}; expected one of {list(ACTIONS)}", field="action")

@@ -78,6 +78,26 @@ def due_at(
     return _add_working_time(local, timedelta(hours=hours), frozenset(holidays))
 
 
+def add_working_days(start: datetime, days: float, holidays: Collection[date] = ()) -> datetime:
+    """``days`` working days after ``start`` on the same calendar as :func:`due_at`: the
+    clock runs 24 h on a working day and stands still on weekends and holidays.
+
+    Examples
+    --------
+    >>> fri = datetime(2026, 11, 27, 10, 0, tzinfo=CITY_TZ)      # a Friday, 10:00
+    >>> add_working_days(fri, 1).isoformat()                     # Monday, 10:00
+    '2026-11-30T10:00:00+08:00'
+    >>> add_working_days(fri, 2, holidays=[date(2026, 11, 30)]).isoformat()
+    '2026-12-02T10:00:00+08:00'
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise InvalidInput("must be timezone-aware", field="start")
+    if not (math.isfinite(days) and days >= 0):
+        raise InvalidInput(f"must be a number of days >= 0 ({days} given)", field="days")
+    local = start.astimezone(CITY_TZ)
+    return _add_working_time(local, timedelta(days=days), frozenset(holidays))
+
+
 def _add_working_time(start: datetime, amount: timedelta, holidays: frozenset[date]) -> datetime:
     # Walk in wall-clock time, day by day: Shanghai has no DST, but naive arithmetic keeps
     # the rule "same clock time on the next working day" true in any zone.

@@ -89,6 +89,7 @@ class Incident:
     district_id: int | None
     lon: Annotated[float, Field(description="WGS84.")]
     lat: Annotated[float, Field(description="WGS84.")]
+    resolved_on_spot: bool = False  # 就地解决 (gisgrid.incidents.intake): counted apart
 
     # computed_field: pydantic (an API's schema) serialises it as if it were a field
     @computed_field  # type: ignore[prop-decorator]
@@ -112,12 +113,14 @@ class Event:
     to_status: str
     unit_id: int | None
     note: str | None
+    kind: str = "transition"  # or support: a report added to the case (gisgrid.incidents.intake)
+    photos: tuple[str, ...] = ()
 
 
 _COLUMNS = (
     "i.id, i.category, i.description, i.status, i.priority, i.escalation_level,"
     " i.assigned_unit_id, i.reported_at, i.reporter_id, i.due_at, i.closed_at, i.version,"
-    " i.grid_id, i.community_id, i.street_id, i.district_id,"
+    " i.grid_id, i.community_id, i.street_id, i.district_id, i.resolved_on_spot,"
     " ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat"
 )
 
@@ -246,12 +249,12 @@ def events(conn: Conn, caller: Caller, incident_id: int) -> list[Event]:
     get_incident(conn, caller, incident_id)
     rows = conn.execute(
         text(
-            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note"
-            " FROM incident_events WHERE incident_id = :id ORDER BY at, id"
+            "SELECT id, incident_id, at, actor_id, from_status, to_status, unit_id, note, kind,"
+            " photos FROM incident_events WHERE incident_id = :id ORDER BY at, id"
         ),
         {"id": incident_id},
     )
-    return [Event(**r._mapping) for r in rows]
+    return [Event(**{**r._mapping, "photos": tuple(r.photos)}) for r in rows]
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -495,8 +498,7 @@ def act(
         changes["escalation_level"] = LEVEL_OF_RANK[rank + 1]
     if action == "close":
         changes["closed_at"] = datetime.now(UTC)
-    _update(conn, inc, to_status, changes)
-    _write_event(conn, inc.id, caller.account_id, inc.status, to_status, event_unit, note)
+    transition(conn, inc, to_status, changes, caller.account_id, event_unit, note)
     return get_incident(conn, caller, incident_id)
 
 
@@ -553,6 +555,36 @@ def _dispatch_unit(conn: Conn, inc: Incident, unit_id: int | None) -> int:
     if not row.available:
         raise InvalidInput(f"unit {unit_id} is not available", field="unit_id")
     return unit_id
+
+
+def transition(
+    conn: Conn,
+    inc: Incident,
+    to_status: str,
+    changes: dict[str, Any],
+    actor_id: int | None,
+    unit_id: int | None,
+    note: str | None,
+) -> None:
+    """Write one transition of ``inc`` (read locked, as it is now): the status, ``changes``
+    and the version bump (Conflict should the version have moved), and its event. The
+    caller has checked the rules; ``actor_id`` None is the system (the escalation sweep).
+    """
+    _update(conn, inc, to_status, changes)
+    _write_event(conn, inc.id, actor_id, inc.status, to_status, unit_id, note)
+
+
+def lock_free(conn: Conn, ids: Collection[int]) -> list[Incident]:
+    """The incidents among ``ids`` that no other transaction holds, locked until this one
+    ends (``FOR UPDATE SKIP LOCKED``: a busy row is left out, not waited for); no scope."""
+    rows = conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM incidents i WHERE i.id = ANY(:ids)"
+            " ORDER BY i.id FOR UPDATE OF i SKIP LOCKED"
+        ),
+        {"ids": list(ids)},
+    )
+    return [Incident(**r._mapping) for r in rows]
 
 
 def _update(conn: Conn, inc: Incident, to_status: str, changes: dict[str, Any]) -> None:

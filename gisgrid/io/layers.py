@@ -59,7 +59,8 @@ _INT_BOUNDS = {
 # by the load (gisgrid.assign.store), and version/updated_at belong to the incident workflow.
 _NOT_LOADED = {"id", *models.HIERARCHY, "version", "updated_at", "unassigned", "geom"}
 # units.service_area is a second geometry; one file feature carries one geometry.
-_NOT_LOADED_PER_TABLE = {"units": {"service_area"}}
+# an idempotency key belongs to a live reporter's resend, not to an imported row
+_NOT_LOADED_PER_TABLE = {"units": {"service_area"}, "incidents": {"idempotency_key"}}
 
 # The vocabularies behind the one_of() CHECK constraints in models.py.
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

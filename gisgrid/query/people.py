@@ -50,7 +50,7 @@ AGE_BANDS = ((0, 17, "0-17"), (18, 59, "18-59"), (60, 79, "60-79"), (80, 200, "8
 # Never id_hash or phone_hash.
 _COLUMNS = (
     "r.id, r.household_id, r.name, r.birth_year, r.sex, r.tags,"
-    " r.grid_id, r.community_id, r.street_id, r.district_id"
+    " r.grid_id, r.community_id, r.street_id, r.district_id, r.version"
 )
 
 
@@ -66,6 +66,21 @@ class Resident:
     community_id: int | None
     street_id: int | None
     district_id: int | None
+    version: int = 1  # the ETag of a tag edit (gisgrid.io.registers.set_tags)
+
+
+@dataclass(frozen=True)
+class Household:
+    id: int
+    address: str
+    unit_no: str | None
+    size: int | None
+    tags: list[str]
+    version: int
+    grid_id: int | None
+    lon: float | None
+    lat: float | None
+    residents: int
 
 
 def check_role(caller: Caller, allowed: tuple[str, ...] = READ_ROLES) -> None:
@@ -147,6 +162,42 @@ def get_resident(conn: Conn, caller: Caller, resident_id: int) -> Resident:
     if not found:
         raise NotFound(f"no resident {resident_id}", field="id")
     return found[0]
+
+
+def list_households(
+    conn: Conn, caller: Caller, grid_code: str | None = None, limit: int = 500
+) -> list[Household]:
+    """Households in the caller's scope (optionally one grid), by id, with their point (their
+    own, else their building's) and resident count; each one returned is audited
+    (``read_household``), as resident reads are. The caller commits."""
+    check_role(caller)
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"must be between 1 and {MAX_LIST} ({limit} given)", field="limit")
+    where, params = caller.scope.rows_sql("h")
+    conds = [where]
+    if grid_code is not None:
+        conds.append(
+            "h.grid_id IN (SELECT id FROM areas WHERE code = :grid_code AND level = 'grid')"
+        )
+        params = {**params, "grid_code": grid_code}  # type: ignore[dict-item]
+    sql = (
+        "WITH hits AS (SELECT h.id, h.address, h.unit_no, h.size, h.tags, h.version,"
+        " h.grid_id, ST_X(p) AS lon, ST_Y(p) AS lat,"
+        " (SELECT count(*) FROM residents r WHERE r.household_id = h.id) AS residents"
+        " FROM households h LEFT JOIN buildings b ON b.id = h.building_id,"
+        " LATERAL coalesce(h.geom, ST_PointOnSurface(b.geom)) p"
+        f" WHERE {' AND '.join(conds)} ORDER BY h.id LIMIT :limit),"
+        ' logged AS (INSERT INTO audit_log (account_id, action, "table", row_id, detail)'
+        " SELECT :account_id, 'read_household', 'households', id, CAST(:detail AS jsonb)"
+        " FROM hits)"
+        " SELECT * FROM hits ORDER BY id"
+    )
+    detail = {"query": {"grid_code": grid_code, "limit": limit}}
+    rows = conn.execute(
+        text(sql),
+        {**params, "limit": limit, "account_id": caller.account_id, "detail": json.dumps(detail)},
+    )
+    return [Household(**{**r._mapping, "residents": int(r.residents)}) for r in rows]
 
 
 def age_band(birth_year: int, year: int) -> str:

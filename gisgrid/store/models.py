@@ -219,6 +219,14 @@ class Household(_Assigned, Base):
             "must be between 0 and 50",
         ),
         *geom_checks("households", "point"),
+        check(
+            "households",
+            "tags",
+            "tags <@ ARRAY[" + ", ".join(f"'{t}'" for t in vocab.HOUSEHOLD_TAGS) + "]::text[]",
+            "tags",
+            f"each tag must be one of {', '.join(vocab.HOUSEHOLD_TAGS)}",
+        ),
+        check("households", "version", "version >= 1", "version", "must be at least 1"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -226,6 +234,9 @@ class Household(_Assigned, Base):
     address: Mapped[str] = mapped_column(Text)
     unit_no: Mapped[str | None] = mapped_column(String(32))
     size: Mapped[int | None] = mapped_column(SmallInteger)
+    # tags a worker keeps up to date (gisgrid.io.registers); version: the If-Match of an edit
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     geom: Mapped[Any | None] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
 
 
@@ -257,6 +268,7 @@ class Resident(_Assigned, Base):
             "tags",
             f"each tag must be one of {', '.join(vocab.RESIDENT_TAGS)}",
         ),
+        check("residents", "version", "version >= 1", "version", "must be at least 1"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -267,6 +279,7 @@ class Resident(_Assigned, Base):
     sex: Mapped[str | None] = mapped_column(String(1))
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
 class Place(_Assigned, Base):
@@ -445,6 +458,29 @@ class Incident(_Assigned, Base):
         ),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category", "category"),
+        # one case per reporter and key: a resent report (an offline queue) finds the first
+        Index(
+            "ux_incidents_reporter_idempotency",
+            "reporter_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        # the console's queue: a scope's open cases by time left (gisgrid.incidents.queue)
+        *(
+            Index(
+                f"ix_incidents_queue_{name}",
+                *cols,
+                text("COALESCE(due_at, 'infinity'::timestamp with time zone)"),
+                "id",
+                postgresql_where=text("status NOT IN ('closed', 'rejected')"),
+            )
+            for name, cols in (
+                ("city", ()),
+                ("district", ("district_id",)),
+                ("street", ("street_id",)),
+            )
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -466,6 +502,9 @@ class Incident(_Assigned, Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     unassigned: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # 就地解决: a grid worker fixed it at once; recorded closed, counted apart in the evaluation
+    resolved_on_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
 
 
@@ -476,7 +515,22 @@ class IncidentEvent(Base):
     __table_args__ = (
         one_of("incident_events", "to_status", vocab.INCIDENT_STATUSES),
         one_of("incident_events", "from_status", vocab.INCIDENT_STATUSES, nullable=True),
+        one_of("incident_events", "kind", vocab.EVENT_KINDS),
+        # a supporting report leaves the case where it is
+        check(
+            "incident_events",
+            "support_status",
+            "kind <> 'support' OR from_status = to_status",
+            "kind",
+            "a support event does not change the status",
+        ),
         Index("ix_incident_events_incident_at", "incident_id", "at"),
+        # today's escalations (gisgrid.incidents.figures)
+        Index(
+            "ix_incident_events_escalated_at",
+            "at",
+            postgresql_where=text("to_status = 'escalated'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -488,6 +542,8 @@ class IncidentEvent(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     note: Mapped[str | None] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    # transition: a status change; support: another report added to this case (no change)
+    kind: Mapped[str] = mapped_column(String(16), server_default=text("'transition'"))
 
 
 class Plan(Base):

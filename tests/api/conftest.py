@@ -30,7 +30,11 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def app_settings(cluster: Cluster, store: Engine, settings_overrides: dict[str, Any]) -> Settings:
-    fields: dict[str, Any] = {"secret_key": "api-test-key-" + "s" * 32, **settings_overrides}
+    fields: dict[str, Any] = {
+        "secret_key": "api-test-key-" + "s" * 32,
+        "escalation_sweep_s": 0,  # the sweeper off unless a module turns it on
+        **settings_overrides,
+    }
     return Settings(database_url=cluster.url(dbname=store.url.database), _env_file=None, **fields)
 
 

@@ -43,6 +43,8 @@ SCOPED_PREFIXES = (
     "/collections/buildings",
     "/collections/places",
     "/incidents",
+    "/households",
+    "/queue",
     "/query",
     "/residents",
     "/stats",
@@ -164,6 +166,23 @@ def _incident_list(ctx: Ctx, role: str, case: str) -> None:
     ids = {i["id"] for i in r.json()["incidents"]}
     seen = ctx.rows(role, "incidents", widened=True)
     assert ids and ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+
+
+def _queue(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    r = ctx.get(role, "/queue", limit=1000)
+    assert r.status_code == 200, r.text
+    ids = {i["id"] for i in r.json()["incidents"]}
+    seen = ctx.rows(role, "incidents", widened=True)
+    assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+
+
+def _queue_figures(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    r = ctx.get(role, "/queue/figures")
+    assert r.status_code == 200, r.text
+    seen = ctx.rows(role, "incidents", widened=True)
+    assert r.json()["overdue"] <= len(seen) and r.json()["reported"] <= len(seen)
 
 
 def _incident_one(suffix: str) -> Callable[[Ctx, str, str], None]:
@@ -537,6 +556,51 @@ def _compare_counts(ctx: Ctx, role: str, case: str) -> None:
     assert got and all(n == want.get(i, 0) for i, n in got.items()), (got, want)
 
 
+def _households(ctx: Ctx, role: str, case: str) -> None:
+    params: dict[str, Any] = {"limit": 1000}
+    if case == "outside":
+        with ctx.store.connect() as conn:
+            params["grid_code"] = conn.execute(
+                text("SELECT code FROM areas WHERE id = :g"), {"g": ctx.outside_grid}
+            ).scalar_one()
+    r = ctx.get(role, "/households", **params)
+    assert r.status_code == 200, r.text
+    ids = {h["id"] for h in r.json()["households"]}
+    seen = ctx.rows(role, "households")
+    assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+    if case == "outside":
+        assert ids == set()
+    else:
+        assert ids == set(sorted(seen)[:1000])
+
+
+def _duplicates(ctx: Ctx, role: str, case: str) -> None:
+    """At an open case's point, for its category: the case itself is a duplicate only for a
+    caller who may see it, and nothing the caller may not see comes back."""
+    seen = ctx.rows(role, "incidents", widened=True)
+    with ctx.store.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, category, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incidents"
+                " WHERE status NOT IN ('closed', 'rejected')"
+                " AND reported_at > now() - interval '360 days' ORDER BY id"
+            )
+        ).all()
+    pick = next(r for r in rows if (r.id in seen) == (case == "inside"))
+    r = ctx.get(
+        role,
+        "/incidents/duplicates",
+        lon=pick.lon,
+        lat=pick.lat,
+        category=pick.category,
+        days=365,
+    )
+    assert r.status_code == 200, r.text
+    ids = {d["id"] for d in r.json()["duplicates"]}
+    assert ids <= seen, f"leaked {sorted(ids - seen)[:5]}"
+    assert (pick.id in ids) == (case == "inside")
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -558,12 +622,23 @@ ENDPOINTS = [
     Endpoint(
         "incident-units", "GET", "/incidents/{incident_id}/units", EVERYONE, _incident_one("/units")
     ),
+    Endpoint(
+        "incident-actions",
+        "GET",
+        "/incidents/{incident_id}/actions",
+        EVERYONE,
+        _incident_one("/actions"),
+    ),
+    Endpoint("queue", "GET", "/queue", EVERYONE, _queue, outside=False),
+    Endpoint("queue-figures", "GET", "/queue/figures", EVERYONE, _queue_figures, False),
     Endpoint("within", "POST", "/query/within", EVERYONE, _within),
     Endpoint("residents", "GET", "/residents", EVERYONE, _resident_list),
     Endpoint("resident", "GET", "/residents/{resident_id}", EVERYONE, _resident_one),
     Endpoint("stats-residents", "GET", "/stats/residents", EVERYONE, _resident_stats, False),
     Endpoint("stats-incidents", "GET", "/stats/incidents", EVERYONE, _incident_stats, False),
     Endpoint("locate", "GET", "/locate", EVERYONE, _locate),
+    Endpoint("households", "GET", "/households", PEOPLE, _households),
+    Endpoint("duplicates", "GET", "/incidents/duplicates", EVERYONE, _duplicates),
     Endpoint("photo", "GET", "/photos/{sha}", EVERYONE, _photo),
     Endpoint("tile-incident-points", "GET", TILE, EVERYONE, _tile_rows("incidents", "incidents")),
     Endpoint("tile-places", "GET", TILE, EVERYONE, _tile_rows("places", "places")),
