@@ -22,6 +22,7 @@ from api.routes import (
     health,
     incidents,
     ogc,
+    plans,
     query,
     residents,
     webmap,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include(queue_routes.router)
     include(console.router, limits.photo_body_limit(settings))
     include(residents.router)
+    include(plans.router)
     include(evaluation.router)
     include(open311_routes.router)
     # before the tile routes: /tiles/hotspots... is drawn from analysis answers, not SQL

@@ -18,6 +18,8 @@ BENCHMARKS = (
     "hotspots",
     "accounts",
     "plans_balance",
+    "versions",
+    "plans",
 )
 
 

@@ -25,6 +25,19 @@ def test_bad_setting_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
         get_settings()
 
 
+def test_plan_limits_must_be_a_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GISGRID_PLAN_HOUSEHOLDS_MIN", "400")
+    with pytest.raises(
+        ValueError, match="plan_households_min=400 is above plan_households_max=300"
+    ):
+        get_settings()
+    s = get_settings(plan_households_max=500)
+    assert (s.plan_households_min, s.plan_households_max) == (400, 500)
+    monkeypatch.delenv("GISGRID_PLAN_HOUSEHOLDS_MIN")
+    with pytest.raises(ValueError, match="plan_residents_min=2000 is above"):
+        Settings(plan_residents_min=2000, _env_file=None)
+
+
 @pytest.mark.parametrize("key", ["k", "k" * 31, "键" * 10], ids=["1-byte", "31-bytes", "30-bytes"])
 def test_a_short_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     monkeypatch.setenv("GISGRID_SECRET_KEY", key)

@@ -9,8 +9,10 @@ Scope: areas and units are public. Incidents, buildings and places are filtered 
 caller's scope in SQL and answer 401 to a caller without credentials (a bearer token from
 ``POST /token``; GDAL sends one with ``GDAL_HTTP_HEADERS="Authorization: Bearer ..."``).
 
-``datetime`` applies to incidents.reported_at. The other collections have no temporal
-property, so a datetime filter leaves them whole (every item is answered).
+``datetime`` applies to incidents.reported_at, and to the area collections as time travel:
+the boundary versions in force then instead of the current ones
+(:mod:`gisgrid.query.features`). Buildings, places and units have no temporal property, so a
+datetime filter leaves them whole (every item is answered).
 """
 
 from __future__ import annotations
@@ -299,6 +301,12 @@ def _openapi_params(c: ft.Collection) -> list[dict[str, Any]]:
                 f"included; a bare date is a day in {CITY_TZ.key}, a time without a zone is "
                 f"{CITY_TZ.key} time"
                 if c.time_column
+                else (
+                    "Time travel: the versions in force at the instant, or at some instant of"
+                    " the interval (a/b, ../b, a/..), instead of the current ones; a bare date"
+                    f" is a day in {CITY_TZ.key}, a time without a zone is {CITY_TZ.key} time"
+                )
+                if c.versioned
                 else "accepted; this collection has no temporal property, so every item matches"
             ),
             "schema": {"type": "string"},

@@ -44,11 +44,22 @@ def locate_point(
         float | None,
         Query(description="Outside every grid, take the nearest grid within this distance."),
     ] = None,
+    at: Annotated[
+        str | None,
+        Query(
+            description="Where the point lay at this instant: the grid and areas in force then,"
+            " with their names then (ISO 8601; a bare date is 00:00 of that day in the city,"
+            " a time without a zone is city time). Default: now.",
+            examples=["2026-03-01T08:00:00+08:00"],
+        ),
+    ] = None,
 ) -> Location:
     """Open to anonymous callers, who get the areas but not the workers' account names; an
     authenticated caller gets them only for a grid in their scope."""
     # the library's dataclass serves as the schema
-    return locate(session, grids.get(session), lon, lat, max_distance_m, caller=caller, crs=crs)
+    return locate(
+        session, grids.get(session), lon, lat, max_distance_m, caller=caller, crs=crs, at=at
+    )
 
 
 class NearestOut(BaseModel):

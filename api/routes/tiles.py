@@ -24,7 +24,13 @@ from api.hosts import base_url
 from gisgrid.access.auth import Caller
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated
-from gisgrid.tiles.filters import FILTER_PARAMS, TileFilters, query_params
+from gisgrid.tiles.filters import (
+    BOUNDARY_PARAMS,
+    FILTER_PARAMS,
+    TileFilters,
+    parse_at,
+    query_params,
+)
 from gisgrid.tiles.gate import client_key
 from gisgrid.tiles.grid import MAX_ZOOM, check_tile
 from gisgrid.tiles.layers import LAYERS, Layer, layer_of
@@ -44,8 +50,15 @@ XY = Annotated[int, Path(ge=0, description="Tile column or row (XYZ scheme)")]
 
 def _check_params(params: Mapping[str, str], layer: Layer) -> None:
     for name in params:
+        if name in BOUNDARY_PARAMS:
+            if not layer.versioned:
+                raise InvalidInput(
+                    f"layer {layer.id!r} draws no boundaries, so it takes no {name}", field=name
+                )
+            continue
         if name not in FILTER_PARAMS:
-            raise InvalidInput(f"unknown parameter; tiles take {list(FILTER_PARAMS)}", field=name)
+            allowed = [*FILTER_PARAMS, *BOUNDARY_PARAMS]
+            raise InvalidInput(f"unknown parameter; tiles take {allowed}", field=name)
         if not layer.filtered:
             raise InvalidInput(f"layer {layer.id!r} takes no filters", field=name)
 
@@ -88,7 +101,9 @@ async def tilejson(
     if extra is None:
         _check_params(request.query_params, layer)
     filters = await _filters(request, service)
-    query = urlencode({**(extra or {}), **filters.query_string()})
+    at = parse_at(request.query_params) if layer.versioned else None
+    when = {"at": at.isoformat()} if at is not None else {}
+    query = urlencode({**(extra or {}), **filters.query_string(), **when})
     url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.{_suffix(layer)}"
     w, s, e, n = await run_in_threadpool(service.bounds)
     doc: dict[str, Any] = {
@@ -133,6 +148,7 @@ def index(request: Request) -> dict[str, Any]:
                 "tilejson": f"{_base(request)}/tiles/{layer.id}.json",
                 "public": layer.public,
                 "filters": list(FILTER_PARAMS) if layer.filtered else [],
+                "at": layer.versioned,  # draws the boundaries in force at ?at=
                 "minzoom": layer.minzoom,
                 "maxzoom": layer.maxzoom,
                 # drawn from an analysis answer: its TileJSON and tiles take the parameters
@@ -211,7 +227,7 @@ async def tile(
     scope = _scope(lay, caller)
     _check_params(request.query_params, lay)
     now = await tiles.versions()
-    qp = query_params(await _filters(request, tiles, now), scope)
+    qp = query_params(await _filters(request, tiles, now), scope, parse_at(request.query_params))
     key = tile_key(lay, z, x, y, qp, tuple(now.get(name, 0) for name in lay.tables))
     tag = etag(key)
     held = request.headers.get("if-none-match")

@@ -284,6 +284,25 @@ def scope_of(account: AccountRow) -> Scope:
     return Scope(level=account.scope_level, area_id=int(account.scope_area_id))
 
 
+def caller_of(conn: Connection | Session, username: str) -> Caller:
+    """The :class:`Caller` an active account acts as, by username: for a command line, whose
+    operator holds the store and names the account to act as (no token). Unknown or
+    inactive: NotFound naming ``username``."""
+    row = conn.execute(text(_ACCOUNT_SQL + " WHERE a.username = :u"), {"u": username})
+    found = row.one_or_none()
+    if found is None or not found.active:
+        raise NotFound(f"no active account {username!r}", field="username")
+    account = _row(found)
+    return Caller(
+        account_id=account.id,
+        username=account.username,
+        display_name=account.display_name,
+        role=account.role,
+        unit_id=account.unit_id,
+        scope=scope_of(account),
+    )
+
+
 def caller_from_token(conn: Connection | Session, token: str, settings: Settings) -> Caller:
     """Resolve a bearer token to a :class:`Caller`, reading the account as it is now."""
     claims = decode_token(token, settings)

@@ -8,6 +8,11 @@ CLI, a notebook): the grid's worker accounts are rows like any other, so they ar
 only to a signed-in caller whose scope holds the grid; an anonymous caller (``caller=None``)
 gets the areas and ``workers=None``.
 
+``at`` asks where the point lay at an instant (time travel): the grid in force then (versions
+with ``valid_from <= at < valid_to``) and the areas above it, with the names of those
+versions; read by :func:`gisgrid.times.parse_instant`, so a bare date is 00:00 of that city
+day and a time without a zone is city time. Without it, now.
+
 Coordinates come in WGS84, or in GCJ-02 or BD-09 when the caller says so (``crs=``);
 :func:`check_crs` is the one checker of that name, which :func:`locate`,
 :func:`gisgrid.query.nearest.nearest_units`, :func:`gisgrid.query.within.within` and
@@ -42,6 +47,7 @@ from gisgrid.crs import convert_xy
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.numbers import parse_float
 from gisgrid.sql import load_sql
+from gisgrid.times import TimeLike, parse_instant
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
 CRS_CHOICES: tuple[Crs, ...] = get_args(Crs)
@@ -217,17 +223,22 @@ def locate(
     *,
     caller: Caller | None = None,
     crs: str = "wgs84",
+    at: TimeLike | None = None,
 ) -> Location:
-    """Locate a point given in ``crs`` (wgs84, gcj02, bd09) among the current grids;
-    NotFound when no grid covers it. The location's ``lon``/``lat`` are in ``crs`` too.
+    """Locate a point given in ``crs`` (wgs84, gcj02, bd09) among the current grids, or among
+    those in force at ``at`` (an instant, :func:`gisgrid.times.parse_instant`); NotFound when
+    no grid covers it. The location's ``lon``/``lat`` are in ``crs`` too.
 
     A point on an edge shared by two grids goes to the lower grid id (GridIndex's rule).
     With ``max_distance_m``, a point outside every grid gets the nearest grid within that
     distance, and ``distance_m`` says how far it was (0 for a covered point). ``workers``
     lists the grid's active grid workers for a ``caller`` whose scope holds the grid, and is
-    None for anyone else, anonymous (``caller=None``) included (:func:`may_see_workers`).
+    None for anyone else, anonymous (``caller=None``) included (:func:`may_see_workers`);
+    they are the accounts scoped to that grid version now (a replaced grid's workers are
+    re-scoped to its successor, so a past version usually lists none).
     """
     given = check_lonlat(lon, lat)
+    when = parse_instant(at, "at") if at is not None else None
     crs = check_crs(crs)
     lon, lat = to_wgs84(*given, crs)
     if max_distance_m is not None and not (
@@ -237,7 +248,7 @@ def locate(
             f"must be a number of metres in (0, {MAX_SNAP_M:.0f}] ({max_distance_m} given)",
             field="max_distance_m",
         )
-    grid_id = int(index.assign([lon], [lat]).grid_id[0])
+    grid_id = int(index.assign([lon], [lat], None if when is None else [when]).grid_id[0])
     distance_m = 0.0
     if grid_id < 0 and max_distance_m is not None:
         # one point: measure exactly in PostGIS (geodesic distance to the polygon itself)
@@ -252,13 +263,17 @@ def locate(
                 "ymin": ymin,
                 "xmax": xmax,
                 "ymax": ymax,
+                "at": when,
             },
         ).first()
         if near is not None:
             grid_id, distance_m = int(near.id), float(near.distance_m)
     if grid_id < 0:
         within = f" or within {max_distance_m} m of one" if max_distance_m else ""
-        raise NotFound(f"the point ({lon}, {lat}) lies outside every grid{within}", field="lon,lat")
+        then = f" in force at {when.isoformat()}" if when is not None else ""
+        raise NotFound(
+            f"the point ({lon}, {lat}) lies outside every grid{then}{within}", field="lon,lat"
+        )
     rows = conn.execute(text(load_sql("locate_areas")), {"grid_id": grid_id}).all()
     levels = {r.level: AreaRef(r.id, r.code, r.name) for r in rows if r.kind == "area"}
     out_lon, out_lat = from_wgs84(lon, lat, crs)  # the caller's own point, round-tripped

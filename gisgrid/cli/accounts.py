@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
+
+from gisgrid.cli.io import _engine
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -26,17 +27,6 @@ VALID_DAYS_HELP = "Days the activation codes work."
 
 def register(app: typer.Typer) -> None:
     app.add_typer(accounts_app, name="accounts")
-
-
-def _engine() -> Engine:
-    from gisgrid.settings import get_settings
-    from gisgrid.store.cluster import Cluster
-    from gisgrid.store.engine import make_engine
-
-    settings = get_settings()
-    if not settings.database_url:
-        Cluster.from_settings(settings).up()
-    return make_engine(settings)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -22,10 +22,15 @@ LAYER_HELP = "areas, buildings, households, places, units, incidents or visit_lo
 
 
 def _engine() -> Engine:
+    """The store's engine; without GISGRID_DATABASE_URL the local cluster is started first."""
     from gisgrid.settings import get_settings
+    from gisgrid.store.cluster import Cluster
     from gisgrid.store.engine import make_engine
 
-    return make_engine(get_settings())
+    settings = get_settings()
+    if not settings.database_url:
+        Cluster.from_settings(settings).up()
+    return make_engine(settings)
 
 
 def print_load_error(exc: LoadError, show: int = 1000) -> None:
@@ -62,7 +67,21 @@ def load(
     file: Annotated[
         Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile/.zip, CSV, Parquet.")
     ],
-    key: Annotated[str | None, typer.Option(help="Unique column to upsert on (e.g. code).")] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="Unique column to upsert on (e.g. code). Areas by code are versioned: a"
+            " changed area closes its current version and opens a new one."
+        ),
+    ] = None,
+    valid_from: Annotated[
+        str | None,
+        typer.Option(
+            "--valid-from",
+            help="With areas --key code: when the new versions begin (ISO 8601; a bare date"
+            " is 00:00 that day in the city; default now).",
+        ),
+    ] = None,
     crs: Annotated[
         str | None, typer.Option(help="CRS of the file (overrides the file's own), e.g. EPSG:4547.")
     ] = None,
@@ -113,6 +132,7 @@ def load(
                 lat_col=lat_col,
                 progress=tick,
                 max_distance_m=max_distance_m,
+                valid_from=valid_from,
             )
     finally:
         engine.dispose()
@@ -121,6 +141,14 @@ def load(
         f"({report.inserted:,} new, {report.updated:,} updated) in {report.seconds:.2f} s: "
         f"{report.rows_per_s:,.0f} rows/s"
     )
+    if report.versions is not None:
+        v = report.versions
+        moved = ", ".join(f"{k} {n:,}" for k, n in v.moved.items() if n)
+        console.print(
+            f"versions from {v.at.isoformat()}: {report.unchanged:,} unchanged, "
+            f"{len(v.replaced):,} replaced ({v.cascaded:,} of them below a replaced area), "
+            f"rows moved: {moved or 'none'}; {v.rescoped_accounts:,} accounts re-scoped"
+        )
     if report.repaired:
         console.print(f"repaired {report.repaired:,} invalid polygons (--make-valid)")
     if report.ignored_columns:

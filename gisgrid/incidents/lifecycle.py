@@ -135,10 +135,11 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def version_of(if_match: str | None) -> int:
-    """The incident version an ``If-Match`` header names: PreconditionRequired without one,
-    PreconditionFailed for one that names no version (not one of our ETags: ``"²"``, a
-    5,000-digit tag, ``*``), since no current version can match it.
+def version_of(if_match: str | None, what: str = "incident") -> int:
+    """The version of an incident (or of ``what``: a plan) an ``If-Match`` header names:
+    PreconditionRequired without one, PreconditionFailed for one that names no version (not
+    one of our ETags: ``"²"``, a 5,000-digit tag, ``*``), since no current version can
+    match it.
 
     Examples
     --------
@@ -150,7 +151,7 @@ def version_of(if_match: str | None) -> int:
     gisgrid.errors.PreconditionFailed: If-Match: If-Match '"²"' names no version
     """
     if if_match is None or not if_match.strip():
-        raise PreconditionRequired("send If-Match with the incident's ETag", field="If-Match")
+        raise PreconditionRequired(f"send If-Match with the {what}'s ETag", field="If-Match")
     tag = if_match.strip()
     tag = tag[2:] if tag.startswith("W/") else tag
     n = as_int(tag.strip('"'))

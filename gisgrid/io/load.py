@@ -6,6 +6,13 @@ every row in one transaction or raises :class:`gisgrid.errors.LoadError` with ev
 Rows travel by COPY into a temporary table and one INSERT ... SELECT per chunk, so the
 database does the typing and the indexes once, not a million round trips.
 
+Areas are versioned: a load of areas with ``key="code"`` never overwrites a boundary. A row
+whose code is a current area and whose geometry or attributes differ closes that version at
+``valid_from`` (default now) and opens a new one from then; unchanged rows stay as they are;
+new codes open with ``valid_from``; the registers and open incidents of a replaced grid move
+to the new version (:func:`gisgrid.assign.versions.open_versions`, which a plan's publishing
+uses too).
+
 ``export_layer`` writes GeoPackage, GeoParquet, GeoJSON (RFC 7946) or CSV, filtered by bbox,
 by an area's current boundary and by a time range.
 
@@ -18,6 +25,7 @@ import io as _io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +33,10 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gisgrid.assign.store import ASSIGNED_SQL_TYPES, assigned_columns, trigger_off
+from gisgrid.assign.versions import STAGED, VersionChange, open_versions, stage_areas
 from gisgrid.errors import InvalidInput, LoadError, translate_db_errors
 from gisgrid.io.checks import (
     Problems,
@@ -41,6 +50,7 @@ from gisgrid.io.export import EXPORT_FORMATS, export_layer
 from gisgrid.io.layers import LAYERS, Layer, get_layer
 from gisgrid.io.read import Frame, read_frame
 from gisgrid.sql import quote_ident
+from gisgrid.times import TimeLike, parse_instant
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -79,6 +89,8 @@ class LoadReport:
     repaired: int
     ignored_columns: tuple[str, ...]
     seconds: float
+    unchanged: int = 0  # a versioned load of areas: rows equal to the current version
+    versions: VersionChange | None = None
 
     @property
     def rows_per_s(self) -> float:
@@ -281,13 +293,25 @@ def _after_load(conn: Any, layer: Layer, ids: NDArray[np.int64]) -> None:
     del conn, layer, ids
 
 
-def _check_options(layer: Layer, key: str | None, src_crs: Any, from_: str | None) -> None:
+def _versioned(layer: Layer, key: str | None) -> bool:
+    """Areas loaded by code open new versions instead of overwriting the current ones."""
+    return layer.table == "areas" and key == "code"
+
+
+def _check_options(
+    layer: Layer, key: str | None, src_crs: Any, from_: str | None, valid_from: TimeLike | None
+) -> None:
     if key is not None and key not in layer.keys:
         allowed = ", ".join(layer.keys) if layer.keys else f"none ({layer.table} has no unique"
         raise InvalidInput(
             f"{key!r} is not a unique column of {layer.table}; expected one of {allowed}"
             + (" column: rows can only be appended)" if not layer.keys else ""),
             field="key",
+        )
+    if valid_from is not None and not _versioned(layer, key):
+        raise InvalidInput(
+            "applies to a versioned load of areas only (layer areas with key code)",
+            field="valid_from",
         )
     if from_ is not None and from_ not in FROM_SYSTEMS:
         raise InvalidInput(
@@ -321,12 +345,17 @@ def load_file(
     max_bytes: int = MAX_FILE_BYTES,
     bulk: bool | None = None,
     max_distance_m: float | None = None,
+    valid_from: TimeLike | None = None,
 ) -> LoadReport:
     """Load a file into a layer's table: every row in one transaction, or nothing.
 
     Raises :class:`~gisgrid.errors.LoadError` with every bad row ``(row, field, reason)``;
     rows are 1-based feature numbers, or line numbers for CSV (the header is line 1).
-    With ``key`` (a unique column such as ``"code"``) a re-load updates instead of adding.
+    With ``key`` (a unique column such as ``"code"``) a re-load updates instead of adding;
+    areas by ``code`` are versioned instead (the module docstring): ``valid_from`` (read by
+    :func:`gisgrid.times.parse_instant`; default now) must be after the ``valid_from`` of
+    each version it replaces, else InvalidInput naming ``valid_from``; the file's own
+    ``valid_from``/``valid_to``/``plan_id`` columns are ignored then.
     ``bulk`` (default: when the load at least doubles a table, from 50,000 rows) rebuilds
     the table's non-unique indexes after the insert, holding an exclusive lock until commit.
     Rows of incidents, visit logs, places, buildings and households are stored with their
@@ -358,7 +387,7 @@ expected one of none (households has no unique column: rows can only be appended
     started = time.perf_counter()
     spec = get_layer(layer)
     path = Path(path)
-    _check_options(spec, key, src_crs, from_)
+    _check_options(spec, key, src_crs, from_, valid_from)
     if not path.exists():
         raise InvalidInput(f"no such file: {path}", field="file")
     size = path.stat().st_size
@@ -370,6 +399,14 @@ expected one of none (households has no unique column: rows can only be appended
     # Rows whose lon/lat did not parse already have their error; no geometry to check.
     skip = problems.bad()
     values, ignored = _parse(frame, spec, key, problems)
+    versioned = _versioned(spec, key)
+    at = None
+    if versioned:
+        at = parse_instant(valid_from, "valid_from") if valid_from else datetime.now(UTC)
+        dropped = tuple(c for c in ("valid_from", "valid_to", "plan_id") if c in values)
+        for c in dropped:
+            del values[c]
+        ignored += dropped
     geoms, repaired = check_geometries(
         frame.geoms,
         spec,
@@ -392,7 +429,20 @@ expected one of none (households has no unique column: rows can only be appended
             _db_checks(cur, spec, values, key, problems)
             if len(problems):
                 raise LoadError(problems.rows(frame.row_of), table=spec.table)
-            inserted, ids = _write(cur, spec, values, geoms, key, progress, bulk)
+            if at is not None:
+                _copy_to_tmp(cur, spec, values, geoms)
+            else:
+                inserted, ids = _write(cur, spec, values, geoms, key, progress, bulk)
+        change = None
+        if at is not None:
+            change = _write_versions(conn, spec, list(values), at)
+            ids = np.array(sorted(change.opened.values()), dtype=np.int64)
+            # the file's rows: new codes, and replaced versions (not the ones below them
+            # that were reopened unchanged)
+            inserted = len(change.opened) - len(change.replaced)
+            updated = len(change.replaced) - change.cascaded
+        else:
+            updated = len(ids) - inserted
         _after_load(conn, spec, ids)
     return LoadReport(
         layer=spec.name,
@@ -400,23 +450,63 @@ expected one of none (households has no unique column: rows can only be appended
         path=str(path),
         rows=n,
         inserted=inserted,
-        updated=len(ids) - inserted,
+        updated=updated,
         repaired=repaired,
         ignored_columns=ignored,
         seconds=time.perf_counter() - started,
+        unchanged=n - inserted - updated if change is not None else 0,
+        versions=change,
     )
 
 
-def _write(
-    cur: Any,
-    layer: Layer,
-    values: dict[str, pd.Series],
-    geoms: NDArray[np.object_],
-    key: str | None,
-    progress: Progress | None,
-    bulk: bool | None,
-) -> tuple[int, NDArray[np.int64]]:
-    n = len(geoms)
+# The attributes a versioned load compares and carries (the geometry too); a column the
+# file lacks is carried over from the version it replaces.
+_VERSIONED_ATTRIBUTES = ("name", "level", "parent_id", "responsible", "households", "population")
+
+
+def _write_versions(conn: Any, layer: Layer, columns: list[str], at: datetime) -> VersionChange:
+    """Open new versions of the file's changed and new areas (the temporary table), closing
+    the current versions they replace; unchanged rows are left alone."""
+    given = [c for c in _VERSIONED_ATTRIBUTES if c in columns]
+
+    def value(c: str) -> str:
+        spec = layer.fields[c]
+        col = f"t.{quote_ident(c)}"
+        return f"COALESCE({col}, {spec.default_sql})" if spec.default_sql else col
+
+    differs = " OR ".join(
+        ["NOT ST_Equals(a.geom, ST_SetSRID(t.__wkb, 4326))"]
+        + [f"{value(c)} IS DISTINCT FROM a.{quote_ident(c)}" for c in given]
+    )
+    changed = [
+        int(i)
+        for i in conn.execute(
+            text(
+                f"SELECT a.id FROM {_TMP} t JOIN areas a ON a.code = t.code "
+                f"AND a.valid_to IS NULL WHERE {differs}"
+            )
+        ).scalars()
+    ]
+    stage_areas(conn)
+    picks = ", ".join(
+        value(c) if c in given else f"a.{quote_ident(c)}" for c in _VERSIONED_ATTRIBUTES
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO {STAGED} (code, {', '.join(_VERSIONED_ATTRIBUTES)}, geom) "
+            f"SELECT t.code, {picks}, ST_SetSRID(t.__wkb, 4326) FROM {_TMP} t "
+            "LEFT JOIN areas a ON a.code = t.code AND a.valid_to IS NULL "
+            "WHERE a.id IS NULL OR a.id = ANY(:changed) ORDER BY t.__row"
+        ),
+        {"changed": changed},
+    )
+    return open_versions(conn, at, changed)
+
+
+def _copy_to_tmp(
+    cur: Any, layer: Layer, values: dict[str, pd.Series], geoms: NDArray[np.object_]
+) -> None:
+    """The checked rows into the temporary table the INSERT (or the versioning) reads."""
     columns = list(values)
     types = {
         c: (layer.fields[c].sql_type if c in layer.fields else ASSIGNED_SQL_TYPES[c])
@@ -435,6 +525,20 @@ def _write(
         ["__row", *columns] + [name for name, _ in _geom_columns(layer)],
     )
     cur.execute(f"CREATE INDEX ON {_TMP} (__row)")
+
+
+def _write(
+    cur: Any,
+    layer: Layer,
+    values: dict[str, pd.Series],
+    geoms: NDArray[np.object_],
+    key: str | None,
+    progress: Progress | None,
+    bulk: bool | None,
+) -> tuple[int, NDArray[np.int64]]:
+    n = len(geoms)
+    _copy_to_tmp(cur, layer, values, geoms)
+    columns = list(values)
     if bulk is None:
         bulk = n >= BULK_MIN_ROWS and _rows_up_to(cur, layer.table, n) < n
     rebuild = _drop_secondary_indexes(cur, layer.table) if bulk else []

@@ -1,8 +1,8 @@
 """Feature collections for OGC API - Features: which rows, which properties, and the SQL.
 
-Each :class:`Collection` names a table, a fixed condition (areas: one level, current versions
-only), the properties it publishes, the few properties a client may filter on with
-``?name=value``, its time column (incidents only) and how the caller's scope applies:
+Each :class:`Collection` names a table, a fixed condition (areas: one level), the properties
+it publishes, the few properties a client may filter on with ``?name=value``, its time column
+(incidents) or validity (areas) and how the caller's scope applies:
 ``"rows"`` for tables with the assignment columns, ``None`` for public collections (areas and
 units). Residents and households are never collections.
 
@@ -12,10 +12,14 @@ identifiers come from this module's own tables and go through :func:`gisgrid.sql
 
 A ``datetime`` filter applies to the collection's time column, read by
 :func:`gisgrid.times.parse_period` (both ends included; a bare date is a day in the city, as
-in the tile filters). A collection without one (everything but incidents) has no temporal
-property, so the filter selects nothing away and every item is answered, as for a bbox on a
-collection without geometry. ``bbox`` is read by :func:`gisgrid.bbox.parse_bbox` (4 numbers,
-or 6 with heights).
+in the tile filters). On the area collections (versioned boundaries) it is time travel: without
+it a collection holds the current versions (``valid_to`` null); with it, the versions in force
+at some instant of the period, ``valid_from <= end`` and ``valid_to`` null or after ``start``
+(an instant: the versions in force at that instant; a bare date: in force at some time that
+city day, so a day on which a boundary changed answers both versions). A collection with
+neither (buildings, places, units) has no temporal property, so the filter selects nothing
+away and every item is answered, as for a bbox on a collection without geometry. ``bbox`` is
+read by :func:`gisgrid.bbox.parse_bbox` (4 numbers, or 6 with heights).
 
 Examples
 --------
@@ -66,6 +70,8 @@ class Collection:
     where_params: Mapping[str, Any] = field(default_factory=dict)
     time_column: str | None = None
     scoped: Literal["rows"] | None = None
+    # versioned rows (valid_from, valid_to): current ones unless datetime asks for a time
+    versioned: bool = False
 
     @property
     def public(self) -> bool:
@@ -77,14 +83,15 @@ def _area(level: str, plural: str) -> Collection:
         id=f"areas_{level}",
         title=f"{plural.capitalize()} (current boundaries)",
         description=(
-            f"The current version of every {level} boundary (valid_to is null); "
-            "earlier versions stay in the store for incidents reported under them."
+            f"The current version of every {level} boundary (valid_to is null); with "
+            "datetime, the versions in force then (valid_from <= t < valid_to)."
         ),
         table="areas",
-        properties=("code", "name", "level", "parent_id", "responsible", "valid_from"),
+        properties=("code", "name", "level", "parent_id", "responsible", "valid_from", "valid_to"),
         filters={"code": "text", "parent_id": "int"},
-        where="t.level = :c_level AND t.valid_to IS NULL",
+        where="t.level = :c_level",
         where_params={"c_level": level},
+        versioned=True,
     )
 
 
@@ -253,7 +260,7 @@ def _int(value: str, name: str) -> int:
 
 
 def _conditions(
-    collection: Collection, query: ItemQuery | None, scope: Scope | None
+    collection: Collection, query: ItemQuery | None, scope: Scope | None, *, one_id: bool = False
 ) -> tuple[str, dict[str, Any]]:
     where = [collection.where]
     params: dict[str, Any] = dict(collection.where_params)
@@ -282,7 +289,24 @@ def _conditions(
                 raise InvalidInput(f"{collection.id} cannot be filtered on {name}", field=name)
             where.append(f"t.{quote_ident(name)} = :f{i}")
             params[f"f{i}"] = value
+    if collection.versioned and not one_id:  # an id names one version, current or not
+        where.append(_validity(query.interval if query is not None else None, params))
     return " AND ".join(f"({w})" for w in where), params
+
+
+def _validity(interval: Period | None, params: dict[str, Any]) -> str:
+    """The versions in force at some instant of ``interval``; the current ones without it."""
+    if interval is None:
+        return "t.valid_to IS NULL"
+    where = []
+    start, end = interval
+    if end is not None:
+        where.append("t.valid_from <= :v_end")
+        params["v_end"] = end
+    if start is not None:
+        where.append("(t.valid_to IS NULL OR t.valid_to > :v_start)")
+        params["v_start"] = start
+    return " AND ".join(where)
 
 
 def _select(collection: Collection) -> str:
@@ -366,11 +390,13 @@ def item(
     conn: Connection, collection: Collection, fid: int | str, scope: Scope | None = None
 ) -> dict[str, Any]:
     """One feature by id (an int, or the text of a path segment), or NotFound (also when it
-    lies outside the caller's scope, or when ``fid`` cannot be an id: ``'³'``, 30 digits)."""
+    lies outside the caller's scope, or when ``fid`` cannot be an id: ``'³'``, 30 digits).
+    An area's id names one version, so a closed version is answered too (its ``valid_to``
+    says so), as the items of a ``datetime`` query link to it."""
     n = as_id(fid)
     if n is None:
         raise NotFound(f"no feature {shown(fid)} in {collection.id}", field="featureId")
-    where, params = _conditions(collection, None, scope)
+    where, params = _conditions(collection, None, scope, one_id=True)
     row = conn.execute(
         text(f"{_select(collection)} WHERE {where} AND t.id = :fid"), {**params, "fid": n}
     ).first()
@@ -388,16 +414,22 @@ class Extent:
 
 
 def extent(conn: Connection, collection: Collection) -> Extent:
-    """The bbox of all the collection's rows (not only the caller's) and its time span."""
+    """The bbox of all the collection's rows (not only the caller's; an area collection's
+    current versions) and its time span (an area collection's: from its first version on)."""
     table = quote_ident(collection.table)
     time = "NULL::timestamptz, NULL::timestamptz"
+    box = "ST_Extent(t.geom)"
     if collection.time_column is not None:
         col = f"t.{quote_ident(collection.time_column)}"
         time = f"min({col}), max({col})"
+    if collection.versioned:
+        # where the current versions are; from the first version's start, open at the end
+        box = "ST_Extent(t.geom) FILTER (WHERE t.valid_to IS NULL)"
+        time = "min(t.valid_from), NULL::timestamptz"
     row = conn.execute(
         text(
             "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b), t0, t1 FROM ("
-            f"SELECT ST_Extent(t.geom) AS b, {time} FROM {table} t WHERE {collection.where}"
+            f"SELECT {box} AS b, {time} FROM {table} t WHERE {collection.where}"
             ") AS e(b, t0, t1)"
         ),
         dict(collection.where_params),

@@ -9,6 +9,9 @@
 --   from, to    ISO 8601 instants with a zone; from <= reported_at <= to, both included (the
 --               caller, gisgrid.tiles.filters, has already turned a bare date into its city
 --               day: a bare `to` date is sent as that day's 23:59:59.999999+08:00)
+--   at          ISO 8601 instant with a zone: the boundary layers draw the versions in force
+--               then (valid_from <= at < valid_to); absent, the current ones. The incident
+--               layers do not read it (from/to choose their incidents).
 --   scope_level, scope_area_id
 --               the caller's scope, set by the server from the caller's token: 'all' (admin,
 --               city), or grid|community|street|district with the area id. Without them the
@@ -31,7 +34,8 @@ CREATE TYPE gisgrid_tile_params AS (
     since timestamptz,
     until timestamptz,
     scope_level text,
-    scope_area_id bigint
+    scope_area_id bigint,
+    at timestamptz
 );
 
 -- A list given as a JSON array or as a comma-separated string; NULL when absent or empty.
@@ -51,7 +55,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         (qp ->> 'from')::timestamptz,
         (qp ->> 'to')::timestamptz,
         qp ->> 'scope_level',
-        (qp ->> 'scope_area_id')::bigint
+        (qp ->> 'scope_area_id')::bigint,
+        (qp ->> 'at')::timestamptz
     )::gisgrid_tile_params
 $$;
 
@@ -122,7 +127,7 @@ LEFT JOIN areas d ON d.id = s.parent_id
 WHERE g.level = 'grid';
 
 
--- Current boundaries of one level with their counts: households, population, and incidents
+-- Boundaries of one level (current, or in force at query_params' at) with their counts: households, population, and incidents
 -- under the filters (all, open, overdue). Polygons are simplified to a quarter of a tile
 -- pixel (extent 4096) before clipping; ST_AsMVTGeom snaps and orients the rings.
 CREATE OR REPLACE FUNCTION gisgrid_tile_areas(
@@ -142,7 +147,9 @@ BEGIN
                    ST_AsMVTGeom(ST_Simplify(ST_Transform(a.geom, 3857), $3 / 4, true),
                                 $2, 4096, 64, true) AS geom
             FROM areas a
-            WHERE a.level = $4 AND a.valid_to IS NULL AND a.geom && $1
+            WHERE a.level = $4 AND a.geom && $1
+              AND a.valid_from <= COALESCE(($5).at, 'infinity')
+              AND (a.valid_to IS NULL OR a.valid_to > COALESCE(($5).at, 'infinity'))
         ), g AS (
             -- every grid (current or past version) under the tile's areas, with its lineage
             SELECT l.%1$I AS area_id, l.grid_id,

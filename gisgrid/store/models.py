@@ -575,6 +575,10 @@ class Plan(Base):
         ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
     )
     base_version: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # every grid code the plan's edits gave out: a code merged away is never issued again
+    issued_codes: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
     checks: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     stats: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     diff: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

@@ -12,6 +12,14 @@ Dates are city days and ``to`` is included (see :mod:`gisgrid.times`):
 
 >>> TileFilters.parse({"from": "2026-03-01", "to": "2026-03-31"}, ()).as_params()
 {'from': '2026-03-01T00:00:00+08:00', 'to': '2026-03-31T23:59:59.999999+08:00'}
+
+``at`` is not an incident filter: it draws the boundary layers as they were at an instant
+(time travel), read by :func:`gisgrid.times.parse_instant` (a bare date is 00:00 of that city
+day). It goes into query_params, and so into every tile's cache key and ETag; the incident
+layers do not read it (their ``from``/``to`` choose the incidents):
+
+>>> query_params(TileFilters(), None, parse_at({"at": "2026-03-01"}))
+{'at': '2026-03-01T00:00:00+08:00'}
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ from sqlalchemy import Connection, text
 from gisgrid import vocab
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput
-from gisgrid.times import parse_bounds
+from gisgrid.times import parse_bounds, parse_instant
 
 FILTER_PARAMS = ("category", "status", "from", "to")
+BOUNDARY_PARAMS = ("at",)
+"""What the boundary layers (districts ... grids) take besides the filters."""
 
 
 def _list(value: str) -> list[str]:
@@ -93,8 +103,20 @@ def scope_params(scope: Scope | None) -> dict[str, Any]:
     return {"scope_level": scope.level, "scope_area_id": scope.area_id}
 
 
-def query_params(filters: TileFilters, scope: Scope | None) -> dict[str, Any]:
-    return {**filters.as_params(), **scope_params(scope)}
+def parse_at(params: Mapping[str, str]) -> datetime | None:
+    """The instant of ``at`` in a query string (None when absent or empty), or InvalidInput
+    naming ``at``."""
+    value = params.get("at") or None
+    return parse_instant(value, "at") if value is not None else None
+
+
+def query_params(
+    filters: TileFilters, scope: Scope | None, at: datetime | None = None
+) -> dict[str, Any]:
+    """The query_params of a tile function: the filters, ``at`` (boundaries in force then;
+    absent: the current ones) and the caller's scope."""
+    when = {"at": at.isoformat()} if at is not None else {}
+    return {**filters.as_params(), **when, **scope_params(scope)}
 
 
 def known_categories(conn: Connection) -> set[str]:

@@ -48,6 +48,7 @@ class Layer:
     maxzoom: int = 16
     public: bool = True
     filtered: bool = False  # takes the incident filters
+    versioned: bool = False  # draws boundaries: takes ``at``, the boundaries in force then
     geometry: str = "polygon"
     fields: dict[str, str] = field(default_factory=dict)
     computed: bool = False  # drawn from an answer computed in Python, not an SQL function
@@ -67,13 +68,15 @@ def _area(level: str, layer: str, title: str, minzoom: int) -> Layer:
         id=layer,
         title=title,
         description=(
-            f"Current {level} boundaries with households, population and incident counts "
-            "(all, open, overdue) under the category, status and time filters."
+            f"Current {level} boundaries (or, with at, those in force then) with households, "
+            "population and incident counts (all, open, overdue) under the category, status "
+            "and time filters."
         ),
         kind="vector",
         tables=("areas", "incidents", "overdue"),
         minzoom=minzoom,
         filtered=True,
+        versioned=True,
         fields=_AREA_FIELDS,
     )
 

@@ -52,6 +52,7 @@ SCOPED_PREFIXES = (
     "/photos",
     "/tiles",
     "/analysis",
+    "/plans",
 )
 PEOPLE = ("grid_worker", "community", "street_centre", "district_centre", "city_centre", "admin")
 EVERYONE = vocab.ROLES
@@ -79,6 +80,7 @@ class Ctx:
     outside_grid: int
     visible: dict[tuple[str, str], set[int]]
     photos: dict[int, tuple[str, bytes]] = field(default_factory=dict)
+    plans: dict[int, int] = field(default_factory=dict)  # community id -> its plan (by admin)
 
     def rows(self, role: str, table: str, widened: bool = False) -> set[int]:
         """The ids of ``table`` in the role's scope (computed once per role and table)."""
@@ -601,6 +603,108 @@ def _duplicates(ctx: Ctx, role: str, case: str) -> None:
     assert (pick.id in ids) == (case == "inside")
 
 
+PLAN_READERS = ("planner", "admin", "street_centre", "district_centre", "city_centre")
+
+
+def _plans(ctx: Ctx) -> dict[int, int]:
+    """One plan of each community (made by the admin once): community id -> plan id."""
+    if not ctx.plans:
+        with ctx.store.connect() as conn:
+            communities = conn.execute(
+                text("SELECT id, code FROM areas WHERE level = 'community' ORDER BY id")
+            ).all()
+        for cid, code in communities:
+            r = ctx.client.post(
+                "/plans", json={"parent": code, "name": code}, headers=ctx.headers["admin"]
+            )
+            assert r.status_code == 201, r.text
+            ctx.plans[int(cid)] = int(r.json()["id"])
+    return ctx.plans
+
+
+def _plans_in_scope(ctx: Ctx, role: str) -> set[int]:
+    """The plans whose parent lies under the role's scope area (walking areas.parent_id)."""
+    account = ctx.accounts[role]
+    every = _plans(ctx)
+    if account["scope_area_id"] is None or account["level"] == "city":
+        return set(every.values())
+    with ctx.store.connect() as conn:
+        under = set(
+            conn.execute(
+                text(
+                    "WITH RECURSIVE down(id) AS (SELECT CAST(:a AS bigint)"
+                    " UNION ALL SELECT c.id FROM areas c JOIN down d ON c.parent_id = d.id)"
+                    " SELECT id FROM down"
+                ),
+                {"a": account["scope_area_id"]},
+            ).scalars()
+        )
+    return {plan for community, plan in every.items() if community in under}
+
+
+def _plan_list(ctx: Ctx, role: str, case: str) -> None:
+    del case
+    mine = _plans_in_scope(ctx, role)
+    r = ctx.get(role, "/plans")
+    if role not in PLAN_READERS:
+        assert r.status_code == 403, r.text
+        return
+    assert r.status_code == 200, r.text
+    assert {p["id"] for p in r.json()["plans"]} == mine
+
+
+def _plan_one(ctx: Ctx, role: str, case: str) -> None:
+    mine = _plans_in_scope(ctx, role)
+    pool = mine if case == "inside" else set(_plans(ctx).values()) - mine
+    if role not in PLAN_READERS:
+        r = ctx.get(role, f"/plans/{min(_plans(ctx).values())}")
+        assert r.status_code == 403, r.text
+        return
+    assert pool, f"no plan {case} the scope of {role}"
+    plan = min(pool)
+    r = ctx.get(role, f"/plans/{plan}")
+    if case == "outside":
+        assert r.status_code == 404, r.text
+        return
+    assert r.status_code == 200, r.text
+    assert r.json()["plan"]["id"] == plan and r.json()["features"]
+
+
+def _plan_report(kind: str) -> Callable[[Ctx, str, str], None]:
+    """A plan's report: whoever reads the plan (PLAN_READERS, in scope) reads its checks,
+    stats and diff; another scope's plan is 404, as if absent; other roles 403."""
+
+    def check(ctx: Ctx, role: str, case: str) -> None:
+        mine = _plans_in_scope(ctx, role)
+        if role not in PLAN_READERS:
+            r = ctx.get(role, f"/plans/{min(_plans(ctx).values())}/{kind}")
+            assert r.status_code == 403, r.text
+            return
+        pool = mine if case == "inside" else set(_plans(ctx).values()) - mine
+        assert pool, f"no plan {case} the scope of {role}"
+        plan = min(pool)
+        r = ctx.get(role, f"/plans/{plan}/{kind}")
+        if case == "outside":
+            assert r.status_code == 404, r.text
+            return
+        assert r.status_code == 200, r.text
+        with ctx.store.connect() as conn:
+            codes = set(
+                conn.execute(
+                    text("SELECT code FROM plan_areas WHERE plan_id = :p"), {"p": plan}
+                ).scalars()
+            )
+        body = r.json()
+        if kind == "stats":
+            assert {g["code"] for g in body["grids"]} == codes
+        elif kind == "diff":
+            assert set(body["kept"]) == codes
+        else:
+            assert set(body) == {"ok", "hard", "soft"}
+
+    return check
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -648,6 +752,12 @@ ENDPOINTS = [
     Endpoint("compare", "GET", "/analysis/compare", EVERYONE, _compare_counts, False),
     Endpoint(
         "hotspot-tiles", "GET", "/tiles/hotspots/{z}/{x}/{y}.pbf", EVERYONE, _hotspot_tiles, False
+    ),
+    Endpoint("plans", "GET", "/plans", EVERYONE, _plan_list, outside=False),
+    Endpoint("plan", "GET", "/plans/{plan_id}", EVERYONE, _plan_one),
+    *(
+        Endpoint(f"plan-{k}", "GET", f"/plans/{{plan_id}}/{k}", EVERYONE, _plan_report(k))
+        for k in ("checks", "stats", "diff")
     ),
 ]
 # the routes under the prefixes that return no rows: a collection's description

@@ -1,0 +1,338 @@
+"""Plans: a planner's redraw of the grids under one parent (gisgrid.planning).
+
+Create, list, read (GeoJSON with the plan's summary and its ETag), discard, and the edits:
+split, merge, move buildings, reshape, rename. Every edit and the discard name the version
+they apply to with ``If-Match: "<ETag>"``: without it 428, with a stale one 412. A plan
+outside the caller's scope is 404, as if absent; a stale plan (its parent redrawn since it
+started) is 409; bad input is 400 naming the field. The rules are the library's; these
+routes only pass things through.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from api.deps import CallerDep, SessionDep, SettingsDep
+from api.errors import FieldErrorRoute
+from gisgrid.access.auth import Caller
+from gisgrid.incidents.lifecycle import etag, version_of
+from gisgrid.planning import edits, moves, plans, reports
+from gisgrid.settings import Settings
+
+router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad input; `field` names it"},
+    401: {"description": "No valid bearer token"},
+    403: {"description": "The caller's role may not do this"},
+    404: {"description": "No such plan in the caller's scope"},
+}
+EDIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"description": "The plan is stale (its parent was redrawn) or no longer a draft"},
+    412: {"description": "If-Match names a version that is not the current one"},
+    428: {"description": "If-Match is missing"},
+}
+IfMatch = Annotated[str | None, Header(description='The plan\'s ETag, e.g. "3".')]
+GEOJSON = "application/geo+json"
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Any: an id or a code; the library words what is wrong with it
+    parent: Any = Field(description="The community, street or district: its id or its code.")
+    name: Any = Field(description="The plan's name.", examples=["阳谊街道 2027"])
+
+
+class PlanList(BaseModel):
+    plans: list[plans.PlanSummary]
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Any = Field(description="The grid to split.")
+    cut: Any = Field(
+        description="GeoJSON LineString crossing the grid edge to edge, or a Polygon (the grid"
+        " outside and inside it), lon/lat."
+    )
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    codes: Any = Field(description="Two or more grids of one community that touch along a line.")
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Any = Field(description="The grid the buildings go to; it touches their grid.")
+    building_ids: Any = Field(default=None, description="The buildings to move, or a lasso.")
+    lasso: Any = Field(default=None, description="GeoJSON Polygon: the buildings centred in it.")
+
+
+class ReshapeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Any = Field(description="The grid to reshape.")
+    polygon: Any = Field(description="GeoJSON Polygon: its new outline, inside its community.")
+
+
+class RenameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Any = Field(description="The grid to rename (its code stays).")
+    name: Any = Field(description="The new name.")
+
+
+@router.post(
+    "/plans", status_code=201, summary="Start a plan of a parent's grids", responses=ERRORS
+)
+def create_plan(
+    body: PlanIn, response: Response, session: SessionDep, caller: CallerDep
+) -> plans.PlanSummary:
+    """A copy of every current grid under the parent (a community, a street or a district)."""
+    summary = plans.create_plan(session, caller, body.parent, body.name)
+    session.commit()
+    response.headers["Location"] = f"/plans/{summary.id}"
+    response.headers["ETag"] = etag(summary.version)
+    return summary
+
+
+@router.get("/plans", summary="The plans in the caller's scope", responses=ERRORS)
+def list_plans(
+    session: SessionDep,
+    caller: CallerDep,
+    parent: Annotated[str | None, Query(description="Only this parent (id or code).")] = None,
+    status: Annotated[
+        str | None, Query(description="Only this status (default: not discarded).")
+    ] = None,
+) -> PlanList:
+    return PlanList(plans=plans.list_plans(session, caller, parent=parent, status=status))
+
+
+@router.get(
+    "/plans/{plan_id}",
+    summary="A plan's draft grids (GeoJSON) with the plan as its `plan` member, and its ETag",
+    responses={**ERRORS, 200: {"content": {GEOJSON: {}}}},
+    response_class=JSONResponse,
+)
+def get_plan(plan_id: int, session: SessionDep, caller: CallerDep) -> JSONResponse:
+    body = plans.plan_geojson(session, caller, plan_id)
+    return JSONResponse(
+        body, media_type=GEOJSON, headers={"ETag": etag(int(body["plan"]["version"]))}
+    )
+
+
+@router.delete("/plans/{plan_id}", summary="Discard a plan", responses=EDIT_ERRORS)
+def discard_plan(
+    plan_id: int,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> plans.PlanSummary:
+    summary = plans.discard_plan(session, caller, plan_id, version_of(if_match, "plan"))
+    session.commit()
+    response.headers["ETag"] = etag(summary.version)
+    return summary
+
+
+def _edited(session: SessionDep, response: Response, edit: edits.Edit) -> edits.Edit:
+    session.commit()
+    response.headers["ETag"] = etag(edit.plan.version)
+    return edit
+
+
+@router.post("/plans/{plan_id}/split", summary="Split a grid by a line or polygon",
+             responses=EDIT_ERRORS)  # fmt: skip
+def split(
+    plan_id: int,
+    body: SplitIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = edits.split(session, caller, plan_id, version, body.code, body.cut)
+    return _edited(session, response, out)
+
+
+@router.post("/plans/{plan_id}/merge", summary="Merge grids that touch", responses=EDIT_ERRORS)
+def merge(
+    plan_id: int,
+    body: MergeIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = edits.merge(session, caller, plan_id, version, body.codes)
+    return _edited(session, response, out)
+
+
+@router.post(
+    "/plans/{plan_id}/move",
+    summary="Move buildings to a neighbouring grid; the boundary follows",
+    responses=EDIT_ERRORS,
+)
+def move(
+    plan_id: int,
+    body: MoveIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = moves.move_buildings(
+        session, caller, plan_id, version, body.to, building_ids=body.building_ids, lasso=body.lasso
+    )
+    return _edited(session, response, out)
+
+
+@router.post(
+    "/plans/{plan_id}/reshape",
+    summary="Give a grid a new outline; its neighbours follow",
+    responses=EDIT_ERRORS,
+)
+def reshape(
+    plan_id: int,
+    body: ReshapeIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = edits.reshape(session, caller, plan_id, version, body.code, body.polygon)
+    return _edited(session, response, out)
+
+
+@router.post("/plans/{plan_id}/rename", summary="Rename a grid", responses=EDIT_ERRORS)
+def rename(
+    plan_id: int,
+    body: RenameIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = edits.rename(session, caller, plan_id, version, body.code, body.name)
+    return _edited(session, response, out)
+
+
+class AutosplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Any = Field(description="The grid to split in two by households.")
+
+
+@router.post(
+    "/plans/{plan_id}/autosplit",
+    summary="Split a grid in two by households, across its longer axis",
+    responses=EDIT_ERRORS,
+)
+def autosplit(
+    plan_id: int,
+    body: AutosplitIn,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    if_match: IfMatch = None,
+) -> edits.Edit:
+    version = version_of(if_match, "plan")
+    out = edits.autosplit(session, caller, plan_id, version, body.code)
+    return _edited(session, response, out)
+
+
+# -- checks, stats, diff (helper "plan-checks" adds its GET routes below this line) ------------
+
+
+# -- plan-checks: GET /plans/{id}/checks, /plans/{id}/stats, /plans/{id}/diff ------------------
+# (a block of its own: the reports of a plan, computed from the store as it is now, each with
+# the plan's ETag; nothing is written)
+
+REPORT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad input; `field` names it"},
+    401: {"description": "No valid bearer token"},
+    403: {"description": "The caller's role reads no plans"},
+    404: {"description": "No such plan in the caller's scope"},
+}
+NOW = Annotated[
+    datetime | None,
+    Query(description="Count 'the last 12 months' and 'open now' as of this instant."),
+]
+
+
+def _report(
+    kind: str,
+    plan_id: int,
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    response: Response,
+    now: datetime | None,
+) -> dict[str, Any]:
+    r = reports.plan_report(session, caller, plan_id, kind, settings, now=now)
+    response.headers["ETag"] = etag(r.version)
+    return r.body
+
+
+@router.get(
+    "/plans/{plan_id}/checks",
+    summary="The plan's checks: hard failures block publishing, soft ones are advice",
+    responses=REPORT_ERRORS,
+)
+def plan_checks(
+    plan_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    response: Response,
+    now: NOW = None,
+) -> dict[str, Any]:
+    return _report("checks", plan_id, session, caller, settings, response, now)
+
+
+@router.get(
+    "/plans/{plan_id}/stats",
+    summary="Workload per draft grid, its spread, and the current boundaries' spread",
+    responses=REPORT_ERRORS,
+)
+def plan_stats(
+    plan_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    response: Response,
+    now: NOW = None,
+) -> dict[str, Any]:
+    return _report("stats", plan_id, session, caller, settings, response, now)
+
+
+@router.get(
+    "/plans/{plan_id}/diff",
+    summary="Kept, changed, new and retired grids, what moves, and workers to re-scope",
+    responses=REPORT_ERRORS,
+)
+def plan_diff(
+    plan_id: int,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    response: Response,
+    now: NOW = None,
+) -> dict[str, Any]:
+    return _report("diff", plan_id, session, caller, settings, response, now)
