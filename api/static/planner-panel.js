@@ -14,7 +14,14 @@ const CHECK_NAMES = {
   households_under: "Too few households 户数过少",
   residents_over: "Too many residents 人口过多",
   residents_under: "Too few residents 人口过少",
+  duplicate_code: "Duplicate code 编码重复",
+  compactness: "Not compact 形状不规整",
+  size_outlier: "Size outlier 面积异常",
+  no_worker: "No grid worker 无网格员",
+  crosses_community: "Crosses a community line 跨社区",
 };
+// the checks whose area is the failure itself (for the others it is the grid's own size)
+const AREA_CHECKS = new Set(["gap", "overlap", "outside_parent", "invalid", "multipart"]);
 const SPREAD = [
   ["households", "Households 户数"],
   ["residents", "Residents 人口"],
@@ -50,7 +57,7 @@ export function failureBbox(text) {
 
 function failureHtml(f, kind, esc) {
   const codes = (f.codes || []).map((c) => `<code>${esc(c)}</code>`).join(" ");
-  const area = f.area_m2 ? ` · ${num(f.area_m2)} m²` : "";
+  const area = f.area_m2 && AREA_CHECKS.has(f.check) ? ` · ${num(f.area_m2)} m²` : "";
   const buildings = f.building_ids?.length ? ` · ${f.building_ids.length} buildings 栋` : "";
   const text = `<span class="what">${esc(CHECK_NAMES[f.check] || f.check)}</span> ${codes}${area}${buildings}
     <span class="msg">${esc(f.message_zh || "")}${f.message_zh ? "<br>" : ""}<span class="muted">${esc(f.message || "")}</span></span>`;
@@ -113,8 +120,11 @@ export function panelDiff(diff, esc, classes) {
   const count = (k) => (Array.isArray(diff[k]) ? diff[k].length : 0);
   const chips = Object.entries(classes).map(([k, [colour, label]]) =>
     `<span class="chip" data-diff="${k}"><span class="swatch" style="background:${colour}"></span>${esc(label)} <b>${count(k)}</b></span>`);
-  const moves = (diff.moves || []).map((m) => `<tr><td><code>${esc(m.from)}</code></td>
-    <td>${m.to ? `<code>${esc(m.to)}</code>` : '<span class="error">gap 缝隙</span>'}</td>
+  // a street's grid codes share their first digits: the table shows the last six (the
+  // community's and the grid's numbers), the whole code on hover
+  const short = (c) => `<code title="${esc(c)}">${String(c).length > 6 ? "…" : ""}${esc(String(c).slice(-6))}</code>`;
+  const moves = (diff.moves || []).map((m) => `<tr><td>${short(m.from)}</td>
+    <td>${m.to ? short(m.to) : '<span class="error">gap 缝隙</span>'}</td>
     <td>${num(m.households)}</td><td>${num(m.residents)}</td><td>${num(m.places)}</td><td>${num(m.open_incidents)}</td></tr>`);
   const workers = (diff.workers || []).map((w) => `<li>${esc(w.username)}: <code>${esc(w.from)}</code> →
     ${w.to ? `<code>${esc(w.to)}</code>` : "—"} <span class="muted">(${w.why === "retired" ? "retired 撤销" : "split 分割"})</span></li>`);

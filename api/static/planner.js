@@ -75,7 +75,36 @@ const pl = {
   drawnAt: -Infinity, // when terra-draw last finished a line or polygon
   busy: false,
   hidden: [], // map layer groups the mode switched off, to switch back on
+  routes: null, // the POST paths this server offers (from /openapi.json), to grey out the rest
 };
+
+// Actions that are their own routes: a server without one (an older release) greys it out.
+const ROUTED = {
+  "#pl-balance": "/plans/{plan_id}/balance",
+  "#pl-publish": "/plans/{plan_id}/publish",
+  "#pl-autosplit": "/plans/{plan_id}/autosplit",
+};
+
+async function loadRoutes() {
+  if (pl.routes) return;
+  try {
+    const r = await fetch("/openapi.json");
+    const paths = r.ok ? (await r.json()).paths || {} : {};
+    pl.routes = new Set(Object.keys(paths).filter((k) => paths[k].post));
+  } catch {
+    pl.routes = new Set();
+  }
+}
+
+function offered(sel) {
+  return !pl.routes || pl.routes.has(ROUTED[sel]);
+}
+
+function enable(sel, on) {
+  const b = $(sel);
+  b.disabled = !on || !offered(sel);
+  b.title = offered(sel) ? "" : "Not offered by this server 此服务器未提供";
+}
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (v) => pl.ctx.esc(v);
@@ -231,7 +260,7 @@ function select(code) {
     $("#pl-rename-name").value = g?.properties?.name || "";
     $("#pl-selected").textContent = pl.first;
   }
-  $("#pl-autosplit").disabled = !pl.first || !editable();
+  enable("#pl-autosplit", Boolean(pl.first) && editable());
 }
 
 // ------------------------------------------------------------------ before / after
@@ -583,7 +612,9 @@ function renderPlan() {
   $("#pl-meta").innerHTML = `#${esc(p.id)} · ${esc(statusName(p.status))} · version 版本 ${esc(p.version)} ·
     ${pl.features.length} grids 个网格${p.stale ? '<br><strong class="error">Stale: the parent was redrawn since this plan started. 方案已过期：上级区划已被重新划分。</strong>' : ""}`;
   for (const b of document.querySelectorAll("#pl-plan-box button[data-edit]")) b.disabled = !editable();
-  $("#pl-publish").disabled = !editable();
+  enable("#pl-balance", editable());
+  enable("#pl-publish", editable());
+  enable("#pl-autosplit", Boolean(pl.first) && editable());
   $("#pl-checks").innerHTML = panelChecks(pl.checks, esc);
   $("#pl-stats").innerHTML = panelStats(pl.stats, esc, BANDS);
   renderDiff();
@@ -649,7 +680,7 @@ async function balance() {
   try {
     await edit("balance", {});
   } finally {
-    $("#pl-balance").disabled = false;
+    enable("#pl-balance", editable());
   }
 }
 
@@ -734,6 +765,7 @@ async function setMode(on) {
   $("#pl-body").hidden = !on;
   document.body.classList.toggle("planning", on);
   if (on) {
+    await loadRoutes();
     addLayers();
     // they come back when the mode ends
     pl.hidden = HIDE_WHEN_PLANNING.filter((g) => pl.ctx.shown(g));

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from sqlalchemy import Engine
+import shapely
+from sqlalchemy import Engine, text
 
 from gisgrid.settings import Settings
 from tests.browser.test_webmap import Page
@@ -89,3 +91,257 @@ def test_plan_mode_loads_the_vendored_terra_draw(page: Page, city: tuple[Engine,
     page.page.click("#pl-toggle")
     assert page.page.is_hidden("#pl-body")
     assert page.page.is_checked('[data-layer="heat"]')
+
+
+# ---------------------------------------------------------------- a redraw end to end
+
+STATE = "() => window.__gisgridPlanner.state()"
+FIT = """([w, s, e, n]) => window.__gisgridMap.fitBounds([[w, s], [e, n]],
+  {padding: {top: 60, bottom: 60, left: 60, right: 60}, duration: 0})"""
+
+
+def _street(engine: Engine) -> tuple[int, str, float, float]:
+    """The street with the most grids, and a point inside its largest grid."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT id, code, ST_X(p), ST_Y(p) FROM ("
+                "SELECT s.id, s.code, ST_PointOnSurface(g.geom) AS p, g.geom FROM areas s"
+                " JOIN areas c ON c.parent_id = s.id AND c.valid_to IS NULL"
+                " JOIN areas g ON g.parent_id = c.id AND g.valid_to IS NULL AND g.level = 'grid'"
+                " WHERE s.level = 'street' AND s.valid_to IS NULL) x"
+                " ORDER BY count(*) OVER (PARTITION BY id) DESC, ST_Area(geom) DESC, id LIMIT 1"
+            )
+        ).one()
+    return int(row[0]), str(row[1]), float(row[2]), float(row[3])
+
+
+def _drafts(engine: Engine, plan_id: int) -> dict[str, Any]:
+    """The plan's draft grids in the store: code -> (parent_id, geometry)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT code, parent_id, ST_AsGeoJSON(geom) FROM plan_areas WHERE plan_id = :p"),
+            {"p": plan_id},
+        ).all()
+    return {r[0]: (r[1], shapely.from_geojson(r[2])) for r in rows}
+
+
+def _neighbours(engine: Engine, plan_id: int, pieces: list[str]) -> tuple[str, str]:
+    """Two draft grids of one community sharing an edge (the longest such edge), not both
+    ``pieces`` of the split (merging those would only undo it)."""
+    with engine.connect() as conn:
+        a, b = conn.execute(
+            text(
+                "SELECT a.code, b.code FROM plan_areas a JOIN plan_areas b"
+                " ON a.plan_id = b.plan_id AND a.code < b.code AND a.parent_id = b.parent_id"
+                " WHERE a.plan_id = :p AND ST_Touches(a.geom, b.geom)"
+                " AND NOT (a.code = ANY(:x) AND b.code = ANY(:x))"
+                " ORDER BY ST_Length(ST_Intersection(a.geom, b.geom)::geography) DESC LIMIT 1"
+            ),
+            {"p": plan_id, "x": pieces},
+        ).one()
+    return str(a), str(b)
+
+
+def _click(p: Page, lon: float, lat: float) -> None:
+    p.click_lonlat(lon, lat)
+
+
+def test_a_planner_redraws_a_street(page: Page, city: tuple[Engine, Settings]) -> None:
+    engine = city[0]
+    street_id, street_code, lon, lat = _street(engine)
+    page.open()
+    sign_in(page, engine, "planner")
+    page.page.click("#pl-toggle")
+    page.page.wait_for_function("window.__gisgridPlanner.drawReady === true")
+
+    # the parent: a click on the map, then the street of the two the page offers
+    page.page.click("#pl-pick")
+    page.jump(lon, lat, 14)
+    _click(page, lon, lat)
+    page.page.click(f"#pl-choices button[data-level=street][data-parent-id='{street_id}']")
+    page.page.wait_for_selector("#pl-plans-box:not([hidden])")
+    page.page.fill("#pl-name", "browser redraw 浏览器调整")
+    page.page.click("#pl-new button[type=submit]")
+    page.page.wait_for_selector("#pl-plan-box:not([hidden])")
+    state = page.js(STATE)
+    plan_id = int(state["plan"]["id"])
+    assert state["plan"]["parent"]["code"] == street_code
+    before = _drafts(engine, plan_id)
+    assert sorted(before) == sorted(state["codes"])
+    page.page.wait_for_selector("#pl-checks [data-checks-ok]")
+    grids_shown = page.js("() => document.querySelectorAll('#pl-stats button[data-code]').length")
+    assert grids_shown == len(before)
+
+    # split the grid under (lon, lat) by a line drawn across it, west to east
+    code = page.js(
+        "(at) => window.__gisgridMap.queryRenderedFeatures(window.__gisgridMap.project(at),"
+        " {layers: ['plan-fill']})[0].properties.code",
+        [lon, lat],
+    )
+    w, s, e, n = before[code][1].bounds
+    page.js(FIT, [w, s, e, n])
+    page.idle()
+    page.page.click("#pl-tools [data-tool=split]")
+    _click(page, lon, lat)
+    page.page.wait_for_function(f"{STATE}.first === '{code}'")
+    mid = (s + n) / 2
+    pad = (e - w) * 0.05
+    page.page.wait_for_function("window.__gisgridPlanner.drawing()")
+    _click(page, w - pad, mid)
+    _click(page, e + pad, mid)
+    _click(page, e + pad, mid)  # the last point again finishes the line
+    page.page.wait_for_function(f"{STATE}.plan.version === {state['plan']['version'] + 1}")
+    page.page.wait_for_selector("#pl-msg[data-kind=ok]")
+    after_split = _drafts(engine, plan_id)
+    assert len(after_split) == len(before) + 1
+    assert code in after_split and after_split[code][1].area < before[code][1].area
+    (new,) = set(after_split) - set(before)
+    assert after_split[new][1].intersects(before[code][1])
+    page.page.wait_for_function(
+        f"document.querySelectorAll('#pl-stats button[data-code]').length === {len(after_split)}"
+    )
+    version = page.js(STATE)["plan"]["version"]
+
+    # merge two neighbours by clicking one, then the other, on the map
+    a, b = _neighbours(engine, plan_id, [code, new])
+    union = shapely.union_all([after_split[a][1], after_split[b][1]])
+    page.js(FIT, list(union.bounds))
+    page.idle()
+    page.page.click("#pl-tools [data-tool=merge]")
+    pa, pb = after_split[a][1].point_on_surface(), after_split[b][1].point_on_surface()
+    _click(page, pa.x, pa.y)
+    page.page.wait_for_function(f"{STATE}.first === '{a}'")
+    _click(page, pb.x, pb.y)
+    page.page.wait_for_function(f"{STATE}.plan.version === {version + 1}")
+    after_merge = _drafts(engine, plan_id)
+    assert len(after_merge) == len(after_split) - 1
+    assert (a in after_merge) != (b in after_merge)
+    kept = a if a in after_merge else b
+    # the kept grid is the two together (about 1 m² of rounding: degrees², 1e-10 here)
+    assert after_merge[kept][1].symmetric_difference(union).area < 1e-10
+    page.page.wait_for_function(
+        f"document.querySelectorAll('#pl-stats button[data-code]').length === {len(after_merge)}"
+    )
+    assert page.page.is_visible("#pl-checks [data-checks-ok]")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT version FROM plans WHERE id = :p"), {"p": plan_id}).scalar()
+            == version + 1
+        )
+
+    # the whole street, by households, then the diff against the current grids
+    page.js(FIT, list(shapely.union_all([g for _, g in after_merge.values()]).bounds))
+    page.idle()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.page.screenshot(path=str(SHOTS / "planner-desktop.png"))
+    page.page.check("input[name=pl-view][value=after]")
+    page.page.wait_for_selector("#pl-diff:not([hidden]) [data-diff=new]")
+    token = page.js("() => JSON.parse(sessionStorage.getItem('gisgrid.session')).token")
+    diff = httpx.get(
+        f"{page.server}/plans/{plan_id}/diff", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    for kind in ("kept", "changed", "new", "retired"):
+        shown = page.page.text_content(f"#pl-diff [data-diff={kind}] b")
+        assert shown == str(len(diff[kind])), kind
+    assert diff["new"] == sorted({new} & set(after_merge))
+    assert ({code, kept} & set(after_merge)) - {new} <= {c["code"] for c in diff["changed"]}
+    page.idle()
+    page.page.screenshot(path=str(SHOTS / "planner-diff.png"))
+    page.page.check("input[name=pl-view][value=workload]")
+
+    # by keyboard: Escape leaves the tool, Enter on a grid's row selects it, Enter renames it
+    page.page.keyboard.press("Escape")
+    assert page.js(STATE)["tool"] is None
+    page.page.focus(f"#pl-stats button[data-code='{kept}']")
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_selector("#pl-rename:not([hidden])")
+    page.page.fill("#pl-rename-name", "合并网格 merged")
+    page.page.focus("#pl-rename-name")
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_function(f"{STATE}.plan.version === {version + 2}")
+    with engine.connect() as conn:
+        name = conn.execute(
+            text("SELECT name FROM plan_areas WHERE plan_id = :p AND code = :c"),
+            {"p": plan_id, "c": kept},
+        ).scalar()
+    assert name == "合并网格 merged"
+
+    # publishing is for a centre account at or above the parent, or an admin
+    if "/plans/{plan_id}/publish" not in httpx.get(f"{page.server}/openapi.json").json()["paths"]:
+        return
+    page.page.click("#signout")
+    page.page.wait_for_selector("#planner-panel", state="hidden")
+    sign_in(page, engine, "admin")
+    page.page.click("#pl-toggle")
+    page.page.wait_for_function("window.__gisgridPlanner.drawReady === true")
+    page.page.click("#pl-list")
+    page.page.wait_for_selector(f"#pl-parent-list option[value='{street_id}']", state="attached")
+    page.page.select_option("#pl-parent-list", str(street_id))
+    page.page.click(f"#pl-plans button[data-plan-id='{plan_id}']")
+    page.page.wait_for_function(f"{STATE}.plan && {STATE}.plan.id === {plan_id}")
+    token = page.js("() => JSON.parse(sessionStorage.getItem('gisgrid.session')).token")
+    checks = httpx.get(
+        f"{page.server}/plans/{plan_id}/checks", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    page.page.click("#pl-publish")
+    page.page.wait_for_selector("#pl-msg[data-kind=ok], #pl-msg[data-kind=error]")
+    with engine.connect() as conn:
+        opened = conn.execute(
+            text("SELECT code FROM areas WHERE plan_id = :p AND valid_to IS NULL"), {"p": plan_id}
+        ).scalars()
+        opened_codes = set(opened)
+    if not checks["ok"]:
+        # 422: the failing checks are listed and nothing was published
+        assert "hard checks fail" in page.page.text_content("#pl-msg")
+        failures = page.js("() => document.querySelectorAll('#pl-checks .failure.hard').length")
+        assert failures == len(checks["hard"])
+        assert opened_codes == set()
+        return
+    assert page.js(STATE)["plan"]["status"] == "published"
+    # the split's and the merge's grids open new versions (kept grids may keep theirs)
+    assert set(after_merge) & {code, new, kept} <= opened_codes <= set(after_merge)
+    with engine.connect() as conn:
+        retired = conn.execute(
+            text(
+                "SELECT count(*) FROM areas WHERE level = 'grid' AND code = ANY(:c)"
+                " AND valid_to IS NULL"
+            ),
+            {"c": [b if kept == a else a]},
+        ).scalar()
+    assert retired == 0, "the merged-away grid has no current version left"
+    page.page.screenshot(path=str(SHOTS / "planner-published.png"))
+
+
+def test_the_planner_at_phone_width(
+    browser: Any, server: str, city: tuple[Engine, Settings]
+) -> None:
+    engine = city[0]
+    street_id, _, lon, lat = _street(engine)
+    p = Page(browser, server)
+    p.context.close()
+    p.context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2)
+    p.page = p.context.new_page()
+    p.page.on("pageerror", lambda e: p.errors.append(str(e)))
+    try:
+        p.open()
+        sign_in(p, engine, "planner")
+        p.page.click("#pl-toggle")
+        p.page.wait_for_function("window.__gisgridPlanner.drawReady === true")
+        p.jump(lon, lat, 13)
+        p.page.click("#pl-list")
+        p.page.wait_for_selector(f"#pl-parent-list option[value='{street_id}']", state="attached")
+        p.page.select_option("#pl-parent-list", str(street_id))
+        p.page.fill("#pl-name", "phone 手机")
+        p.page.click("#pl-new button[type=submit]")
+        p.page.wait_for_selector("#pl-checks [data-checks-ok]")
+        p.idle()
+        p.page.locator("#pl-plan-box").scroll_into_view_if_needed()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        p.page.screenshot(path=str(SHOTS / "planner-phone.png"))
+        # the panel fits the phone: nothing wider than the viewport
+        wide = p.js("() => document.querySelector('#panel').scrollWidth")
+        assert wide <= PHONE["width"], wide
+        assert p.errors == []
+    finally:
+        p.context.close()
