@@ -235,6 +235,16 @@ def test_a_planner_redraws_a_street(page: Page, city: tuple[Engine, Settings]) -
             == version + 1
         )
 
+    # a failure of the checks panel zooms the map to where it is
+    failure = page.page.locator("#pl-checks button.failure").first
+    assert failure.count() == 1, "the tiny city's street has grids outside the limits"
+    w, s, e, n = (float(v) for v in (failure.get_attribute("data-bbox") or "").split(","))
+    failure.click()
+    page.idle()
+    bw, bs, be, bn = page.js("() => window.__gisgridMap.getBounds().toArray().flat()")
+    assert bw <= w and bs <= s and be >= e and bn >= n
+    assert (be - bw) < 4 * max(e - w, 1e-4) + 0.01  # zoomed in on it, not the whole city
+
     # the whole street, by households, then the diff against the current grids
     page.js(FIT, list(shapely.union_all([g for _, g in after_merge.values()]).bounds))
     page.idle()
