@@ -1,12 +1,16 @@
 """The planner mode of the web map in headless Chromium over the tiny city.
 
 The panel is for signed-in planners and admins; turning the mode on loads the vendored
-terra-draw (through the page's import map) and hides the heat and fill layers that would hide
-the draft's colours. Nothing leaves the server.
+terra-draw (through the page's import map). A planner picks a street on the map, creates a
+plan, splits a grid by drawing a line (real mouse clicks at projected coordinates), merges two
+grids by clicking them, moves a building by a lasso, renames a grid by keyboard, and meets a
+412 after someone else's edit; the store's draft grids follow each step. Nothing leaves the
+server. Screenshots (``planner-*.png``) land in ``tests/artifacts/`` or ``GISGRID_SHOTS_DIR``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +22,14 @@ import shapely
 from sqlalchemy import Engine, text
 
 from gisgrid.settings import Settings
-from tests.browser.test_webmap import Page
+from tests.browser.test_webmap import ARTIFACTS, Page
 from tests.city_support import PASSWORD, username_of
 
 pytestmark = pytest.mark.browser
 
 DB = "planner_browser_scratch"
-SHOTS = Path("/work/tools/shots")
+# screenshots for a human to look at: tests/artifacts/, or GISGRID_SHOTS_DIR
+SHOTS = Path(os.environ.get("GISGRID_SHOTS_DIR") or ARTIFACTS)
 PHONE = {"width": 375, "height": 812}
 
 
