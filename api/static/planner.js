@@ -794,9 +794,12 @@ export function plannerLegend() {
   if (pl.view === "workload") {
     const { min, max } = limitsOf(pl.stats, "households");
     const range = min !== null || max !== null ? ` ${min ?? "…"}–${max ?? "…"}` : "";
-    const footprints = pl.map.getLayer("plan-buildings-fill")
-      ? `<div class="row"><span class="swatch" style="background:#52606d"></span>Buildings 楼栋 (zoom 14+)</div>` : "";
-    return `<div class="block" data-legend="planner"><div class="title">Plan households 方案户数${esc(range)}</div>${rows(BANDS)}${footprints}</div>`;
+    // rows for what is on the map only: the legend box is small on a phone
+    const footprints = pl.map.getLayer("plan-buildings-fill") && pl.map.getZoom() >= 14
+      ? '<div class="row"><span class="swatch" style="background:#52606d"></span>Buildings 楼栋</div>' : "";
+    const shown = new Set(decorate().map((f) => f.properties.band));
+    const bands = Object.fromEntries(Object.entries(BANDS).filter(([k]) => k !== "unknown" || shown.has(k)));
+    return `<div class="block" data-legend="planner"><div class="title">Plan households 方案户数${esc(range)}</div>${rows(bands)}${footprints}</div>`;
   }
   return `<div class="block" data-legend="planner"><div class="title">${pl.view === "before" ? "Before 调整前" : "After 调整后"}</div>
     ${rows(pl.view === "before" ? { kept: DIFF.kept, changed: DIFF.changed, retired: DIFF.retired } : { kept: DIFF.kept, changed: DIFF.changed, new: DIFF.new })}
