@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+import copy
 import socket
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -46,7 +47,7 @@ def serve(
     if n == 1:
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port)
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config())
     else:
         # Each worker process imports the app and builds its own settings from the same
         # environment; what they must share (the signing key, tile versions) is shared through
@@ -54,9 +55,28 @@ def serve(
         from uvicorn.supervisors import Multiprocess
 
         config = uvicorn.Config(
-            "api.app:app_from_env", factory=True, host=host, port=port, workers=n
+            "api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=n,
+            log_config=log_config(),
         )
         Multiprocess(config, sockets=[listening_socket(config)]).run()
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus gisgrid's own INFO lines (the escalation sweeper's "escalated
+    N overdue cases") through the same handler: without it they go nowhere.
+
+    >>> log_config()["loggers"]["gisgrid"]
+    {'handlers': ['default'], 'level': 'INFO', 'propagate': False}
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["gisgrid"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def listening_socket(config: uvicorn.Config) -> socket.socket:

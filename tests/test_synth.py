@@ -172,6 +172,16 @@ def test_incidents_follow_the_year(tiny: City) -> None:
     assert winter.mean() > 0.8
 
 
+def test_the_open_backlog_is_the_last_three_weeks(tiny: City) -> None:
+    """A city that runs the loop has closed or rejected what is three weeks old: year-old open
+    cases would fill every queue and the demo's first escalation sweep."""
+    inc = tiny.tables["incidents"]
+    end = pd.Timestamp("2026-11-01", tz="Asia/Shanghai")
+    old = inc["reported_at"] < end - pd.Timedelta(days=20)
+    assert set(inc.loc[old, "status"]) == {"closed", "rejected"}
+    assert inc.loc[~old, "status"].isin(["reported", "accepted", "escalated"]).any()
+
+
 def test_planted_hotspots_are_where_the_truth_says(tiny: City) -> None:
     inc = tiny.tables["incidents"]
     pts = _geoms(inc)

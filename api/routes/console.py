@@ -51,6 +51,17 @@ TEMPLATES.env.globals["STATUS_ZH"] = {
     "returned": "已退回",
     "escalated": "已上报上级",
 }
+# who holds a case, in words: a new case ("grid") is its street centre's (lifecycle.HOLDER_LEVEL)
+CENTRE_WORDS = {
+    "street": "street centre 街道中心",
+    "district": "district centre 区中心",
+    "city": "city centre 市中心",
+}
+TEMPLATES.env.globals["HOLDER"] = {
+    level: CENTRE_WORDS[lifecycle.LEVEL_OF_RANK[rank]]
+    for level, rank in lifecycle.HOLDER_LEVEL.items()
+}
+TEMPLATES.env.globals["OPEN_STATUSES"] = lifecycle.OPEN_STATUSES
 TEMPLATES.env.globals["ACTION_ZH"] = {
     "accept": "受理",
     "dispatch": "派遣",

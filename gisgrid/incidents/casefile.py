@@ -46,6 +46,7 @@ class NearUnit:
     lon: float
     lat: float
     recommended: bool
+    code: str | None = None  # a unit's account is unit_<code> in the synthetic city
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _units(conn: Conn, inc: Incident) -> list[NearUnit]:
             h.lon,
             h.lat,
             h.id == first,
+            h.code,
         )
         for h in hits
     ]

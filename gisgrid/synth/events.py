@@ -31,7 +31,10 @@ PATHS = {
     "escalated": ["reported", "accepted", "escalated"],
 }
 STATUSES = list(PATHS)
-P_OLD = [0.004, 0.004, 0.01, 0.02, 0.02, 0.88, 0.03, 0.012, 0.02]
+# By age on the synthetic "now": a city that runs the loop closes (or rejects) what is three
+# weeks old, so the open backlog is the last three weeks'. Year-old open cases would fill every
+# centre's queue (least time left first) and the sweeper's first run, long after END_LOCAL.
+P_OLD = [0, 0, 0, 0, 0, 0.96, 0.04, 0, 0]
 P_MID = [0.02, 0.03, 0.08, 0.12, 0.08, 0.6, 0.03, 0.02, 0.02]
 P_NEW = [0.25, 0.2, 0.2, 0.15, 0.05, 0.09, 0.02, 0.01, 0.03]
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 from gisgrid.settings import Settings
 from gisgrid.store.cluster import Cluster
 from tests.browser.conftest import CHROMIUM
+from tests.browser.screens import PHONE, field_sign_in, pick_category, tap
 from tests.city_support import PASSWORD
 from tests.incidents.field_support import png
 from tests.incidents.support import CATEGORY, Beat, beat
@@ -34,16 +35,7 @@ if not Path(CHROMIUM).exists():
 pytest.importorskip("playwright.sync_api")
 
 DB = "field_browser_scratch"
-PHONE = {"width": 375, "height": 812}
 SHOTS = Path(os.environ.get("GISGRID_SHOTS", "/work/tools/shots"))
-MAP_IDLE = """async () => {
-  const m = window.__fieldMap;
-  for (let round = 0; round < 20; round++) {
-    await new Promise((resolve) => { m.once('idle', resolve); m.triggerRepaint(); });
-    if (m.loaded()) return true;
-  }
-  return false;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -106,39 +98,6 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"field-{name}.png"), full_page=True)
 
 
-def sign_in(page: Any, server: str, username: str) -> None:
-    page.goto(f"{server}/field/")
-    page.wait_for_function("window.__fieldReady === true")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#signin button[type=submit]")
-    page.wait_for_selector("#app:not([hidden])")
-    page.wait_for_function("window.__fieldMapReady === true")
-    assert page.evaluate(MAP_IDLE)
-
-
-def tap(page: Any, lon: float, lat: float) -> None:
-    """A real tap on the map canvas where (lon, lat) is drawn."""
-    page.evaluate(
-        "([lon, lat]) => window.__fieldMap.jumpTo({center: [lon, lat], zoom: 15})", [lon, lat]
-    )
-    assert page.evaluate(MAP_IDLE)
-    x, y = page.evaluate("(at) => ((p) => [p.x, p.y])(window.__fieldMap.project(at))", [lon, lat])
-    box = page.locator("#map").bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
-
-
-def pick_category(page: Any, store: Engine, code: str = CATEGORY) -> None:
-    """Type part of the category's Chinese name and choose it from the results."""
-    with store.connect() as conn:
-        name_zh = conn.execute(
-            text("SELECT name_zh FROM incident_categories WHERE code = :c"), {"c": code}
-        ).scalar_one()
-    page.fill("#cat-search", name_zh[-2:])
-    page.click(f"#cat-results button[data-code='{code}']")
-    assert code in page.text_content("#cat-chosen")
-
-
 def count(store: Engine, sql: str, **params: Any) -> int:
     with store.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one())
@@ -166,7 +125,7 @@ def test_report_duplicate_support_and_new_case(
     page = phone
     case = existing_case(server, here)
     me = worker_id(store, here.worker)
-    sign_in(page, server, here.worker)
+    field_sign_in(page, server, here.worker)
     shot(page, "signed-in")
 
     tap(page, here.lon, here.lat)
@@ -177,7 +136,7 @@ def test_report_duplicate_support_and_new_case(
         ).scalar_one()
     grid_text = page.text_content("#grid")
     assert grid_code in grid_text and "outside" not in grid_text
-    pick_category(page, store)
+    pick_category(page, store, CATEGORY)
     page.set_input_files("#photo", str(photo_file))
     page.fill("#description", "小区大门损坏")
     page.click("#send")
@@ -225,12 +184,12 @@ def test_offline_report_is_sent_once_when_back_online(
 ) -> None:
     page = phone
     me = worker_id(store, here.worker)
-    sign_in(page, server, here.worker)
+    field_sign_in(page, server, here.worker)
     page.wait_for_function("navigator.serviceWorker.controller !== null || true")
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     tap(page, here.lon, here.lat)
     page.wait_for_function("document.querySelector('#grid').textContent.includes('网格 Grid')")
-    pick_category(page, store)
+    pick_category(page, store, CATEGORY)
     before = count(store, "SELECT count(*) FROM incidents WHERE reporter_id = :a", a=me)
 
     page.context.set_offline(True)
@@ -284,7 +243,7 @@ def test_offline_report_is_sent_once_when_back_online(
 
 def test_the_shell_opens_offline(phone: Any, server: str, here: Beat) -> None:
     page = phone
-    sign_in(page, server, here.worker)
+    field_sign_in(page, server, here.worker)
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     page.context.set_offline(True)
@@ -296,7 +255,7 @@ def test_the_shell_opens_offline(phone: Any, server: str, here: Beat) -> None:
 
 def test_visit_log_and_tags(phone: Any, server: str, store: Engine, here: Beat) -> None:
     page = phone
-    sign_in(page, server, here.worker)
+    field_sign_in(page, server, here.worker)
     page.click("#tab-visit")
     page.wait_for_function("document.querySelectorAll('#household option').length > 1")
     hh = page.eval_on_selector("#household", "(s) => s.options[1].value")
@@ -321,7 +280,7 @@ def test_position_and_category_by_keyboard(
     phone: Any, server: str, store: Engine, here: Beat
 ) -> None:
     page = phone
-    sign_in(page, server, here.worker)
+    field_sign_in(page, server, here.worker)
     page.evaluate(
         "([lon, lat]) => window.__fieldMap.jumpTo({center: [lon, lat], zoom: 15})",
         [here.lon, here.lat],
