@@ -22,6 +22,7 @@ from api.routes import (
     health,
     incidents,
     ogc,
+    plan_files,
     plans,
     query,
     residents,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include(queue_routes.router)
     include(console.router, limits.photo_body_limit(settings))
     include(residents.router)
+    include(plan_files.router, limits.plan_file_body_limit(settings))
     include(plans.router)
     include(evaluation.router)
     include(open311_routes.router)

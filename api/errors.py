@@ -26,6 +26,7 @@ STATUS: dict[type[e.GisgridError], int] = {
     e.PreconditionFailed: 412,
     e.PreconditionRequired: 428,
     e.TooLarge: 413,
+    e.Unprocessable: 422,
     e.TooManyRequests: 429,
     e.DatabaseUnavailable: 503,
     e.ClusterError: 503,

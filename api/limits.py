@@ -41,6 +41,9 @@ FORM_SLACK_BYTES = 64 * 1024
 WITHIN_MAX_BODY_BYTES = max(4 * 1024 * 1024, MAX_VERTICES * 200)
 """A polygon of MAX_VERTICES vertices, written out with full precision and some indentation."""
 
+PLAN_FILE_MAX_BYTES = 64 * 1024 * 1024
+"""A plan file (GeoPackage) uploaded to POST /plans/import: a district's thousands of grids."""
+
 TOKEN_FIRST = (
     re.compile(r"/incidents"),
     re.compile(r"/incidents/[^/]+/[^/]+"),  # an action, or a photo
@@ -48,16 +51,22 @@ TOKEN_FIRST = (
     re.compile(r"/photos"),  # a photo stored to be named in a report
     re.compile(r"/visit-logs"),
     re.compile(r"/(households|residents)/[^/]+"),  # a tag edit (PATCH)
+    re.compile(r"/plans/import"),  # a plan file
 )
 """Routes that need a bearer token and take a body (POST, PATCH)."""
 
 
 PHOTO_PATH = re.compile(r"(/incidents/[^/]+)?/photos")
 WITHIN_PATH = re.compile(r"/query/within")
+PLAN_FILE_PATH = re.compile(r"/plans/import")
 
 
 def photo_body_limit(settings: Settings) -> int:
     return settings.max_photo_bytes + FORM_SLACK_BYTES
+
+
+def plan_file_body_limit(settings: Settings) -> int:
+    return max(settings.max_body_bytes, PLAN_FILE_MAX_BYTES + FORM_SLACK_BYTES)
 
 
 def within_body_limit(settings: Settings) -> int:
@@ -77,6 +86,8 @@ def body_limit(path: str, settings: Settings) -> int:
         return photo_body_limit(settings)
     if WITHIN_PATH.fullmatch(path):
         return within_body_limit(settings)
+    if PLAN_FILE_PATH.fullmatch(path):
+        return plan_file_body_limit(settings)
     return settings.max_body_bytes
 
 

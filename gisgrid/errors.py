@@ -73,6 +73,37 @@ class TooManyRequests(GisgridError):
         self.retry_after_s = retry_after_s
 
 
+class Unprocessable(GisgridError):
+    """Well-formed input the store cannot act on as it stands (HTTP 422)."""
+
+
+class ChecksFailed(Unprocessable):
+    """A plan whose hard checks fail cannot be published; ``failures`` lists them (each a
+    check failure: ``check``, ``codes``, ``message`` ...), and nothing was changed.
+
+    Examples
+    --------
+    >>> err = ChecksFailed(7, [{"check": "gap", "codes": [], "message": "a gap"}])
+    >>> str(err), err.to_dict()["failures"][0]["check"]
+    ('checks: plan 7 fails 1 hard check (gap): fix it before publishing', 'gap')
+    """
+
+    def __init__(self, plan_id: int, failures: Sequence[Mapping[str, Any]]):
+        self.failures = [dict(f) for f in failures]
+        kinds = sorted({str(f.get("check")) for f in self.failures})
+        n = len(self.failures)
+        super().__init__(
+            f"plan {plan_id} fails {n} hard check{'s' if n != 1 else ''} ({', '.join(kinds)}):"
+            f" fix {'them' if n != 1 else 'it'} before publishing",
+            field="checks",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["failures"] = self.failures
+        return out
+
+
 class DatabaseUnavailable(GisgridError):
     """The database cannot be reached."""
 

@@ -21,6 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 HOTSPOTS = NOTEBOOKS / "01_hotspots_first_look.ipynb"
 STATISTICS = NOTEBOOKS / "02_hotspot_statistics.ipynb"
 EMERGING = NOTEBOOKS / "03_emerging_hotspots.ipynb"
+REDRAW = NOTEBOOKS / "04_redraw_a_street.ipynb"
 SEED = 5  # tiny_city's default
 
 
@@ -141,3 +142,19 @@ def test_emerging_hotspots_notebook_on_the_tiny_city(
     shown = re.search(r"series shown: (.+)", text)
     assert shown and "_hot" in shown.group(1)
     assert re.search(r"\d+ of 1 planted emerging spots found", text), text
+
+
+def test_redraw_a_street_notebook_on_a_scratch_city(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # its own scratch copy: the notebook publishes, which changes the store
+    with tiny_city(cluster, "notebook_redraw"):
+        nb = execute(REDRAW, cluster.url(dbname="notebook_redraw"), tmp_path, monkeypatch)
+    text, html = outputs(nb)
+    assert re.search(r"street \d+ .*: 23 grids", text), text
+    assert "checks: pass" in text
+    assert any("max_min_ratio" in h and "proposal" in h for h in html), "the comparison table"
+    assert images(nb) == 1, "the two maps side by side"
+    assert "published at" in text
+    assert "the old incident keeps its grid: True" in text
+    assert re.search(r"open incidents: \d+ of \d+ moved", text), text

@@ -22,7 +22,7 @@ from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from gisgrid.access.auth import Caller
 from gisgrid.incidents.lifecycle import etag, version_of
-from gisgrid.planning import edits, moves, plans, reports
+from gisgrid.planning import plans, publish, reports, service
 from gisgrid.settings import Settings
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
@@ -146,10 +146,22 @@ def discard_plan(
     return summary
 
 
-def _edited(session: SessionDep, response: Response, edit: edits.Edit) -> edits.Edit:
+def _edit(
+    kind: str,
+    plan_id: int,
+    body: BaseModel,
+    if_match: str | None,
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    response: Response,
+) -> service.Edited:
+    out = service.apply_edit(
+        session, caller, plan_id, version_of(if_match, "plan"), kind, body.model_dump(), settings
+    )
     session.commit()
-    response.headers["ETag"] = etag(edit.plan.version)
-    return edit
+    response.headers["ETag"] = etag(out.plan.version)
+    return out
 
 
 @router.post("/plans/{plan_id}/split", summary="Split a grid by a line or polygon",
@@ -160,11 +172,10 @@ def split(
     response: Response,
     session: SessionDep,
     caller: CallerDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
-) -> edits.Edit:
-    version = version_of(if_match, "plan")
-    out = edits.split(session, caller, plan_id, version, body.code, body.cut)
-    return _edited(session, response, out)
+) -> service.Edited:
+    return _edit("split", plan_id, body, if_match, session, caller, settings, response)
 
 
 @router.post("/plans/{plan_id}/merge", summary="Merge grids that touch", responses=EDIT_ERRORS)
@@ -174,11 +185,10 @@ def merge(
     response: Response,
     session: SessionDep,
     caller: CallerDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
-) -> edits.Edit:
-    version = version_of(if_match, "plan")
-    out = edits.merge(session, caller, plan_id, version, body.codes)
-    return _edited(session, response, out)
+) -> service.Edited:
+    return _edit("merge", plan_id, body, if_match, session, caller, settings, response)
 
 
 @router.post(
@@ -192,13 +202,10 @@ def move(
     response: Response,
     session: SessionDep,
     caller: CallerDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
-) -> edits.Edit:
-    version = version_of(if_match, "plan")
-    out = moves.move_buildings(
-        session, caller, plan_id, version, body.to, building_ids=body.building_ids, lasso=body.lasso
-    )
-    return _edited(session, response, out)
+) -> service.Edited:
+    return _edit("move", plan_id, body, if_match, session, caller, settings, response)
 
 
 @router.post(
@@ -212,11 +219,10 @@ def reshape(
     response: Response,
     session: SessionDep,
     caller: CallerDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
-) -> edits.Edit:
-    version = version_of(if_match, "plan")
-    out = edits.reshape(session, caller, plan_id, version, body.code, body.polygon)
-    return _edited(session, response, out)
+) -> service.Edited:
+    return _edit("reshape", plan_id, body, if_match, session, caller, settings, response)
 
 
 @router.post("/plans/{plan_id}/rename", summary="Rename a grid", responses=EDIT_ERRORS)
@@ -226,11 +232,10 @@ def rename(
     response: Response,
     session: SessionDep,
     caller: CallerDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
-) -> edits.Edit:
-    version = version_of(if_match, "plan")
-    out = edits.rename(session, caller, plan_id, version, body.code, body.name)
-    return _edited(session, response, out)
+) -> service.Edited:
+    return _edit("rename", plan_id, body, if_match, session, caller, settings, response)
 
 
 class AutosplitIn(BaseModel):
@@ -250,11 +255,10 @@ def autosplit(
     response: Response,
     session: SessionDep,
     caller: CallerDep,
+    settings: SettingsDep,
     if_match: IfMatch = None,
-) -> edits.Edit:
-    version = version_of(if_match, "plan")
-    out = edits.autosplit(session, caller, plan_id, version, body.code)
-    return _edited(session, response, out)
+) -> service.Edited:
+    return _edit("autosplit", plan_id, body, if_match, session, caller, settings, response)
 
 
 # -- checks, stats, diff (helper "plan-checks" adds its GET routes below this line) ------------
@@ -336,3 +340,78 @@ def plan_diff(
     now: NOW = None,
 ) -> dict[str, Any]:
     return _report("diff", plan_id, session, caller, settings, response, now)
+
+
+# -- publish: auto-balance, publish (helper "publish") --------------------------------------------
+
+PUBLISH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **EDIT_ERRORS,
+    403: {"description": "Not a centre account (street, district, city) or admin"},
+    422: {"description": "A hard check fails; `failures` lists them; nothing changed"},
+}
+
+
+class BalanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weights: Any = Field(
+        default=None,
+        description='Workload weights, e.g. {"households": 1, "residents": 0.3,'
+        ' "incidents_12m": 2}; the settings\' by default.',
+    )
+    seed: int = Field(default=0, description="The solver's seed (the same seed, the same plan).")
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: Any = Field(
+        default=None,
+        description="When the new boundaries take effect (ISO 8601); now by default.",
+    )
+
+
+@router.post(
+    "/plans/{plan_id}/balance",
+    summary="Replace the draft with an auto-balanced proposal for the parent",
+    responses=EDIT_ERRORS,
+)
+def balance(
+    plan_id: int,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    body: BalanceIn | None = None,
+    if_match: IfMatch = None,
+) -> service.Edited:
+    b = body or BalanceIn()
+    out = service.balance(
+        session, caller, plan_id, version_of(if_match, "plan"), settings,
+        weights=b.weights, seed=b.seed,
+    )  # fmt: skip
+    session.commit()
+    response.headers["ETag"] = etag(out.plan.version)
+    return out
+
+
+@router.post(
+    "/plans/{plan_id}/publish",
+    summary="Publish the plan: its grids become the boundaries from `at` (a centre or admin)",
+    responses=PUBLISH_ERRORS,
+)
+def publish_plan(
+    plan_id: int,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    body: PublishIn | None = None,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    version = version_of(if_match, "plan")
+    at = body.at if body is not None else None
+    out = publish.publish(session.connection(), caller, plan_id, version, at, settings=settings)
+    session.commit()
+    response.headers["ETag"] = etag(out.plan.version)
+    return publish.published_json(out)

@@ -37,6 +37,9 @@ from gisgrid.planning.snapshot import Conn, Snapshot
 from gisgrid.settings import Settings, get_settings
 
 WEIGHT_KEYS = ("households", "residents", "incidents")
+# balance.py spells the incident weight as the stats column does (and stores it so on
+# plans.weights): read it as this module's "incidents"
+WEIGHT_ALIASES = {"incidents_12m": "incidents"}
 SPREAD_OF = ("households", "residents", "workload")
 
 
@@ -63,6 +66,8 @@ def weights_for(
     >>> s = Settings(_env_file=None)
     >>> weights_for(s, {"residents": 0.5}, {"incidents": 2})
     {'households': 1.0, 'residents': 0.5, 'incidents': 2.0}
+    >>> weights_for(s, {"incidents_12m": 3.0}, None)["incidents"]
+    3.0
     >>> weights_for(s, None, {"people": 1})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -74,7 +79,8 @@ def weights_for(
         "incidents": settings.plan_weight_incidents,
     }
     for given in (plan or {}, weights or {}):
-        for k, v in given.items():
+        for key, v in given.items():
+            k = WEIGHT_ALIASES.get(key, key)
             if k not in WEIGHT_KEYS:
                 raise InvalidInput(
                     f"unknown weight {k!r}; expected some of {WEIGHT_KEYS}", field="weights"

@@ -705,6 +705,24 @@ def _plan_report(kind: str) -> Callable[[Ctx, str, str], None]:
     return check
 
 
+def _plan_export(ctx: Ctx, role: str, case: str) -> None:
+    """A plan as a GeoPackage: read as the plan is (PLAN_READERS, in scope); another scope's
+    plan is 404; other roles 403."""
+    if role not in PLAN_READERS:
+        r = ctx.get(role, f"/plans/{min(_plans(ctx).values())}/export.gpkg")
+        assert r.status_code == 403, r.text
+        return
+    mine = _plans_in_scope(ctx, role)
+    pool = mine if case == "inside" else set(_plans(ctx).values()) - mine
+    assert pool, f"no plan {case} the scope of {role}"
+    r = ctx.get(role, f"/plans/{min(pool)}/export.gpkg")
+    if case == "outside":
+        assert r.status_code == 404, r.text
+        return
+    assert r.status_code == 200, r.text
+    assert r.content[:16] == b"SQLite format 3\x00"
+
+
 ENDPOINTS = [
     *(
         Endpoint(f"{c}-items", "GET", f"/collections/{c}/items", EVERYONE, _ogc_items(c))
@@ -759,6 +777,7 @@ ENDPOINTS = [
         Endpoint(f"plan-{k}", "GET", f"/plans/{{plan_id}}/{k}", EVERYONE, _plan_report(k))
         for k in ("checks", "stats", "diff")
     ),
+    Endpoint("plan-export", "GET", "/plans/{plan_id}/export.gpkg", EVERYONE, _plan_export),
 ]
 # the routes under the prefixes that return no rows: a collection's description
 NOT_ROWS = {f"/collections/{c}" for c in ("incidents", "buildings", "places")} | {
