@@ -695,8 +695,9 @@ async function publish() {
     } catch {
       // the checks are fetched below
     }
-    if (body.checks) pl.checks = body.checks;
-    else if (body.hard) pl.checks = body;
+    // ChecksFailed lists the hard failures; the soft ones stay as they were
+    if (Array.isArray(body.failures)) pl.checks = { ok: false, hard: body.failures, soft: pl.checks?.soft || [] };
+    else if (body.checks) pl.checks = body.checks;
     else await loadFigures();
     renderPlan();
     say("Not published: hard checks fail (listed below). 未发布：存在硬性检查问题（见下）。", "error");

@@ -329,33 +329,58 @@ def test_a_planner_redraws_a_street(page: Page, city: tuple[Engine, Settings]) -
     checks = httpx.get(
         f"{page.server}/plans/{plan_id}/checks", headers={"Authorization": f"Bearer {token}"}
     ).json()
-    page.page.click("#pl-publish")
-    page.page.wait_for_selector("#pl-msg[data-kind=ok], #pl-msg[data-kind=error]")
-    with engine.connect() as conn:
-        opened = conn.execute(
-            text("SELECT code FROM areas WHERE plan_id = :p AND valid_to IS NULL"), {"p": plan_id}
-        ).scalars()
-        opened_codes = set(opened)
+    publish(page)
     if not checks["ok"]:
         # 422: the failing checks are listed and nothing was published
         assert "hard checks fail" in page.page.text_content("#pl-msg")
         failures = page.js("() => document.querySelectorAll('#pl-checks .failure.hard').length")
         assert failures == len(checks["hard"])
-        assert opened_codes == set()
-        return
+        assert _opened(engine, plan_id) == set()
+        # auto-balance proposes grids within the limits; then the plan publishes
+        version = page.js(STATE)["plan"]["version"]
+        page.page.click("#pl-balance")
+        page.page.wait_for_function(
+            f"(({STATE})().plan.version > {version}) && !({STATE})().busy", timeout=120_000
+        )
+        assert "balance done" in page.page.text_content("#pl-msg")
+        checks = httpx.get(
+            f"{page.server}/plans/{plan_id}/checks", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert checks["ok"], checks["hard"]
+        assert page.page.get_attribute("#pl-checks [data-checks-ok]", "data-checks-ok") == "true"
+        publish(page)
+    assert "Published" in page.page.text_content("#pl-msg")
     assert page.js(STATE)["plan"]["status"] == "published"
-    # the split's and the merge's grids open new versions (kept grids may keep theirs)
-    assert set(after_merge) & {code, new, kept} <= opened_codes <= set(after_merge)
+    # the street's current grids are now the plan's draft grids, opened by this plan
+    drafts = set(_drafts(engine, plan_id))
+    assert _opened(engine, plan_id) <= drafts
     with engine.connect() as conn:
-        retired = conn.execute(
+        current = conn.execute(
             text(
-                "SELECT count(*) FROM areas WHERE level = 'grid' AND code = ANY(:c)"
-                " AND valid_to IS NULL"
+                "SELECT g.code FROM areas g JOIN areas c ON c.id = g.parent_id"
+                " WHERE g.level = 'grid' AND g.valid_to IS NULL AND c.parent_id = :s"
             ),
-            {"c": [b if kept == a else a]},
-        ).scalar()
-    assert retired == 0, "the merged-away grid has no current version left"
+            {"s": street_id},
+        ).scalars()
+        assert set(current) == drafts
     page.page.screenshot(path=str(SHOTS / "planner-published.png"))
+
+
+def publish(p: Page) -> None:
+    """Click Publish and wait for the page's answer (published, or why not)."""
+    p.page.click("#pl-publish")
+    p.page.wait_for_function(
+        "document.querySelector('#pl-msg').textContent.includes('ublished')", timeout=120_000
+    )
+
+
+def _opened(engine: Engine, plan_id: int) -> set[str]:
+    """The codes of the current grid versions this plan opened."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT code FROM areas WHERE plan_id = :p AND valid_to IS NULL"), {"p": plan_id}
+        ).scalars()
+        return set(rows)
 
 
 def test_the_planner_at_phone_width(
