@@ -86,6 +86,18 @@ function spreadCell(s) {
   return `<td>${num(s.min)}–${num(s.max)}<br><span class="muted" title="max/min, coefficient of variation 最大/最小，变异系数">×${num(s.max_min_ratio, 1)} cv ${num(s.cv, 2)}</span></td>`;
 }
 
+// A draft grid's other figures in one line (the table has room for three columns only).
+export function gridFigures(g) {
+  if (!g) return "";
+  const parts = [
+    ["buildings 楼栋", g.buildings], ["places 场所", g.places], ["incidents 12m 近12月事件", g.incidents_12m],
+    ["open 未结", g.open_incidents], ["visits 走访", g.visit_logs], ["workers 网格员", g.workers],
+  ].filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => `${k} ${num(v)}`);
+  if (Number.isFinite(Number(g.area_m2))) parts.push(`${num(Number(g.area_m2) / 1e6, 2)} km²`);
+  if (Number.isFinite(Number(g.polsby_popper))) parts.push(`PP ${num(g.polsby_popper, 2)}`);
+  return parts.join(" · ");
+}
+
 export function panelStats(stats, esc, bands) {
   if (!stats) return "";
   const spread = stats.spread || {};
@@ -100,7 +112,7 @@ export function panelStats(stats, esc, bands) {
     return bands.within[0];
   };
   const grids = [...(stats.grids || [])].sort((a, b) => String(a.code).localeCompare(String(b.code)));
-  const gridRows = grids.map((g) => `<tr><td><button type="button" class="link" data-code="${esc(g.code)}"
+  const gridRows = grids.map((g) => `<tr title="${esc(gridFigures(g))}"><td><button type="button" class="link" data-code="${esc(g.code)}"
       aria-pressed="false"><span class="dot" style="background:${band(g.households)}"></span>${esc(g.code)}</button></td>
       <td>${num(g.households)}</td><td>${num(g.residents)}</td><td>${num(g.workload, 1)}</td></tr>`);
   return `<h3>Spread 均衡度</h3>

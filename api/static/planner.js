@@ -14,7 +14,7 @@
 // the before / after views, by the diff (kept, changed, new, retired). Everything comes from
 // this server; the rules (limits, checks, who may publish) are the library's, not the page's.
 
-import { failureBbox, limitsOf, panelChecks, panelDiff, panelStats } from "/static/planner-panel.js";
+import { failureBbox, gridFigures, limitsOf, panelChecks, panelDiff, panelStats } from "/static/planner-panel.js";
 
 const SRC = "plan";
 const BASE = "plan-base"; // the current grids around the plan (before / after views)
@@ -259,6 +259,8 @@ function select(code) {
     const g = pl.features.find((f) => f.properties.code === pl.first);
     $("#pl-rename-name").value = g?.properties?.name || "";
     $("#pl-selected").textContent = pl.first;
+    const g2 = (pl.stats?.grids || []).find((x) => x.code === pl.first);
+    $("#pl-figures").textContent = gridFigures(g2);
   }
   enable("#pl-autosplit", Boolean(pl.first) && editable());
 }

@@ -105,18 +105,24 @@ FIT = """([w, s, e, n]) => window.__gisgridMap.fitBounds([[w, s], [e, n]],
   {padding: {top: 60, bottom: 60, left: 60, right: 60}, duration: 0})"""
 
 
-def _street(engine: Engine) -> tuple[int, str, float, float]:
-    """The street with the most grids, and a point inside its largest grid."""
+def _street(engine: Engine, untouched: bool = False) -> tuple[int, str, float, float]:
+    """The street with the most grids (``untouched``: among those no plan has redrawn), and
+    a point inside its largest grid."""
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT id, code, ST_X(p), ST_Y(p) FROM ("
-                "SELECT s.id, s.code, ST_PointOnSurface(g.geom) AS p, g.geom FROM areas s"
+                "WITH x AS (SELECT s.id, s.code, g.geom, g.plan_id FROM areas s"
                 " JOIN areas c ON c.parent_id = s.id AND c.valid_to IS NULL"
                 " JOIN areas g ON g.parent_id = c.id AND g.valid_to IS NULL AND g.level = 'grid'"
-                " WHERE s.level = 'street' AND s.valid_to IS NULL) x"
-                " ORDER BY count(*) OVER (PARTITION BY id) DESC, ST_Area(geom) DESC, id LIMIT 1"
-            )
+                " WHERE s.level = 'street' AND s.valid_to IS NULL),"
+                " pick AS (SELECT id FROM x GROUP BY id"
+                " HAVING NOT (:untouched AND bool_or(plan_id IS NOT NULL))"
+                " ORDER BY count(*) DESC, id LIMIT 1)"
+                " SELECT x.id, x.code, ST_X(ST_PointOnSurface(x.geom)),"
+                " ST_Y(ST_PointOnSurface(x.geom)) FROM x JOIN pick USING (id)"
+                " ORDER BY ST_Area(x.geom) DESC LIMIT 1"
+            ),
+            {"untouched": untouched},
         ).one()
     return int(row[0]), str(row[1]), float(row[2]), float(row[3])
 
@@ -155,6 +161,87 @@ def settled(p: Page, version: int) -> None:
 
 def _click(p: Page, lon: float, lat: float) -> None:
     p.click_lonlat(lon, lat)
+
+
+def _lasso_case(engine: Engine, plan_id: int) -> tuple[int, str, str, Any, Any]:
+    """A building of one draft grid near a neighbour of the same community, alone within
+    20 m: its id, its grid, the neighbour, a lasso box round it, the neighbour's polygon."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "WITH d AS (SELECT a.code AS ac, b.code AS bc, a.geom AS ag, b.geom AS bg"
+                " FROM plan_areas a JOIN plan_areas b ON a.plan_id = b.plan_id"
+                " AND a.parent_id = b.parent_id AND a.code <> b.code"
+                " WHERE a.plan_id = :p AND ST_Length(ST_Intersection(a.geom, b.geom)) > 0),"
+                " c AS (SELECT bl.id, d.ac, d.bc, d.bg,"
+                " ST_Expand(ST_Envelope(bl.geom), 0.0002) AS box FROM buildings bl"
+                " JOIN d ON ST_Within(ST_Centroid(bl.geom), d.ag))"
+                " SELECT id, ac, bc, ST_AsGeoJSON(box), ST_AsGeoJSON(bg) FROM c"
+                " WHERE NOT EXISTS (SELECT 1 FROM buildings o WHERE o.id <> c.id"
+                " AND ST_DWithin(ST_Centroid(o.geom)::geography, c.box::geography, 20))"
+                " ORDER BY ST_Distance(c.box::geography, c.bg::geography), id LIMIT 1"
+            ),
+            {"p": plan_id},
+        ).one()
+    return (
+        int(row[0]), str(row[1]), str(row[2]),
+        shapely.from_geojson(row[3]), shapely.from_geojson(row[4]),
+    )  # fmt: skip
+
+
+# (before the redraw below, which publishes over the street's synthetic grids)
+def test_a_lasso_moves_a_building_into_a_neighbour(
+    page: Page, city: tuple[Engine, Settings]
+) -> None:
+    engine = city[0]
+    street_id, _, lon, lat = _street(engine)
+    page.open()
+    sign_in(page, engine, "planner")
+    token = page.js("() => JSON.parse(sessionStorage.getItem('gisgrid.session')).token")
+    made = httpx.post(
+        f"{page.server}/plans",
+        json={"parent": street_id, "name": "lasso 圈选"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert made.status_code == 201, made.text
+    plan_id = made.json()["id"]
+    building, source, target, box, neighbour = _lasso_case(engine, plan_id)
+
+    page.page.click("#pl-toggle")
+    page.page.wait_for_function("window.__gisgridPlanner.drawReady === true")
+    page.jump(lon, lat, 13)
+    page.page.click("#pl-list")
+    page.page.wait_for_selector(f"#pl-parent-list option[value='{street_id}']", state="attached")
+    page.page.select_option("#pl-parent-list", str(street_id))
+    page.page.click(f"#pl-plans button[data-plan-id='{plan_id}']")
+    page.page.wait_for_selector("#pl-checks [data-checks-ok]")
+    version = page.js(STATE)["plan"]["version"]
+
+    # close in on the building and the neighbour beside it
+    into = neighbour.intersection(box.buffer(0.002)).representative_point()
+    page.js(FIT, list(shapely.union_all([box, into.buffer(0.0002)]).bounds))
+    page.idle()
+    page.page.click("#pl-tools [data-tool=move]")
+    page.page.wait_for_function("window.__gisgridPlanner.drawing()")
+    w, s, e, n = box.bounds
+    for x, y in [(w, s), (e, s), (e, n), (w, n), (w, s)]:  # the first corner again closes it
+        _click(page, x, y)
+    page.page.wait_for_function(
+        "document.querySelector('#pl-hint').textContent.includes('move into')"
+    )
+    _click(page, into.x, into.y)
+    settled(page, version + 1)
+    assert "move done" in page.page.text_content("#pl-msg")
+    drafts = _drafts(engine, plan_id)
+    with engine.connect() as conn:
+        centre = shapely.from_geojson(
+            conn.execute(
+                text("SELECT ST_AsGeoJSON(ST_Centroid(geom)) FROM buildings WHERE id = :b"),
+                {"b": building},
+            ).scalar()
+        )
+    assert drafts[target][1].contains(centre), "the building now lies in the neighbour"
+    assert not drafts[source][1].contains(centre)
 
 
 def test_a_planner_redraws_a_street(page: Page, city: tuple[Engine, Settings]) -> None:
@@ -415,83 +502,3 @@ def test_the_planner_at_phone_width(
         assert p.errors == []
     finally:
         p.context.close()
-
-
-def _lasso_case(engine: Engine, plan_id: int) -> tuple[int, str, str, Any, Any]:
-    """A building of one draft grid near a neighbour of the same community, alone within
-    20 m: its id, its grid, the neighbour, a lasso box round it, the neighbour's polygon."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "WITH d AS (SELECT a.code AS ac, b.code AS bc, a.geom AS ag, b.geom AS bg"
-                " FROM plan_areas a JOIN plan_areas b ON a.plan_id = b.plan_id"
-                " AND a.parent_id = b.parent_id AND a.code <> b.code"
-                " WHERE a.plan_id = :p AND ST_Length(ST_Intersection(a.geom, b.geom)) > 0),"
-                " c AS (SELECT bl.id, d.ac, d.bc, d.bg,"
-                " ST_Expand(ST_Envelope(bl.geom), 0.0002) AS box FROM buildings bl"
-                " JOIN d ON ST_Within(ST_Centroid(bl.geom), d.ag))"
-                " SELECT id, ac, bc, ST_AsGeoJSON(box), ST_AsGeoJSON(bg) FROM c"
-                " WHERE NOT EXISTS (SELECT 1 FROM buildings o WHERE o.id <> c.id"
-                " AND ST_DWithin(ST_Centroid(o.geom)::geography, c.box::geography, 20))"
-                " ORDER BY ST_Distance(c.box::geography, c.bg::geography), id LIMIT 1"
-            ),
-            {"p": plan_id},
-        ).one()
-    return (
-        int(row[0]), str(row[1]), str(row[2]),
-        shapely.from_geojson(row[3]), shapely.from_geojson(row[4]),
-    )  # fmt: skip
-
-
-def test_a_lasso_moves_a_building_into_a_neighbour(
-    page: Page, city: tuple[Engine, Settings]
-) -> None:
-    engine = city[0]
-    street_id, _, lon, lat = _street(engine)
-    page.open()
-    sign_in(page, engine, "planner")
-    token = page.js("() => JSON.parse(sessionStorage.getItem('gisgrid.session')).token")
-    made = httpx.post(
-        f"{page.server}/plans",
-        json={"parent": street_id, "name": "lasso 圈选"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert made.status_code == 201, made.text
-    plan_id = made.json()["id"]
-    building, source, target, box, neighbour = _lasso_case(engine, plan_id)
-
-    page.page.click("#pl-toggle")
-    page.page.wait_for_function("window.__gisgridPlanner.drawReady === true")
-    page.jump(lon, lat, 13)
-    page.page.click("#pl-list")
-    page.page.wait_for_selector(f"#pl-parent-list option[value='{street_id}']", state="attached")
-    page.page.select_option("#pl-parent-list", str(street_id))
-    page.page.click(f"#pl-plans button[data-plan-id='{plan_id}']")
-    page.page.wait_for_selector("#pl-checks [data-checks-ok]")
-    version = page.js(STATE)["plan"]["version"]
-
-    # close in on the building and the neighbour beside it
-    into = neighbour.intersection(box.buffer(0.002)).representative_point()
-    page.js(FIT, list(shapely.union_all([box, into.buffer(0.0002)]).bounds))
-    page.idle()
-    page.page.click("#pl-tools [data-tool=move]")
-    page.page.wait_for_function("window.__gisgridPlanner.drawing()")
-    w, s, e, n = box.bounds
-    for x, y in [(w, s), (e, s), (e, n), (w, n), (w, s)]:  # the first corner again closes it
-        _click(page, x, y)
-    page.page.wait_for_function(
-        "document.querySelector('#pl-hint').textContent.includes('move into')"
-    )
-    _click(page, into.x, into.y)
-    settled(page, version + 1)
-    assert "move done" in page.page.text_content("#pl-msg")
-    drafts = _drafts(engine, plan_id)
-    with engine.connect() as conn:
-        centre = shapely.from_geojson(
-            conn.execute(
-                text("SELECT ST_AsGeoJSON(ST_Centroid(geom)) FROM buildings WHERE id = :b"),
-                {"b": building},
-            ).scalar()
-        )
-    assert drafts[target][1].contains(centre), "the building now lies in the neighbour"
-    assert not drafts[source][1].contains(centre)
