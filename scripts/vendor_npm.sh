@@ -15,14 +15,27 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # package -> "version|licence|file file ..." (files relative to package/ in the tarball)
 declare -A TABLE=(
   [maplibre-gl]="6.17.0|BSD-3-Clause|dist/maplibre-gl.mjs dist/maplibre-gl-worker.mjs dist/maplibre-gl-shared.mjs dist/maplibre-gl.css"
+  [terra-draw]="1.35.0|MIT|dist/terra-draw.modern.js"
+  [terra-draw-maplibre-gl-adapter]="1.4.1|MIT|dist/terra-draw-maplibre-gl-adapter.modern.js"
   [idb-keyval]="6.3.0|Apache-2.0|dist/index.js"
   [htmx.org]="2.0.11|0BSD|dist/htmx.min.js"
+)
+# Packages whose tarball ships no licence file (terra-draw's monorepo keeps one LICENSE at
+# its root): package -> "copy kept in this repository|where that copy was taken from".
+declare -A LICENCE_COPY=(
+  [terra-draw]="scripts/licences/terra-draw.LICENSE|https://github.com/JamesLMilner/terra-draw/blob/main/LICENSE"
+  [terra-draw-maplibre-gl-adapter]="scripts/licences/terra-draw.LICENSE|https://github.com/JamesLMilner/terra-draw/blob/main/LICENSE"
 )
 # what the page does with the files, written into VENDOR.md
 declare -A USE=(
   [maplibre-gl]="Only the minified ES-module build is kept (no source maps, no -dev builds). The page
 loads \`maplibre-gl.mjs\` with \`<script type=\"module\">\`; it starts its web worker from
 \`maplibre-gl-worker.mjs\` next to itself."
+  [terra-draw]="Only the ES-module build (\`terra-draw.modern.js\`, the package's default export) is kept.
+The planner mode (api/static/planner.js) imports it as \`terra-draw\` through the page's import
+map, so the adapter's own \`import ... from \"terra-draw\"\` resolves to this file."
+  [terra-draw-maplibre-gl-adapter]="Only the ES-module build is kept. It imports the bare name \`terra-draw\`, which
+the page's import map (api/static/index.html) points at /static/vendor/terra-draw/."
   [idb-keyval]="Only the ES-module build \`dist/index.js\` is kept. The field app (\`api/static/field\`)
 imports it to keep reports waiting for the network in IndexedDB."
   [htmx.org]="The 2.0 line (4.x changed its request and event model). Only the minified build is
@@ -71,7 +84,14 @@ if hashlib.sha1(data).hexdigest() != shasum:
 PY
 
 tar -xzf "$work/pkg.tgz" -C "$work"
-licence_file="$(cd "$work/package" && ls | grep -iE '^licen[cs]e' | head -1)"
+licence_file="$(cd "$work/package" && ls | grep -iE '^licen[cs]e' | head -1 || true)"
+licence_note=""
+if [[ -z "$licence_file" && -n "${LICENCE_COPY[$PKG]:-}" ]]; then
+  IFS='|' read -r copy copy_from <<<"${LICENCE_COPY[$PKG]}"
+  licence_file="$(basename "$copy" | sed 's/^.*\.\(LICEN[CS]E\)$/\1/')"
+  cp "$ROOT/$copy" "$work/package/$licence_file"
+  licence_note="the npm tarball ships no licence file; $licence_file is $copy, copied from $copy_from"
+fi
 [[ -n "$licence_file" ]] || { echo "vendor_npm: $PKG has no licence file" >&2; exit 1; }
 
 rm -rf "$DEST"
@@ -91,6 +111,7 @@ cp "$work/package/$licence_file" "$DEST/$licence_file"
   echo "- integrity (checked): \`$integrity\`"
   echo "- shasum (checked): \`$shasum\`"
   echo "- licence: $licence, full text in $licence_file"
+  [[ -z "$licence_note" ]] || echo "- licence text: $licence_note"
   echo "- refresh: \`scripts/vendor_npm.sh $PKG [VERSION]\` (do not edit these files by hand)"
   if [[ -n "${USE[$PKG]:-}" ]]; then
     echo

@@ -2,10 +2,12 @@
 //
 // Everything on the map comes from this server: the tile catalogue (GET /tiles, then each
 // layer's TileJSON), /locate and /units/nearest for the click popup, /token and /me to sign
-// in, and the Hotspots panel's /analysis answers (hotspots.js). There is no basemap unless GISGRID_BASEMAP_URL names one, and no glyphs: the style uses
+// in, the Hotspots panel's /analysis answers (hotspots.js) and the planner mode's /plans
+// (planner.js, with the vendored terra-draw for drawing). There is no basemap unless GISGRID_BASEMAP_URL names one, and no glyphs: the style uses
 // circle, fill, line and raster layers only, and every text is HTML (popups, the legend).
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 import { hotspotClick, hotspotLegend, initHotspots, refreshHotspots } from "/static/hotspots.js";
+import { initPlanner, plannerClick, plannerLegend, plannerSession } from "/static/planner.js";
 
 const TOKEN_KEY = "gisgrid.session";
 const POINT_HIT_PX = 6; // how close a click must be to a point to open its popup
@@ -338,6 +340,15 @@ const GROUPS = {
   basemap: () => ["basemap"],
 };
 
+// A layer group shown or hidden from code (the planner mode), its checkbox following.
+function setShown(map, group, on) {
+  state.show[group] = on;
+  const box = document.querySelector(`[data-layer="${group}"]`);
+  if (box) box.checked = on;
+  applyVisibility(map);
+  renderLegend(map);
+}
+
 function applyVisibility(map) {
   for (const [group, layers] of Object.entries(GROUPS)) {
     for (const id of layers()) {
@@ -485,6 +496,8 @@ function renderLegend(map) {
     parts.push(`<div class="block" data-legend="hex"><div class="title">Hexagons 六边形: ${m.en} ${m.zh}</div>
       ${classRows(b, HEX_COLOURS)}</div>`);
   }
+  const plan = plannerLegend();
+  if (plan) parts.push(plan);
   const hot = hotspotLegend();
   if (hot) parts.push(hot);
   if (state.show.heat && map.getLayer("heat")) parts.push(heatLegend());
@@ -639,6 +652,7 @@ function openPopup(map, lngLat, html) {
 }
 
 function onClick(map, e) {
+  if (plannerClick(map, e)) return;
   const { x, y } = e.point;
   const box = [[x - POINT_HIT_PX, y - POINT_HIT_PX], [x + POINT_HIT_PX, y + POINT_HIT_PX]];
   const pointLayers = ["incident-points", "incident-clusters", "units", "places"].filter(
@@ -694,6 +708,7 @@ function showSession() {
     const scope = s.me.scope.level ? `${s.me.scope.level} #${s.me.scope.area_id}` : "whole city 全市";
     $("#who-role").textContent = `${s.me.username} · ${s.me.role} · scope 范围: ${scope}`;
   }
+  if (window.__gisgridMap && state.catalog.size) plannerSession(s);
 }
 
 function signedOut(message) {
@@ -876,6 +891,14 @@ async function main() {
   initHotspots(map, {
     api, esc, openPopup, filters: () => state.filters, onLegend: () => renderLegend(map),
   });
+  initPlanner(map, {
+    api, esc, onLegend: () => renderLegend(map), popup: () => state.popup,
+    refreshTiles: () => refreshSources(map, false),
+    tilejson: (id) => (canRead(id) ? state.catalog.get(id).tilejson : null),
+    shown: (group) => Boolean(state.show[group]),
+    setShown: (group, on) => setShown(map, group, on),
+  });
+  plannerSession(state.session);
   renderLegend(map);
   loadHeatLegend(map);
   window.__gisgridReady = true;
