@@ -17,9 +17,11 @@ from api.errors import FieldErrorRoute
 from api.limits import PLAN_FILE_MAX_BYTES
 from gisgrid.errors import InvalidInput
 from gisgrid.incidents.lifecycle import etag
-from gisgrid.planning import files
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
+# gisgrid.planning.files is imported in the routes, not here: it builds load specs from the
+# models, and a served process must start without them (tests/api/test_constraint_errors.py)
+GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"  # the same as files.GPKG_MEDIA_TYPE
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad input; `field` names it, `rows` every bad row of a file"},
@@ -34,16 +36,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     "/plans/{plan_id}/export.gpkg",
     summary="The plan as a GeoPackage: layer `grids` (code, name, parent_code, replaces_code)"
     " and layer `checks`",
-    responses={**ERRORS, 200: {"content": {files.GPKG_MEDIA_TYPE: {}}}},
+    responses={**ERRORS, 200: {"content": {GPKG_MEDIA_TYPE: {}}}},
     response_class=Response,
 )
 def export_plan(
     plan_id: int, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
+    from gisgrid.planning import files
+
     data = files.export_bytes(session, caller, plan_id, settings=settings)
     return Response(
         data,
-        media_type=files.GPKG_MEDIA_TYPE,
+        media_type=GPKG_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.gpkg"'},
     )
 
@@ -64,6 +68,8 @@ def import_plan(
     response: Response,
     make_valid: Annotated[bool, Form(description="Repair invalid polygons.")] = False,
 ) -> dict[str, Any]:
+    from gisgrid.planning import files
+
     suffix = files.check_upload_name(file.filename)
     data = file.file.read(PLAN_FILE_MAX_BYTES + 1)
     if len(data) > PLAN_FILE_MAX_BYTES:

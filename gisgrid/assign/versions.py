@@ -48,7 +48,6 @@ from sqlalchemy import Connection, text
 from gisgrid.assign.index import GridIndex
 from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.sql import load_sql, quote_ident
-from gisgrid.store.models import HIERARCHY
 from gisgrid.times import TimeLike, parse_instant
 
 STAGED = "_gisgrid_new_areas"
@@ -239,6 +238,9 @@ def _move_table(
     sel = np.flatnonzero(changed)
     if not len(sel):
         return 0
+    # imported here: a served process starts without the models (plans' routes import this)
+    from gisgrid.store.models import HIERARCHY
+
     payload: dict[str, Any] = {
         name: [None if v < 0 else int(v) for v in arr[sel].tolist()]
         for name, arr in zip(HIERARCHY, new, strict=True)
