@@ -73,6 +73,7 @@ const pl = {
   first: null, // the grid clicked first (merge, split) or selected
   lasso: null, // the drawn lasso polygon, waiting for its target grid
   drawnAt: -Infinity, // when terra-draw last finished a line or polygon
+  drawnEnd: null, // [lon, lat] of the point whose click finished it
   busy: false,
   hidden: [], // map layer groups the mode switched off, to switch back on
   routes: null, // the POST paths this server offers (from /openapi.json), to grey out the rest
@@ -379,12 +380,22 @@ function isDrawing() {
 }
 
 // The click that finishes a drawing reaches the map too, before or just after terra-draw's
-// finish event: before, isDrawing() holds; after, this window tells the map to ignore it.
+// finish event: before, isDrawing() holds; after, the map ignores a click at the finishing
+// point within this window. A quick click elsewhere (the grid the lasso moves into) counts.
 const AFTER_DRAWING_MS = 350;
+const FINISH_CLICK_PX = 8;
+
+function finishingClick(map, e) {
+  if (performance.now() - pl.drawnAt >= AFTER_DRAWING_MS || !pl.drawnEnd) return false;
+  const p = map.project(pl.drawnEnd);
+  return Math.hypot(p.x - e.point.x, p.y - e.point.y) <= FINISH_CLICK_PX;
+}
 
 function onDrawn(feature) {
   if (!feature) return;
   pl.drawnAt = performance.now();
+  const g = feature.geometry; // a polygon closes on its first point, a line ends on its last
+  pl.drawnEnd = g.type === "Polygon" ? g.coordinates[0][0] : g.coordinates[g.coordinates.length - 1];
   // leave terra-draw's own event handler before changing its mode
   setTimeout(() => {
     pl.draw.setMode("static");
@@ -452,7 +463,7 @@ export function plannerClick(map, e) {
     pickAt(e.lngLat);
     return true;
   }
-  if (isDrawing() || performance.now() - pl.drawnAt < AFTER_DRAWING_MS) return true;
+  if (isDrawing() || finishingClick(map, e)) return true;
   if (!pl.plan) {
     pickAt(e.lngLat);
     return true;
