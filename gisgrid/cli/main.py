@@ -19,6 +19,7 @@ from gisgrid.cli import hotspots as cli_hotspots
 from gisgrid.cli import incidents as cli_incidents
 from gisgrid.cli import io as cli_io
 from gisgrid.cli import plans as cli_plans
+from gisgrid.cli import replica as cli_replica
 from gisgrid.cli import tiles as cli_tiles
 from gisgrid.errors import GisgridError
 from gisgrid.settings import Settings, get_settings
@@ -240,6 +241,7 @@ cli_tiles.register(app)
 cli_hotspots.register(app)
 cli_incidents.register(app)
 cli_plans.register(app)
+cli_replica.register(db_app)
 
 
 def main() -> None:
