@@ -4,16 +4,23 @@ is passed over for the primary."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import geopandas as gpd
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from shapely import Point
+from sqlalchemy import Connection, Engine, text
 
+from gisgrid.analysis.service import TABLES, AnalysisService, request_key, requested
 from gisgrid.store.cluster import Cluster
 from gisgrid.store.reads import ReadRouter
+from gisgrid.tiles.filters import TileFilters
 from gisgrid.tiles.grid import tile_of
+from gisgrid.tiles.render import versions
 from tests.api.test_tiles import features, get_tile
 from tests.city_support import point_in
 from tests.support import wait_for_table
@@ -95,3 +102,42 @@ def test_a_lagging_replica_is_passed_over(
         finally:
             ctl.execute("SELECT pg_wal_replay_resume()")
             reads.wait_s = 5.0
+
+
+def test_an_analysis_answer_waits_for_the_replica_to_replay_the_write(
+    client: TestClient, store: Engine, worker: tuple[dict[str, str], int], replica: Cluster
+) -> None:
+    # the routes read the versions through the tile service (which records the primary's
+    # WAL position with them), then ask the analysis service for an answer at those versions.
+    # Replay is paused while the write commits and resumed 0.3 s later: the computation must
+    # wait for it on the replica (reading the paused replica at once would miss the write)
+    service: AnalysisService = client.app.state.analysis  # type: ignore[attr-defined]
+    reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
+    lon, lat = point_in(store, worker[1])
+    count = text("SELECT count(*) FROM incidents")
+
+    def compute(conn: Connection) -> gpd.GeoDataFrame:
+        n = conn.execute(count).scalar_one()
+        return gpd.GeoDataFrame({"id": [1], "n": [n]}, geometry=[Point(lon, lat)], crs=4326)
+
+    on_replica = reads.counts["replica"]
+    with psycopg.connect(replica.libpq_url(), autocommit=True) as ctl:
+        ctl.execute("SELECT pg_wal_replay_pause()")
+        resume = threading.Timer(0.3, lambda: ctl.execute("SELECT pg_wal_replay_resume()"))
+        try:
+            _insert(store, lon, lat)
+            with store.connect() as conn:
+                at = requested(dict(zip(TABLES, versions(conn, TABLES), strict=True)))
+                expected = conn.execute(count).scalar_one()
+            reads.saw(reads.primary_lsn())  # what TileService.versions does with the WAL row
+            what = request_key("replica-count", {}, TileFilters(), None)
+            resume.start()
+            t0 = time.monotonic()
+            answer = service.answer(what, at, compute, {}, TileFilters())
+            waited = time.monotonic() - t0
+        finally:
+            resume.join()
+            ctl.execute("SELECT pg_wal_replay_resume()")
+    assert answer.versions == at, "computed on a snapshot older than the versions"
+    assert int(answer.frame["n"].iloc[0]) == expected
+    assert reads.counts["replica"] == on_replica + 1 and waited >= 0.3
