@@ -141,3 +141,39 @@ def test_an_analysis_answer_waits_for_the_replica_to_replay_the_write(
     assert answer.versions == at, "computed on a snapshot older than the versions"
     assert int(answer.frame["n"].iloc[0]) == expected
     assert reads.counts["replica"] == on_replica + 1 and waited >= 0.3
+
+
+def test_a_tile_render_waits_for_the_replica_to_replay_the_write(
+    client: TestClient,
+    store: Engine,
+    admin: dict[str, str],
+    worker: tuple[dict[str, str], int],
+    replica: Cluster,
+) -> None:
+    # as above, through the tile route: replay paused while the write commits, resumed 0.3 s
+    # after; the render waits on the replica for the position read with the versions
+    _, grid = worker
+    lon, lat = point_in(store, grid)
+    zxy = (15, *tile_of(lon, lat, 15))
+    reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
+
+    def tile_count() -> int:
+        _, decoded = get_tile(client, "grids", zxy, admin)
+        (f,) = [f for f in features(decoded, "grids") if f["id"] == grid]
+        return int(f["properties"]["incidents"])
+
+    before = tile_count()
+    on_replica = reads.counts["replica"]
+    with psycopg.connect(replica.libpq_url(), autocommit=True) as ctl:
+        ctl.execute("SELECT pg_wal_replay_pause()")
+        resume = threading.Timer(0.3, lambda: ctl.execute("SELECT pg_wal_replay_resume()"))
+        try:
+            _insert(store, lon, lat)
+            resume.start()
+            t0 = time.monotonic()
+            assert tile_count() == before + 1, "the tile is older than a committed write"
+            waited = time.monotonic() - t0
+        finally:
+            resume.join()
+            ctl.execute("SELECT pg_wal_replay_resume()")
+    assert reads.counts["replica"] == on_replica + 1 and waited >= 0.3
