@@ -144,7 +144,7 @@ def db_url(
 def db_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Stop the local cluster, delete its data, and bring it up empty."""
+    """Stop the local cluster, delete its data (and its replica's), and bring it up empty."""
     from gisgrid.store.cluster import Cluster
 
     settings = _settings()
@@ -154,6 +154,10 @@ def db_reset(
     if not yes and not typer.confirm(f"delete every row in {cluster.pgdata}?"):
         raise typer.Exit(code=1)
     try:
+        # a replica of the old cluster could never follow the new one (another system id)
+        from gisgrid.store.replica import replica_down, replica_of
+
+        replica_down(cluster, replica_of(cluster, settings.replica_port), remove=True)
         cluster.reset()
         cluster.up()
     except GisgridError as exc:

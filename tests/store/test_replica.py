@@ -17,7 +17,7 @@ from gisgrid.cli.main import app
 from gisgrid.store.cluster import Cluster
 from gisgrid.store.engine import make_engine
 from gisgrid.store.reads import ReadRouter
-from gisgrid.store.replica import replica_of, replica_status, slot_name
+from gisgrid.store.replica import replica_down, replica_of, replica_status, slot_name
 from tests.support import scratch_engine, wait_for_table
 
 DB = "replica_store_scratch"
@@ -131,14 +131,24 @@ def test_a_stopped_replica_is_passed_over_then_used_again(
     assert router.counts["replica"] == 1
 
 
-def test_the_cli_makes_reports_stops_and_removes_a_replica(spare_cluster: Cluster) -> None:
+@pytest.fixture()
+def spare_replica(spare_cluster: Cluster) -> Iterator[Cluster]:
+    """The spare cluster's replica, as the CLI names it; stopped and removed after."""
     spare_cluster.up(migrate=False)
+    r = replica_of(spare_cluster)
+    yield r
+    replica_down(spare_cluster, r, remove=True)
+
+
+def test_the_cli_makes_reports_stops_and_removes_a_replica(
+    spare_cluster: Cluster, spare_replica: Cluster
+) -> None:
     env = {
         "GISGRID_DATA_DIR": str(spare_cluster.base),
         "GISGRID_DB_PORT": str(spare_cluster.port),
     }
     runner = CliRunner()
-    r = replica_of(spare_cluster)
+    r = spare_replica
     assert r.port == spare_cluster.port + 1
 
     def status() -> tuple[int, dict[str, object]]:
@@ -166,6 +176,12 @@ def test_the_cli_makes_reports_stops_and_removes_a_replica(spare_cluster: Cluste
     assert removed.exit_code == 0 and "removed" in removed.output
     assert not Path(r.base).exists()
     assert _slots(spare_cluster) == []
+
+    # a reset deletes the replica too: it could not follow the new cluster
+    assert runner.invoke(app, ["db", "replica", "up"], env=env).exit_code == 0
+    reset = runner.invoke(app, ["db", "reset", "--yes"], env=env)
+    assert reset.exit_code == 0, reset.output
+    assert not Path(r.base).exists() and r.running_pid() is None
 
 
 def test_the_cli_refuses_a_replica_of_an_external_database() -> None:
