@@ -39,6 +39,7 @@ from gisgrid.analysis.service import AnalysisService
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.settings import Settings, get_settings
 from gisgrid.store.engine import make_engine, make_session_factory
+from gisgrid.store.reads import ReadRouter
 from gisgrid.tiles.service import TileService
 
 
@@ -52,10 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.grid_index = GridIndexCache(engine)
-        app.state.tiles = TileService(engine, settings)
+        # tiles and analytics read a replica when one is configured (else the primary)
+        app.state.reads = reads = ReadRouter.from_settings(engine, settings)
+        app.state.tiles = TileService(engine, settings, reads)
         app.state.tile_cache = app.state.tiles.cache  # its hit counts, for tests and diagnostics
         # analysis answers, their tiles in the tile cache (one memory budget for tiles)
-        app.state.analysis = AnalysisService(engine, app.state.tiles.cache)
+        app.state.analysis = AnalysisService(engine, app.state.tiles.cache, reads=reads)
         # overdue cases escalated in the background (None: escalation_sweep_s is 0)
         app.state.sweeper = sweeper = Sweeper.from_settings(engine, settings)
         if sweeper is not None:
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if sweeper is not None:
                 await sweeper.stop()
             await app.state.tiles.close()
+            reads.dispose()
             engine.dispose()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets from the installed package, not a

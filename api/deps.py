@@ -8,13 +8,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from gisgrid.access.auth import Caller, caller_from_token
 from gisgrid.assign.locate import GridIndexCache
 from gisgrid.errors import NotAuthenticated, translate_db_errors
 from gisgrid.settings import Settings
+from gisgrid.store.reads import ReadRouter
 from gisgrid.tiles.service import TileService
 
 
@@ -34,9 +35,18 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_connection(request: Request) -> Iterator[Connection]:
+    """A connection for an analytics read: the replica once it has replayed every commit
+    made before this request, else the primary (:class:`gisgrid.store.reads.ReadRouter`)."""
+    reads: ReadRouter = request.app.state.reads
+    with reads.connect() as conn:
+        yield conn
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadConnectionDep = Annotated[Connection, Depends(get_read_connection)]
 
 
 def get_grid_index(request: Request) -> GridIndexCache:

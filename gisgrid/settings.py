@@ -245,6 +245,36 @@ class Settings(BaseSettings):
         ),
     )
 
+    # A streaming replica that serves tiles and analytics (gisgrid.store.reads); writes and
+    # everything else stay on the primary.
+    read_replica_url: str | None = Field(
+        default=None,
+        description=(
+            "A streaming replica of the database to read tiles and analytics from"
+            " (GISGRID_READ_REPLICA_URL=postgresql://...); a read waits until the replica has"
+            " replayed the primary's WAL up to the versions it is keyed by, else reads the"
+            " primary."
+        ),
+    )
+    use_replica: bool = Field(
+        default=False,
+        description=(
+            "Read tiles and analytics from the local replica (`gisgrid db replica up`) when"
+            " GISGRID_READ_REPLICA_URL is not set."
+        ),
+    )
+    replica_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of the local replica (db_port + 1)."
+    )
+    replica_wait_s: float = Field(
+        default=0.5,
+        ge=0,
+        description=(
+            "How long a read waits for the replica to catch up with the primary before it"
+            " reads the primary instead, in seconds."
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_plan_limits(self) -> Settings:
         for what in ("households", "residents"):

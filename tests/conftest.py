@@ -95,3 +95,16 @@ def store(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Engine]:
     default = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_") + "_scratch"
     with tiny_city(cluster, getattr(request.module, "DB", default)) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def replica(cluster: Cluster) -> Iterator[Cluster]:
+    """A streaming replica of the run's cluster (pg_basebackup -R), removed at the end."""
+    from gisgrid.store.replica import replica_down, replica_of, replica_up
+
+    r = replica_of(cluster, port=TEST_PORT + 8)
+    replica_up(cluster, r)
+    try:
+        yield r
+    finally:
+        replica_down(cluster, r, remove=True)

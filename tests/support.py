@@ -39,3 +39,20 @@ def database_exists(cluster: Cluster, name: str) -> bool:
     with psycopg.connect(cluster.libpq_url("postgres"), autocommit=True) as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     return row is not None
+
+
+def wait_for_table(replica: Cluster, dbname: str, table: str, timeout_s: float = 30) -> None:
+    """Wait until a replica has replayed the creation of ``dbname`` and ``table`` in it."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(replica.libpq_url(dbname)) as conn:
+                if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,):
+                    return
+        except psycopg.OperationalError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the replica has no {dbname}.{table} after {timeout_s} s")
+        time.sleep(0.05)

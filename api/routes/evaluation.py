@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, SessionDep
+from api.deps import CallerDep, ReadConnectionDep
 from api.errors import FieldErrorRoute
 from gisgrid.analysis import evaluation
 from gisgrid.times import CITY_TZ
@@ -27,7 +27,7 @@ UNTIL_HELP = "Until, included (a bare date includes that whole day). Default: no
 
 @router.get("/stats/incidents", summary="Closure and on-time rates per grid, unit or worker")
 def stats_incidents(
-    session: SessionDep,
+    reads: ReadConnectionDep,
     caller: CallerDep,
     by: Annotated[str, Query(description="grid, unit or worker (who reported)")] = "grid",
     since: Annotated[str | None, Query(description=SINCE_HELP)] = None,
@@ -36,5 +36,5 @@ def stats_incidents(
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     start, end = evaluation.period(since, until, now)
-    rates = evaluation.incident_rates(session, caller.scope, by, start, end, now, limit)
+    rates = evaluation.incident_rates(reads, caller.scope, by, start, end, now, limit)
     return {"by": by, "since": start, "until": end, "groups": [asdict(r) for r in rates]}

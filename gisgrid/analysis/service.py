@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Engine
 from gisgrid.access.scope import Scope
 from gisgrid.analysis.geojson import feature_collection, plain
 from gisgrid.errors import translate_db_errors
+from gisgrid.store.reads import ReadRouter
 from gisgrid.tiles.cache import CachedTile, TileCache
 from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.tiles.frames import FrameTiles
@@ -137,8 +138,17 @@ Compute = Callable[[Connection], "gpd.GeoDataFrame"]
 class AnalysisService:
     """Held answers for one engine, and their tiles in ``tile_cache``."""
 
-    def __init__(self, engine: Engine, tile_cache: TileCache, size: int = ANSWERS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tile_cache: TileCache,
+        size: int = ANSWERS,
+        reads: ReadRouter | None = None,
+    ) -> None:
         self.engine = engine
+        # computations read through ``reads``: the replica once it has replayed up to the
+        # tile service's last versions read (share the tile service's router), else engine
+        self.reads = reads or ReadRouter(engine)
         self.tile_cache = tile_cache
         self.size = size
         self.computed = 0  # answers computed (not served from memory), for tests
@@ -173,7 +183,7 @@ class AnalysisService:
             hit = self.held(what, now)
             if hit is not None:
                 return hit
-            with translate_db_errors(), self.engine.connect() as conn:
+            with translate_db_errors(), self.reads.connect_seen() as conn:
                 rr = conn.execution_options(isolation_level="REPEATABLE READ")
                 with rr.begin():
                     seen = versions(rr, TABLES)

@@ -19,6 +19,7 @@ from gisgrid.cli import hotspots as cli_hotspots
 from gisgrid.cli import incidents as cli_incidents
 from gisgrid.cli import io as cli_io
 from gisgrid.cli import plans as cli_plans
+from gisgrid.cli import replica as cli_replica
 from gisgrid.cli import tiles as cli_tiles
 from gisgrid.errors import GisgridError
 from gisgrid.settings import Settings, get_settings
@@ -143,7 +144,7 @@ def db_url(
 def db_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Stop the local cluster, delete its data, and bring it up empty."""
+    """Stop the local cluster, delete its data (and its replica's), and bring it up empty."""
     from gisgrid.store.cluster import Cluster
 
     settings = _settings()
@@ -153,6 +154,10 @@ def db_reset(
     if not yes and not typer.confirm(f"delete every row in {cluster.pgdata}?"):
         raise typer.Exit(code=1)
     try:
+        # a replica of the old cluster could never follow the new one (another system id)
+        from gisgrid.store.replica import replica_down, replica_of
+
+        replica_down(cluster, replica_of(cluster, settings.replica_port), remove=True)
         cluster.reset()
         cluster.up()
     except GisgridError as exc:
@@ -240,6 +245,7 @@ cli_tiles.register(app)
 cli_hotspots.register(app)
 cli_incidents.register(app)
 cli_plans.register(app)
+cli_replica.register(db_app)
 
 
 def main() -> None:

@@ -34,8 +34,9 @@ from sqlalchemy import Engine
 
 from gisgrid.access.auth import Caller, caller_from_token, decode_token
 from gisgrid.settings import Settings
+from gisgrid.store.reads import ReadRouter, with_wal_lsn
 from gisgrid.tiles.cache import CachedTile, TileCache
-from gisgrid.tiles.clock import VersionClock, libpq_url
+from gisgrid.tiles.clock import VERSIONS_SQL, VersionClock, libpq_url
 from gisgrid.tiles.filters import known_categories
 from gisgrid.tiles.gate import RenderGate
 from gisgrid.tiles.layers import Layer
@@ -63,11 +64,16 @@ def etag(key: tuple[Any, ...]) -> str:
 class TileService:
     """The tile cache, the version clock and the caches in front of them, for one engine."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, reads: ReadRouter | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
-        self.clock = VersionClock(libpq_url(engine.url.render_as_string(False)))
+        # renders read through ``reads`` (a replica, when one is configured): the versions
+        # read then also returns the primary's WAL position, which a replica render waits for
+        self.reads = reads or ReadRouter(engine)
+        url = libpq_url(engine.url.render_as_string(False))
+        with_lsn = self.reads.replica is not None
+        self.clock = VersionClock(url, with_wal_lsn(VERSIONS_SQL) if with_lsn else VERSIONS_SQL)
         self.gate = RenderGate(settings.tile_renders_per_client, settings.tile_render_queue)
         self._lock = threading.Lock()  # the blocking methods run in several worker threads
         self._callers: dict[str, tuple[float, Caller]] = {}
@@ -76,7 +82,7 @@ class TileService:
 
     async def versions(self) -> dict[str, int]:
         """The tables' data versions, as of a read that started after this call."""
-        return await self.clock.read()
+        return self.reads.take_lsn(dict(await self.clock.read()))
 
     # -- callers ------------------------------------------------------------------------
     def held_caller(self, token: str) -> Caller | None:
@@ -134,8 +140,10 @@ class TileService:
     # -- tiles --------------------------------------------------------------------------
     def render(self, layer: Layer, z: int, x: int, y: int, qp: dict[str, Any]) -> CachedTile:
         """Blocking: render a tile (a vector tile gzipped, as served), keyed and cached by the
-        versions it was rendered at."""
-        with self.engine.connect() as conn:
+        versions it was rendered at. With a replica, the render reads it once it has
+        replayed the primary's WAL up to the last :meth:`versions` read (so never older
+        than the versions a request brought), else the primary."""
+        with self.reads.connect_seen() as conn:
             if layer.kind == "vector":  # one statement: no BEGIN/COMMIT round trips around it
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             body, seen = render(conn, layer, z, x, y, qp)
