@@ -202,6 +202,8 @@ def browse(base: str, walks: list[list[str]], duration_s: float, token: str | No
             Path(tmp, f"walk_{i}.txt").write_text("\n".join(paths) + "\n")
         n = str(len(walks))
         argv = ["wrk", "-t", n, "-c", n, "-d", f"{max(1, round(duration_s))}s", "--latency"]
+        # a slow tile is latency, not a socket error (wrk's default gives up after 2 s)
+        argv += ["--timeout", "60s"]
         argv += ["-s", str(script), base + "/", "--", tmp, token or ""]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
     line = next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{"))

@@ -54,8 +54,11 @@ def test_the_writes_landed_in_the_store(report: list[dict], store: Engine) -> No
         assert sum(r["transitions"].values()) + r["reports"] == 12
         assert 0 < r["report_p50_ms"] <= r["report_p95_ms"] and math.isfinite(r["report_p95_ms"])
         assert r["overdue_scheduled"] >= 3
+        assert r["reports_alone"] == live.QUIET_REPORTS
+        assert 0 < r["report_alone_p50_ms"] <= r["report_alone_p95_ms"]
     with store.connect() as conn:
         sent = conn.execute(
             text("SELECT count(*) FROM incidents WHERE description = 'live bench'")
         ).scalar_one()
-    assert sent == sum(r["reports"] for r in report) + len(report)  # + one warm-up each
+    # and before them, in each mode, one warm-up report and the reports sent alone
+    assert sent == sum(r["reports"] + 1 + r["reports_alone"] for r in report)
