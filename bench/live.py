@@ -228,7 +228,7 @@ class Writes:
     report_ids: list[int] = field(default_factory=list)
     transitions: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
-    late_s: float = 0.0  # how far the last write started behind its schedule
+    late_s: float = 0.0  # the furthest a write started behind its schedule
 
 
 class Replay(threading.Thread):
@@ -270,7 +270,7 @@ class Replay(threading.Thread):
                 if wait > 0:
                     time.sleep(wait)
                 else:
-                    self.out.late_s = -wait
+                    self.out.late_s = max(self.out.late_s, -wait)
                 self._one(client, self.kinds[k % len(self.kinds)], k)
 
     def _one(self, client: Any, kind: str, k: int) -> None:
@@ -481,6 +481,7 @@ def table(results: list[ModeResult]) -> str:
             " ".join(f"{k}:{v}" for k, v in sorted(r.failed_writes.items())) or "0"
             for r in results], ""),
         ("cases due in the run", [str(r.overdue_scheduled) for r in results], ""),
+        ("writes behind schedule s", [f"{r.write_late_s:.1f}" for r in results], ""),
     ]  # fmt: skip
     base = next((r for r in results if r.mode == "without"), None)
     if base is not None:
