@@ -4,7 +4,8 @@ A tile response is cached in process under a key that holds the tables' data ver
 :mod:`gisgrid.tiles.layers`), the filters and the caller's scope; its ETag is made from the same
 key, so a client's conditional request is answered 304 without rendering, and any write to
 a table the layer shows changes both. ``Cache-Control: no-cache`` makes browsers revalidate
-every time: a tile is never stale.
+every time: a tile is never stale. ``X-Cache: hit`` or ``miss`` says whether the request found
+the tile in the cache (one that waited for another request's render of it counts as a miss).
 """
 
 from __future__ import annotations
@@ -234,6 +235,7 @@ async def tile(
     if held and tag in [v.strip() for v in held.split(",")]:
         return Response(status_code=304, headers=_headers(tag, caller))
     hit = tiles.cache.get(key)
+    cached = hit is not None
     if hit is None:
         # a miss renders within the client's share (gisgrid.tiles.gate): one client's varying
         # from/to cannot take every render slot
@@ -244,6 +246,8 @@ async def tile(
             if hit is None:
                 hit = await run_in_threadpool(tiles.render, lay, z, x, y, qp)
     headers = _headers(hit.etag, caller)
+    # whether this request found the tile rendered: how a load test reads the hit rate
+    headers["X-Cache"] = "hit" if cached else "miss"
     if not hit.body:
         return Response(status_code=204, headers=headers)
     body = hit.body
