@@ -25,8 +25,9 @@ demo: sysdeps venv
 	$(BIN)/gisgrid serve
 
 ## make test: lint, types and the whole test suite against a PostGIS the run starts itself
-# with Chromium and CJK fonts for the web map's browser tests (override: make test SYSDEPS_FLAGS=)
-test: SYSDEPS_FLAGS ?= --browser
+# with Chromium and CJK fonts for the web map's browser tests and wrk for the live benchmark's test
+# (override: make test SYSDEPS_FLAGS=)
+test: SYSDEPS_FLAGS ?= --browser --bench
 test: sysdeps venv lint types pytest
 
 lint: venv

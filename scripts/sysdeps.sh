@@ -2,7 +2,8 @@
 # Install the system packages gisgrid needs (Debian/Ubuntu): PostgreSQL with PostGIS,
 # gdal-bin (ogrinfo, the real-client tests), python3-venv, and with --browser Chromium and
 # CJK fonts (the web map's browser tests; Chinese labels render as boxes without them), and
-# with --bench wrk (the compiled load generator the API and tile benchmarks use; not the tests).
+# with --bench wrk (the compiled load generator of the API, tile and live benchmarks; `make test`
+# installs it too, for tests/test_bench_live.py).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
