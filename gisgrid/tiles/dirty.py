@@ -11,10 +11,12 @@ around a tile (the clusters' 64/4096 buffer, the hexagons' two cells, the heat k
 when this map started (or last started over), below which it knows nothing and so treats
 every tile as changed then.
 
-Points are kept at every zoom. An area's box is kept down to a zoom of its level
-(:data:`FAMILIES`): a district spans thousands of zoom-16 tiles; a tile deeper than that zoom
-takes the version of its ancestor there, which holds every change whose box meets the
-ancestor (a few more tiles dirtied than needed, never fewer).
+Points are kept down to zoom 16 (the layers' maxzoom), an area's box down to a zoom of its
+level (:data:`FAMILIES`): a district spans thousands of zoom-16 tiles. A tile deeper than
+that zoom takes the version of its ancestor there, which holds every change whose box meets
+the ancestor (a few more tiles dirtied than needed, never fewer). Up to
+:data:`GRID_POINT_MAXZOOM` a write also dirties the point layers' tiles its grid's box reaches,
+for layers that draw a grid's counts at a point of the grid (a rollup by grid).
 
 Examples
 --------
@@ -42,8 +44,15 @@ from gisgrid.tiles.grid import BUFFER, EXTENT, MAX_ZOOM
 from gisgrid.tiles.raster import KERNEL_MAXZOOM, TILE_PX, TRUNCATE, bandwidth_px
 
 MAX_LAT = 85.0511287798
-# a touch past this many kept tiles starts the map over (every tile dirty once)
-MAX_TILES = 2_000_000
+# a touch past this many kept tiles starts the map over (every tile dirty once): ~100 MB
+MAX_TILES = 1_000_000
+# The layers' maxzoom: a deeper tile takes its zoom-16 ancestor's version. The heat kernel
+# keeps its zoom-15 ground size above zoom 15, so the ancestor's margin covers its reach.
+POINT_KEEP_ZOOM = 16
+# Up to this zoom an incident-point layer may draw a grid's counts at a point of the grid
+# rather than at the incidents' own points (a rollup by grid): there a write also dirties
+# the point layers' tiles its grid's box reaches.
+GRID_POINT_MAXZOOM = 13
 
 
 def _buffer(z: int) -> float:
@@ -74,11 +83,19 @@ class Family:
     margin: Callable[[int], float]
     keep_zoom: int
 
+    def reached_by(self, kind: str) -> int:
+        """The deepest zoom at which a change of ``kind`` reaches this family (-1: none)."""
+        if kind == self.kind:
+            return self.keep_zoom
+        if kind == "grid" and self.kind == "point":
+            return min(GRID_POINT_MAXZOOM, self.keep_zoom)
+        return -1
+
 
 FAMILIES: dict[str, Family] = {
-    "incidents": Family("point", _buffer, MAX_ZOOM),
-    "hex": Family("point", _hex, MAX_ZOOM),
-    "heat": Family("point", _heat, MAX_ZOOM),
+    "incidents": Family("point", _buffer, POINT_KEEP_ZOOM),
+    "hex": Family("point", _hex, POINT_KEEP_ZOOM),
+    "heat": Family("point", _heat, POINT_KEEP_ZOOM),
     "grids": Family("grid", _buffer, 16),
     "communities": Family("community", _buffer, 15),
     "streets": Family("street", _buffer, 13),
@@ -88,11 +105,14 @@ FAMILIES: dict[str, Family] = {
 LAYER_FAMILY: dict[str, str] = {name: name for name in FAMILIES}
 
 
-def _tile_xy(lon: float, lat: float, n: int) -> tuple[float, float]:
-    """Fractional tile coordinates of a point at a zoom with n tiles a side."""
+_MARGINS = {name: [fam.margin(z) for z in range(MAX_ZOOM + 1)] for name, fam in FAMILIES.items()}
+
+
+def _world_xy(lon: float, lat: float) -> tuple[float, float]:
+    """A point's place on the Web Mercator world as fractions of its width (y southwards)."""
     lat = max(min(lat, MAX_LAT), -MAX_LAT)
     r = math.radians(lat)
-    return (lon + 180) / 360 * n, (1 - math.asinh(math.tan(r)) / math.pi) / 2 * n
+    return (lon + 180) / 360, (1 - math.asinh(math.tan(r)) / math.pi) / 2
 
 
 class DirtyMap:
@@ -100,7 +120,8 @@ class DirtyMap:
 
     def __init__(self, floor: int) -> None:
         self.floor = floor
-        self._tiles: dict[str, dict[tuple[int, int, int], int]] = {f: {} for f in FAMILIES}
+        # per family, (z << 56 | x << 28 | y) -> the latest change that reached that tile
+        self._tiles: dict[str, dict[int, int]] = {f: {} for f in FAMILIES}
         self.size = 0
 
     def restart(self, floor: int) -> None:
@@ -116,24 +137,23 @@ class DirtyMap:
         if kind == "all":
             self.restart(value)
             return
+        wx0, wy1 = _world_xy(x0, y0)  # y grows southwards
+        wx1, wy0 = _world_xy(x1, y1)
         for name, fam in FAMILIES.items():
-            if fam.kind != kind:
-                continue
             tiles = self._tiles[name]
-            for z in range(fam.keep_zoom + 1):
-                n = 1 << z
-                m = fam.margin(z)
-                fx0, fy1 = _tile_xy(x0, y0, n)  # y grows southwards
-                fx1, fy0 = _tile_xy(x1, y1, n)
-                for tx in range(max(0, math.floor(fx0 - m)), min(n - 1, math.floor(fx1 + m)) + 1):
-                    for ty in range(
-                        max(0, math.floor(fy0 - m)), min(n - 1, math.floor(fy1 + m)) + 1
-                    ):
-                        key = (z, tx, ty)
+            margins = _MARGINS[name]
+            for z in range(fam.reached_by(kind) + 1):
+                n, m = 1 << z, margins[z]
+                xs = range(max(0, math.floor(wx0 * n - m)), min(n - 1, math.floor(wx1 * n + m)) + 1)
+                ys = range(max(0, math.floor(wy0 * n - m)), min(n - 1, math.floor(wy1 * n + m)) + 1)
+                for tx in xs:
+                    for ty in ys:
+                        key = z << 56 | tx << 28 | ty
                         old = tiles.get(key)
                         if old is None:
                             self.size += 1
-                        if old is None or old < value:
+                            tiles[key] = value
+                        elif old < value:
                             tiles[key] = value
         if self.size > MAX_TILES:
             self.restart(value)
@@ -144,4 +164,4 @@ class DirtyMap:
         if z > fam.keep_zoom:
             shift = z - fam.keep_zoom
             z, x, y = fam.keep_zoom, x >> shift, y >> shift
-        return max(self.floor, self._tiles[LAYER_FAMILY[layer]].get((z, x, y), self.floor))
+        return max(self.floor, self._tiles[LAYER_FAMILY[layer]].get(z << 56 | x << 28 | y, 0))

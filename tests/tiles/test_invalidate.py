@@ -303,3 +303,52 @@ def test_a_read_asked_for_after_a_commit_sees_its_tiles_dirty(store: Engine, cor
     w0, e0, w1, e1 = asyncio.run(scenario())
     assert w1[0] > w0[0], "the written tile has a new version"
     assert e1 == e0, "a tile far away keeps its version"
+
+
+def test_the_log_is_written_under_the_counter_its_statement_set(
+    store: Engine, corners: Any
+) -> None:
+    """The log triggers fire after tile_version_bump: a reader that has seen counter N and
+    reads every row past N cannot miss a write."""
+    west, _, _, _ = corners
+    case = _insert(store, *west)
+    try:
+        with store.connect() as conn:
+            seq, version = conn.execute(
+                text(
+                    "SELECT (SELECT max(seq) FROM tile_dirty),"
+                    " (SELECT version FROM tile_versions WHERE layer = 'incidents')"
+                )
+            ).one()
+        assert seq == version
+    finally:
+        _delete(store, case)
+
+
+def test_a_reader_behind_the_pruned_log_starts_over(store: Engine, corners: Any) -> None:
+    west, _, _, _ = corners
+    clock = VersionClock(libpq_url(store.url.render_as_string(False)), track=True)
+    z, (x, y) = 16, tile_of(*west, 16)
+
+    async def scenario() -> tuple[int, int, int]:
+        await clock.read()
+        before = clock.tile_version("incidents", z, x, y)[0]
+        # more statements than the log keeps (gisgrid_dirty_keep), none touching a row
+        await asyncio.to_thread(
+            _run,
+            store,
+            "DO $$ BEGIN FOR i IN 1..(gisgrid_dirty_keep() + 1000) LOOP"
+            " UPDATE incidents SET status = status WHERE false; END LOOP; END $$",
+        )
+        await clock.read()
+        after = clock.tile_version("incidents", z, x, y)[0]
+        await clock.close()
+        return before, after, clock._seen_seq
+
+    before, after, seen = asyncio.run(scenario())
+    assert after > before and after == seen, "every tile is dirty once: the floor moved up"
+
+
+def _run(store: Engine, sql: str) -> None:
+    with store.begin() as conn:
+        conn.execute(text(sql))
