@@ -23,6 +23,7 @@ BENCHMARKS = (
     "plans",
     "replica",
     "live",
+    "invalidate",
 )
 
 

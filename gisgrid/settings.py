@@ -11,7 +11,7 @@ import secrets
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -155,6 +155,15 @@ class Settings(BaseSettings):
         default=100,
         ge=0,
         description="A client's misses that may wait for a render slot; past them, 429.",
+    )
+    tile_invalidation: Literal["tile", "table"] = Field(
+        default="tile",
+        description=(
+            "What an incident write or a passing due time invalidates in the tile cache:"
+            " 'tile', only the tiles its point and the areas it counts into reach"
+            " (gisgrid.tiles.dirty); 'table', every incident-derived tile (the whole-table"
+            " versions of tile_versions)."
+        ),
     )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

@@ -1,9 +1,11 @@
 """Tiles: MVT and PNG tiles, their TileJSON 3.0 documents, and the index of layers.
 
 A tile response is cached in process under a key that holds the tables' data versions (see
-:mod:`gisgrid.tiles.layers`), the filters and the caller's scope; its ETag is made from the same
-key, so a client's conditional request is answered 304 without rendering, and any write to
-a table the layer shows changes both. ``Cache-Control: no-cache`` makes browsers revalidate
+:mod:`gisgrid.tiles.layers`; for an incident-derived layer, the tile's own, see
+:meth:`gisgrid.tiles.service.TileService.key`), the filters and the caller's scope; its
+ETag is made from the same key, so a client's conditional request is answered 304 without
+rendering, and any write to a table the layer shows (or, per tile, any write that reaches
+the tile) changes both. ``Cache-Control: no-cache`` makes browsers revalidate
 every time: a tile is never stale. ``X-Cache: hit`` or ``miss`` says whether the request found
 the tile in the cache (one that waited for another request's render of it counts as a miss).
 """
@@ -35,7 +37,7 @@ from gisgrid.tiles.filters import (
 from gisgrid.tiles.gate import client_key
 from gisgrid.tiles.grid import MAX_ZOOM, check_tile
 from gisgrid.tiles.layers import LAYERS, Layer, layer_of
-from gisgrid.tiles.service import TileService, etag, tile_key
+from gisgrid.tiles.service import TileService, etag
 
 MVT = "application/vnd.mapbox-vector-tile"
 PNG = "image/png"
@@ -229,7 +231,7 @@ async def tile(
     _check_params(request.query_params, lay)
     now = await tiles.versions()
     qp = query_params(await _filters(request, tiles, now), scope, parse_at(request.query_params))
-    key = tile_key(lay, z, x, y, qp, tuple(now.get(name, 0) for name in lay.tables))
+    key = tiles.key(lay, z, x, y, qp, now)
     tag = etag(key)
     held = request.headers.get("if-none-match")
     if held and tag in [v.strip() for v in held.split(",")]:
@@ -244,7 +246,7 @@ async def tile(
         async with tiles.gate.admit(who):
             hit = tiles.cache.get(key)  # rendered meanwhile by another of its requests?
             if hit is None:
-                hit = await run_in_threadpool(tiles.render, lay, z, x, y, qp)
+                hit = await run_in_threadpool(tiles.render, lay, z, x, y, qp, key)
     headers = _headers(hit.etag, caller)
     # whether this request found the tile rendered: how a load test reads the hit rate
     headers["X-Cache"] = "hit" if cached else "miss"

@@ -17,7 +17,7 @@ nothing to do.
 Examples
 --------
 >>> [f.name for f in FUNCTION_FILES]
-['assign_store', 'tiles']
+['assign_store', 'tiles', 'tile_dirty']
 >>> len(FUNCTION_FILES[1].sha256)
 64
 """
@@ -55,6 +55,7 @@ class FunctionFile:
 FUNCTION_FILES: tuple[FunctionFile, ...] = (
     FunctionFile("assign_store", drop="assign_store_drop"),
     FunctionFile("tiles", drop="tiles_drop"),
+    FunctionFile("tile_dirty", drop="tile_dirty_drop"),
 )
 
 _UPSERT = text(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -632,13 +633,36 @@ class TileVersion(Base):
     Tile caches put the versions of the tables a layer reads into their key, so a write (by
     the loader, the API, a reassignment or psql) makes every cached tile of those layers a
     miss: nobody sees a stale tile. Rows: areas, buildings, places, units, incidents and
-    incident_categories (which the tile routes validate category filters against).
+    incident_categories (which the tile routes validate category filters against), and
+    incidents_log: the incidents counter up to which :class:`TileDirty` has been pruned.
     """
 
     __tablename__ = "tile_versions"
 
     layer: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class TileDirty(Base):
+    """Where the incident writes landed, one row per point and grid a statement touched (old
+    and new), under ``seq``: the incidents counter of ``tile_versions`` that statement set.
+
+    Written by the triggers of ``gisgrid/sql/tile_dirty.sql`` in the writer's transaction;
+    read by :class:`gisgrid.tiles.clock.VersionClock` ("what changed since seq N"), which
+    dirties only the tiles they reach. ``everything``: a statement too large to log row by
+    row (or a TRUNCATE) dirties every tile. Pruned as it grows (the ``incidents_log`` row of
+    ``tile_versions`` says up to which seq).
+    """
+
+    __tablename__ = "tile_dirty"
+    __table_args__ = (Index("ix_tile_dirty_seq", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(BigInteger)
+    everything: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class SqlState(Base):

@@ -50,14 +50,19 @@ POLL_S = 0.002
 WAITS_KEPT = 10_000
 
 
-def with_wal_lsn(versions_sql: str) -> str:
-    """A versions read (rows of name and version) that also returns the primary's WAL
-    position as the row :data:`WAL_KEY`. One statement: its snapshot is taken before the
-    position is read, so the position is at or past every commit the versions count
-    (a commit is flushed before it becomes visible)."""
+def with_wal_lsn(versions_sql: str, width: int = 2) -> str:
+    """A versions read (rows of name and version, then ``width - 2`` more columns, NULL in
+    the added row) that also returns the primary's WAL position as the row :data:`WAL_KEY`.
+    One statement: its snapshot is taken before the position is read, so the position is at
+    or past every commit the versions count (a commit is flushed before it becomes visible).
+
+    >>> with_wal_lsn("SELECT a, b, c FROM t", width=3).endswith("::bigint, NULL")
+    True
+    """
+    pad = ", NULL" * (width - 2)
     return (
         f"SELECT * FROM ({versions_sql}) AS v"
-        f" UNION ALL SELECT '{WAL_KEY}', (pg_current_wal_lsn() - '0/0')::bigint"
+        f" UNION ALL SELECT '{WAL_KEY}', (pg_current_wal_lsn() - '0/0')::bigint{pad}"
     )
 
 

@@ -12,6 +12,10 @@ as such) in a worker thread, so a cache hit never waits for one.
 A tile's key holds the versions of the tables its layer reads, the filters and the caller's
 scope (:func:`tile_key`); its ETag is made from the key (:func:`etag`), so a write to a
 table the layer shows changes both, and a client's conditional request needs no rendering.
+With ``tile_invalidation="tile"`` (the default) an incident-derived layer's key holds, instead
+of the whole incidents table's versions, the tile's own (:meth:`TileService.key`): the latest
+incident write and passed due time that reached it (:mod:`gisgrid.tiles.dirty`), so a report
+in one corner of the city leaves the rest of the cache warm.
 
 Examples
 --------
@@ -37,6 +41,7 @@ from gisgrid.settings import Settings
 from gisgrid.store.reads import ReadRouter, with_wal_lsn
 from gisgrid.tiles.cache import CachedTile, TileCache
 from gisgrid.tiles.clock import VERSIONS_SQL, VersionClock, libpq_url
+from gisgrid.tiles.dirty import LAYER_FAMILY
 from gisgrid.tiles.filters import known_categories
 from gisgrid.tiles.gate import RenderGate
 from gisgrid.tiles.layers import Layer
@@ -73,7 +78,12 @@ class TileService:
         self.reads = reads or ReadRouter(engine)
         url = libpq_url(engine.url.render_as_string(False))
         with_lsn = self.reads.replica is not None
-        self.clock = VersionClock(url, with_wal_lsn(VERSIONS_SQL) if with_lsn else VERSIONS_SQL)
+        self.per_tile = settings.tile_invalidation == "tile"
+        self.clock = VersionClock(
+            url, with_wal_lsn(VERSIONS_SQL) if with_lsn else VERSIONS_SQL, track=self.per_tile
+        )
+        if with_lsn:  # the tracking read's rows are seven columns wide
+            self.clock.changes_sql = with_wal_lsn(self.clock.changes_sql, width=7)
         self.gate = RenderGate(settings.tile_renders_per_client, settings.tile_render_queue)
         self._lock = threading.Lock()  # the blocking methods run in several worker threads
         self._callers: dict[str, tuple[float, Caller]] = {}
@@ -83,6 +93,19 @@ class TileService:
     async def versions(self) -> dict[str, int]:
         """The tables' data versions, as of a read that started after this call."""
         return self.reads.take_lsn(dict(await self.clock.read()))
+
+    def key(
+        self, layer: Layer, z: int, x: int, y: int, qp: dict[str, Any], now: dict[str, int]
+    ) -> tuple[Any, ...]:
+        """The tile's cache key as of ``now`` (what :meth:`versions` returned, awaited by
+        this request): the versions of the layer's tables; for an incident-derived layer
+        under per-tile invalidation, the tile's own incidents and overdue versions in place
+        of the whole table's."""
+        if not self.per_tile or layer.id not in LAYER_FAMILY:
+            return tile_key(layer, z, x, y, qp, tuple(now.get(t, 0) for t in layer.tables))
+        wrote, due = self.clock.tile_version(layer.id, z, x, y)
+        own = {"incidents": wrote, "overdue": due}
+        return tile_key(layer, z, x, y, qp, tuple(own.get(t, now.get(t, 0)) for t in layer.tables))
 
     # -- callers ------------------------------------------------------------------------
     def held_caller(self, token: str) -> Caller | None:
@@ -138,18 +161,29 @@ class TileService:
         return bounds
 
     # -- tiles --------------------------------------------------------------------------
-    def render(self, layer: Layer, z: int, x: int, y: int, qp: dict[str, Any]) -> CachedTile:
+    def render(
+        self,
+        layer: Layer,
+        z: int,
+        x: int,
+        y: int,
+        qp: dict[str, Any],
+        key: tuple[Any, ...] | None = None,
+    ) -> CachedTile:
         """Blocking: render a tile (a vector tile gzipped, as served), keyed and cached by the
-        versions it was rendered at. With a replica, the render reads it once it has
-        replayed the primary's WAL up to the last :meth:`versions` read (so never older
-        than the versions a request brought), else the primary."""
+        versions it was rendered at; under per-tile invalidation, by ``key`` (the request's
+        :meth:`key`: the render started after the read that made it, so it shows at least
+        what the key stands for). With a replica, the render reads it once it has replayed
+        the primary's WAL up to the last :meth:`versions` read (so never older than the
+        versions a request brought), else the primary."""
         with self.reads.connect_seen() as conn:
             if layer.kind == "vector":  # one statement: no BEGIN/COMMIT round trips around it
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             body, seen = render(conn, layer, z, x, y, qp)
         if body and layer.kind == "vector":
             body = gzip.compress(body, compresslevel=6, mtime=0)
-        key = tile_key(layer, z, x, y, qp, seen)
+        if key is None or not self.per_tile:
+            key = tile_key(layer, z, x, y, qp, seen)
         tile = CachedTile(body, etag(key))
         self.cache.put(key, tile)
         return tile
