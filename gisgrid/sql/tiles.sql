@@ -252,7 +252,8 @@ BEGIN
             WHERE l.%1$I IN (SELECT id FROM a WHERE geom IS NOT NULL)
         ), c AS (
             -- from the rollup where it answers the filters
-            SELECT g.area_id, sum(r.n) AS n, sum(r.open) AS open, sum(r.overdue) AS overdue
+            SELECT g.area_id, sum(r.n)::bigint AS n, sum(r.open)::bigint AS open,
+                   sum(r.overdue)::bigint AS overdue
             FROM g JOIN gisgrid_rollup_grids(
                 $5, gisgrid_rollup_some(ARRAY(SELECT g2.grid_id FROM g g2))) r
                 ON r.grid_id = g.grid_id
@@ -421,9 +422,9 @@ BEGIN
             FROM (
                 SELECT floor((a.label_x + half) / cell) AS cx,
                        floor((a.label_y + half) / cell) AS cy,
-                       sum(r.n) AS n, sum(a.label_x * r.n) / sum(r.n) AS mx,
+                       sum(r.n)::bigint AS n, sum(a.label_x * r.n) / sum(r.n) AS mx,
                        sum(a.label_y * r.n) / sum(r.n) AS my,
-                       sum(r.open) AS open, sum(r.overdue) AS overdue
+                       sum(r.open)::bigint AS open, sum(r.overdue)::bigint AS overdue
                 FROM gisgrid_tile_label_grids(env) a
                 JOIN gisgrid_rollup_grids(p, gisgrid_rollup_some(ARRAY(
                          SELECT b.id FROM gisgrid_tile_label_grids(env) b))) r
