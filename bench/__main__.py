@@ -20,6 +20,7 @@ BENCHMARKS = (
     "plans_balance",
     "versions",
     "plans",
+    "rollup",
 )
 
 

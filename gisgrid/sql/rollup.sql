@@ -8,9 +8,11 @@
 --                         rejected or without due time), closed late, resolved on the spot;
 --                         n incidents and handling_s, the sum of closed_at - reported_at of
 --                         the closed ones. Answers the category, status and whole-day filters.
---   incident_rollup_grid  the same counts with only grid x category group x open x due hour:
---                         what an unfiltered tile reads (a few rows a grid, whatever the length
---                         of the history).
+--   incident_rollup_grid  the same counts with only grid x sensitive (a group counted only in
+--                         the caller's scope, gisgrid_sensitive_groups) x due hour: n and open.
+--                         What an unfiltered tile reads: one or two rows a grid and a row per
+--                         open case's due hour, whatever the length of the history. A change
+--                         of gisgrid_sensitive_groups needs gisgrid_rollup_rebuild().
 --
 -- Overdue needs no write when a due time passes: an open case is counted under its due hour,
 -- and a reader counts as overdue the hours that have passed and reads the current hour's
@@ -22,6 +24,15 @@
 -- The city's zone for "day" (gisgrid.times.CITY_TZ).
 CREATE OR REPLACE FUNCTION gisgrid_city_tz() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 'Asia/Shanghai'::text $$;
+
+-- The groups that are never counted outside a caller's scope (gisgrid.open311.SENSITIVE_GROUPS).
+CREATE OR REPLACE FUNCTION gisgrid_sensitive_groups() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{03,04}'::text[] $$;
+
+CREATE OR REPLACE FUNCTION gisgrid_rollup_sensitive(category text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT left(category, 2) = ANY(gisgrid_sensitive_groups())
+$$;
 
 CREATE OR REPLACE FUNCTION gisgrid_rollup_open(status text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT status NOT IN ('closed', 'rejected') $$;
@@ -85,18 +96,19 @@ LANGUAGE sql AS $$
       AND r.status = x.status AND r.due_hour = x.due_hour AND r.late = x.late
       AND r.on_spot = x.on_spot AND r.n = 0;
 
-    INSERT INTO incident_rollup_grid AS r (grid_id, grp, open, due_hour, n)
-    SELECT x.grid_id, left(x.category, 2), gisgrid_rollup_open(x.status), x.due_hour,
-           sum(x.n)
+    INSERT INTO incident_rollup_grid AS r (grid_id, sensitive, due_hour, n, open)
+    SELECT x.grid_id, gisgrid_rollup_sensitive(x.category), x.due_hour, sum(x.n),
+           COALESCE(sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)), 0)
     FROM unnest(d) x
-    GROUP BY 1, 2, 3, 4
+    GROUP BY 1, 2, 3
     HAVING sum(x.n) <> 0
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (grid_id, grp, open, due_hour) DO UPDATE SET n = r.n + excluded.n;
+    ORDER BY 1, 2, 3
+    ON CONFLICT (grid_id, sensitive, due_hour) DO UPDATE
+        SET n = r.n + excluded.n, open = r.open + excluded.open;
 
     DELETE FROM incident_rollup_grid r USING unnest(d) x
-    WHERE r.grid_id = x.grid_id AND r.grp = left(x.category, 2)
-      AND r.open = gisgrid_rollup_open(x.status) AND r.due_hour = x.due_hour AND r.n = 0;
+    WHERE r.grid_id = x.grid_id AND r.sensitive = gisgrid_rollup_sensitive(x.category)
+      AND r.due_hour = x.due_hour AND r.n = 0;
 $$;
 
 -- The statement trigger: the rows a statement wrote (its transition tables) summed by key.
@@ -178,8 +190,9 @@ LANGUAGE sql AS $$
          LATERAL gisgrid_rollup_key(i.grid_id, i.reported_at, i.category, i.status, i.due_at,
                                     i.closed_at, i.resolved_on_spot, 1) k
     GROUP BY 1, 2, 3, 4, 5, 6, 7;
-    INSERT INTO incident_rollup_grid (grid_id, grp, open, due_hour, n)
-    SELECT grid_id, left(category, 2), gisgrid_rollup_open(status), due_hour, sum(n)
+    INSERT INTO incident_rollup_grid (grid_id, sensitive, due_hour, n, open)
+    SELECT grid_id, gisgrid_rollup_sensitive(category), due_hour, sum(n),
+           COALESCE(sum(n) FILTER (WHERE gisgrid_rollup_open(status)), 0)
     FROM incident_rollup
-    GROUP BY 1, 2, 3, 4;
+    GROUP BY 1, 2, 3;
 $$;

@@ -13,4 +13,6 @@ DROP FUNCTION IF EXISTS gisgrid_rollup_key(bigint, timestamptz, text, text, time
 DROP TYPE IF EXISTS gisgrid_rollup_delta;
 DROP FUNCTION IF EXISTS gisgrid_rollup_due_hour(text, timestamptz);
 DROP FUNCTION IF EXISTS gisgrid_rollup_open(text);
+DROP FUNCTION IF EXISTS gisgrid_rollup_sensitive(text);
+DROP FUNCTION IF EXISTS gisgrid_sensitive_groups();
 DROP FUNCTION IF EXISTS gisgrid_city_tz();

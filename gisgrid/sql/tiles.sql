@@ -95,9 +95,8 @@ CREATE OR REPLACE FUNCTION gisgrid_tile_in_scope(
         ELSE false END, false)
 $$;
 
--- The groups that are never counted outside a caller's scope (gisgrid.open311.SENSITIVE_GROUPS).
-CREATE OR REPLACE FUNCTION gisgrid_sensitive_groups() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{03,04}'::text[] $$;
+-- gisgrid_sensitive_groups(): the groups that are never counted outside a caller's scope,
+-- in rollup.sql (the rollup keeps them apart).
 
 CREATE OR REPLACE FUNCTION gisgrid_tile_countable(
     p gisgrid_tile_params, category text, grid_id bigint, community_id bigint,
@@ -164,12 +163,12 @@ BEGIN
         WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
           AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
     ), r AS (
-        SELECT g.grid_id, g.grp, g.open, g.due_hour, g.n::bigint AS n
+        SELECT g.grid_id, g.sensitive, g.n::bigint AS n, g.open::bigint AS open, g.due_hour
         FROM incident_rollup_grid g
         WHERE plain AND (grids IS NULL OR g.grid_id = ANY(grids))
         UNION ALL
-        SELECT c.grid_id, left(c.category, 2), gisgrid_tile_open(c.status), c.due_hour,
-               c.n::bigint
+        SELECT c.grid_id, gisgrid_rollup_sensitive(c.category), c.n::bigint,
+               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END::bigint, c.due_hour
         FROM incident_rollup c
         WHERE NOT plain AND (grids IS NULL OR c.grid_id = ANY(grids))
           AND (p.categories IS NULL OR c.category = ANY(p.categories)
@@ -177,7 +176,8 @@ BEGIN
           AND (p.statuses IS NULL OR c.status = ANY(p.statuses))
           AND (d0 IS NULL OR c.day >= d0) AND (d1 IS NULL OR c.day <= d1)
     ), this_hour AS (
-        SELECT COALESCE(i.grid_id, 0) AS grid_id, left(i.category, 2) AS grp, count(*) AS n
+        SELECT COALESCE(i.grid_id, 0) AS grid_id,
+               gisgrid_rollup_sensitive(i.category) AS sensitive, count(*) AS n
         FROM incidents i
         WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour AND i.due_at < now()
           AND (grids IS NULL OR COALESCE(i.grid_id, 0) = ANY(grids))
@@ -186,13 +186,14 @@ BEGIN
     )
     SELECT x.grid_id, sum(x.n)::bigint, sum(x.open)::bigint, sum(x.overdue)::bigint
     FROM (
-        SELECT r.grid_id, r.grp, r.n, CASE WHEN r.open THEN r.n ELSE 0 END AS open,
-               CASE WHEN r.open AND r.due_hour < hour THEN r.n ELSE 0 END AS overdue
+        -- a due hour other than 'infinity' holds open cases only
+        SELECT r.grid_id, r.sensitive, r.n, r.open,
+               CASE WHEN r.due_hour < hour THEN r.open ELSE 0 END AS overdue
         FROM r
         UNION ALL
-        SELECT h.grid_id, h.grp, 0, 0, h.n FROM this_hour h
+        SELECT h.grid_id, h.sensitive, 0, 0, h.n FROM this_hour h
     ) x
-    WHERE x.grp <> ALL(gisgrid_sensitive_groups())
+    WHERE NOT x.sensitive
        OR p.scope_level = 'all'
        OR x.grid_id IN (SELECT s.grid_id FROM scoped s)
     GROUP BY x.grid_id;

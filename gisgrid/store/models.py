@@ -698,13 +698,14 @@ class IncidentRollup(Base):
 
 
 class IncidentRollupGrid(Base):
-    """The rollup without day, category and status: per grid, category group, open or not
-    and due hour. What an unfiltered tile reads: a few rows a grid."""
+    """The rollup without day, category and status: per grid, sensitive group or not
+    (counted only in the caller's scope) and due hour, the incidents and the open ones. What
+    an unfiltered tile reads: one or two rows a grid, and one per open case's due hour."""
 
     __tablename__ = "incident_rollup_grid"
 
     grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    grp: Mapped[str] = mapped_column(Text, primary_key=True)
-    open: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    sensitive: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     due_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+    open: Mapped[int] = mapped_column(Integer)

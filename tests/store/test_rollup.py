@@ -33,13 +33,15 @@ SELECT grid_id, day, category, status, due_hour::text, late, on_spot, n,
 FROM incident_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7
 """
 _EXPECTED_GRID = """
-SELECT COALESCE(grid_id, 0), left(category, 2), status NOT IN ('closed', 'rejected'),
+SELECT COALESCE(grid_id, 0), left(category, 2) IN ('03', '04'),
        CASE WHEN status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL
             THEN date_trunc('hour', due_at, 'UTC') ELSE 'infinity' END::text,
-       count(*)::integer
-FROM incidents GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+       count(*)::integer, count(*) FILTER (WHERE status NOT IN ('closed', 'rejected'))::integer
+FROM incidents GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
-_GRID = "SELECT grid_id, grp, open, due_hour::text, n FROM incident_rollup_grid ORDER BY 1, 2, 3, 4"
+_GRID = (
+    "SELECT grid_id, sensitive, due_hour::text, n, open FROM incident_rollup_grid ORDER BY 1, 2, 3"
+)
 
 # a new incident: a copy of an existing one, moved in time and category
 _COPY = """

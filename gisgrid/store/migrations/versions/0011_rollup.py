@@ -62,12 +62,12 @@ def upgrade() -> None:
     op.create_table(
         "incident_rollup_grid",
         sa.Column("grid_id", sa.BigInteger(), nullable=False),
-        sa.Column("grp", sa.Text(), nullable=False),
-        sa.Column("open", sa.Boolean(), nullable=False),
+        sa.Column("sensitive", sa.Boolean(), nullable=False),
         sa.Column("due_hour", sa.DateTime(timezone=True), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("open", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "grid_id", "grp", "open", "due_hour", name=op.f("pk_incident_rollup_grid")
+            "grid_id", "sensitive", "due_hour", name=op.f("pk_incident_rollup_grid")
         ),
     )
     op.execute("LOCK TABLE incidents IN SHARE ROW EXCLUSIVE MODE")
