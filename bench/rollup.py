@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lon", type=float, default=126.63)
     parser.add_argument("--lat", type=float, default=45.75)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-tiles", action="store_true", help="only the write figures")
     args = parser.parse_args(argv)
     engine = make_engine(get_settings())
     with engine.connect() as conn:
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             f" {size}"
         )
         print("tiles (direct render, no tile cache, median of", args.repeats, "):")
-        tiles(conn, args.lon, args.lat, args.repeats)
+        if not args.no_tiles:
+            tiles(conn, args.lon, args.lat, args.repeats)
         if conn.in_transaction():
             conn.commit()
         print(f"one report's INSERT, {args.writes} each, rolled back:")

@@ -77,10 +77,13 @@ CREATE OR REPLACE FUNCTION gisgrid_rollup_key(
     )::gisgrid_rollup_delta
 $$;
 
--- Add summed deltas to both tables; a key whose count reaches 0 is removed. Keys are written
--- in key order, so two writers touching the same keys lock them in the same order.
-CREATE OR REPLACE FUNCTION gisgrid_rollup_merge(d gisgrid_rollup_delta[]) RETURNS void
-LANGUAGE sql AS $$
+-- Add summed deltas to both tables; with removes (a delta may be negative), a key whose count
+-- reaches 0 is removed. Keys are written in key order, so two writers touching the same keys
+-- lock them in the same order. An INSERT only adds: two statements instead of four, which is
+-- most of what a report's write pays.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_merge(d gisgrid_rollup_delta[], removes boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO incident_rollup AS r
         (grid_id, day, category, status, due_hour, late, on_spot, n, handling_s)
     SELECT x.grid_id, x.day, x.category, x.status, x.due_hour, x.late, x.on_spot, x.n,
@@ -91,24 +94,28 @@ LANGUAGE sql AS $$
     ON CONFLICT (grid_id, day, category, status, due_hour, late, on_spot) DO UPDATE
         SET n = r.n + excluded.n, handling_s = r.handling_s + excluded.handling_s;
 
-    DELETE FROM incident_rollup r USING unnest(d) x
-    WHERE r.grid_id = x.grid_id AND r.day = x.day AND r.category = x.category
-      AND r.status = x.status AND r.due_hour = x.due_hour AND r.late = x.late
-      AND r.on_spot = x.on_spot AND r.n = 0;
-
     INSERT INTO incident_rollup_grid AS r (grid_id, sensitive, due_hour, n, open)
     SELECT x.grid_id, gisgrid_rollup_sensitive(x.category), x.due_hour, sum(x.n),
            COALESCE(sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)), 0)
     FROM unnest(d) x
     GROUP BY 1, 2, 3
-    HAVING sum(x.n) <> 0
+    -- a case without due time that closes moves no count, only open
+    HAVING sum(x.n) <> 0 OR sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)) <> 0
     ORDER BY 1, 2, 3
     ON CONFLICT (grid_id, sensitive, due_hour) DO UPDATE
         SET n = r.n + excluded.n, open = r.open + excluded.open;
 
+    IF NOT removes THEN
+        RETURN;
+    END IF;
+    DELETE FROM incident_rollup r USING unnest(d) x
+    WHERE r.grid_id = x.grid_id AND r.day = x.day AND r.category = x.category
+      AND r.status = x.status AND r.due_hour = x.due_hour AND r.late = x.late
+      AND r.on_spot = x.on_spot AND r.n = 0;
     DELETE FROM incident_rollup_grid r USING unnest(d) x
     WHERE r.grid_id = x.grid_id AND r.sensitive = gisgrid_rollup_sensitive(x.category)
       AND r.due_hour = x.due_hour AND r.n = 0;
+END
 $$;
 
 -- The statement trigger: the rows a statement wrote (its transition tables) summed by key.
@@ -150,7 +157,7 @@ BEGIN
             HAVING sum(k.n) <> 0 OR sum(k.handling_s) <> 0);
     END IF;
     IF cardinality(d) > 0 THEN
-        PERFORM gisgrid_rollup_merge(d);
+        PERFORM gisgrid_rollup_merge(d, TG_OP <> 'INSERT');
     END IF;
     RETURN NULL;
 END

@@ -8,6 +8,7 @@ DROP FUNCTION IF EXISTS gisgrid_rollup_apply();
 DROP FUNCTION IF EXISTS gisgrid_rollup_truncate();
 DROP FUNCTION IF EXISTS gisgrid_rollup_rebuild();
 DROP FUNCTION IF EXISTS gisgrid_rollup_merge(gisgrid_rollup_delta[]);
+DROP FUNCTION IF EXISTS gisgrid_rollup_merge(gisgrid_rollup_delta[], boolean);
 DROP FUNCTION IF EXISTS gisgrid_rollup_key(bigint, timestamptz, text, text, timestamptz,
                                            timestamptz, boolean, integer);
 DROP TYPE IF EXISTS gisgrid_rollup_delta;

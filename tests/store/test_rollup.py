@@ -82,6 +82,15 @@ def test_inserts_transitions_and_deletes(conn: Connection) -> None:
     assert_rollup_matches(conn)
     conn.execute(text(_COPY), {"days": 40, "status": "dispatched", "n": 25})
     assert_rollup_matches(conn)
+    # a case without due time closes: only the open count moves
+    conn.execute(text("UPDATE incidents SET due_at = NULL WHERE description = 'copy'"))
+    conn.execute(
+        text(
+            "UPDATE incidents SET status = 'closed', closed_at = reported_at + interval '1 day'"
+            " WHERE id = (SELECT min(id) FROM incidents WHERE description = 'copy')"
+        )
+    )
+    assert_rollup_matches(conn)
     # transitions: closed (late and on time), rejected, a new due time, another category
     conn.execute(
         text(
