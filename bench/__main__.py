@@ -24,6 +24,7 @@ BENCHMARKS = (
     "replica",
     "live",
     "invalidate",
+    "rollup",
 )
 
 

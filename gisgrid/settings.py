@@ -165,6 +165,14 @@ class Settings(BaseSettings):
             " versions of tile_versions)."
         ),
     )
+    tile_rollup: bool = Field(
+        default=True,
+        description=(
+            "Tiles read incident counts from the rollup (gisgrid/sql/rollup.sql) where it"
+            " answers the filters, and the low-zoom clusters and hexagons from it; False:"
+            " every tile reads raw incident rows."
+        ),
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description=(

@@ -230,7 +230,12 @@ async def tile(
     scope = _scope(lay, caller)
     _check_params(request.query_params, lay)
     now = await tiles.versions()
-    qp = query_params(await _filters(request, tiles, now), scope, parse_at(request.query_params))
+    qp = query_params(
+        await _filters(request, tiles, now),
+        scope,
+        parse_at(request.query_params),
+        rollup=tiles.settings.tile_rollup,
+    )
     key = tiles.key(lay, z, x, y, qp, now)
     tag = etag(key)
     held = request.headers.get("if-none-match")

@@ -56,8 +56,10 @@ def incident_points(
     """(n, 2) lon/lat of the incidents in ``bbox`` under the filters that ``scope`` may count
     (``None``: an anonymous caller, who does not count sensitive groups)."""
     bbox = parse_bbox(bbox, mercator=True)
+    # raw rows throughout: an analyst's own cell size and bandwidth need each incident's
+    # position, not its grid's label point (the tiles' rollup, gisgrid/sql/rollup.sql)
     with connection(bind) as conn:
-        return box_points(conn, bbox, query_params(filters, scope))
+        return box_points(conn, bbox, query_params(filters, scope, rollup=False))
 
 
 # ----------------------------------------------------------------------- kernel density
@@ -101,7 +103,7 @@ def kde(
             field="pixel_m",
         )
     with connection(bind) as conn:
-        d = density(conn, grid, sigma, query_params(filters, scope))
+        d = density(conn, grid, sigma, query_params(filters, scope, rollup=False))
     if d is None:
         d = np.zeros((grid.nrows, grid.ncols))
     return d, grid.bounds
@@ -139,7 +141,7 @@ def hex_bins(
             field="cell_m",
         )
     params: dict[str, Any] = {"w": w, "s": s, "e": e, "n": n, "size": size}
-    params["qp"] = json.dumps(query_params(filters, scope))
+    params["qp"] = json.dumps(query_params(filters, scope, rollup=False))
     with connection(bind) as conn:
         rows = conn.execute(_HEX_SQL, params).all()
     cols = ["i", "j", "count", "open", "overdue", "cell_m"]
@@ -179,7 +181,7 @@ def area_counts(
     sql = text(load_sql("heat_area_counts").format(col=f"{level}_id"))  # level is in LEVELS
     params: dict[str, Any] = {"level": level, "w": w, "s": s, "e": e, "n": n}
     params["tol"] = simplify_m / 111_320  # metres to degrees, near enough for drawing
-    params["qp"] = json.dumps(query_params(filters, scope))
+    params["qp"] = json.dumps(query_params(filters, scope, rollup=False))
     with connection(bind) as conn:
         rows = conn.execute(sql, params).mappings().all()
     ints = ("id", "count", "open", "overdue")

@@ -207,7 +207,10 @@ def _layer(name: str, model: type[models.Base], geom_required: bool = True) -> L
     table = model.__table__
     assert isinstance(table, Table)
     skip = _NOT_LOADED | _NOT_LOADED_PER_TABLE.get(table.name, set())
-    fields = {c.name: _field(table, c) for c in table.columns if c.name not in skip}
+    # generated columns (areas' label point) are the database's to write
+    fields = {
+        c.name: _field(table, c) for c in table.columns if c.name not in skip and c.computed is None
+    }
     geom_type = str(table.c.geom.type.geometry_type).lower()
     return Layer(
         name=name,

@@ -9,6 +9,9 @@
 --   from, to    ISO 8601 instants with a zone; from <= reported_at <= to, both included (the
 --               caller, gisgrid.tiles.filters, has already turned a bare date into its city
 --               day: a bare `to` date is sent as that day's 23:59:59.999999+08:00)
+--   rollup      false: read raw incident rows at every zoom (settings.tile_rollup off);
+--               absent or true: counts come from the rollup (rollup.sql) where it can answer
+--               the filters, and the low-zoom incident layers from it below zoom 13
 --   at          ISO 8601 instant with a zone: the boundary layers draw the versions in force
 --               then (valid_from <= at < valid_to); absent, the current ones. The incident
 --               layers do not read it (from/to choose their incidents).
@@ -27,6 +30,11 @@
 -- the store runs tiles_drop.sql and then this file again when this text changed. Edit it
 -- here; never in a migration.
 
+-- Migration 0004 runs this file too, before 0011 made the rollup's tables, columns and
+-- rollup.sql's functions that the rollup readers here use: bodies are checked when called,
+-- not when made (what pg_dump does).
+SET LOCAL check_function_bodies = off;
+
 DROP TYPE IF EXISTS gisgrid_tile_params CASCADE;
 CREATE TYPE gisgrid_tile_params AS (
     categories text[],
@@ -35,7 +43,8 @@ CREATE TYPE gisgrid_tile_params AS (
     until timestamptz,
     scope_level text,
     scope_area_id bigint,
-    at timestamptz
+    at timestamptz,
+    rollup boolean
 );
 
 -- A list given as a JSON array or as a comma-separated string; NULL when absent or empty.
@@ -56,7 +65,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         (qp ->> 'to')::timestamptz,
         qp ->> 'scope_level',
         (qp ->> 'scope_area_id')::bigint,
-        (qp ->> 'at')::timestamptz
+        (qp ->> 'at')::timestamptz,
+        COALESCE((qp ->> 'rollup')::boolean, true)
     )::gisgrid_tile_params
 $$;
 
@@ -85,9 +95,8 @@ CREATE OR REPLACE FUNCTION gisgrid_tile_in_scope(
         ELSE false END, false)
 $$;
 
--- The groups that are never counted outside a caller's scope (gisgrid.open311.SENSITIVE_GROUPS).
-CREATE OR REPLACE FUNCTION gisgrid_sensitive_groups() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{03,04}'::text[] $$;
+-- gisgrid_sensitive_groups(): the groups that are never counted outside a caller's scope,
+-- in rollup.sql (the rollup keeps them apart).
 
 CREATE OR REPLACE FUNCTION gisgrid_tile_countable(
     p gisgrid_tile_params, category text, grid_id bigint, community_id bigint,
@@ -111,6 +120,91 @@ $$;
 CREATE OR REPLACE FUNCTION gisgrid_iso(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
+-- ---------------------------------------------------------------- the rollup
+
+-- Whether the rollup (rollup.sql) can answer these filters: it is not turned off, and from
+-- and to fall on whole city days (a bare date always does; another instant reads raw rows).
+CREATE OR REPLACE FUNCTION gisgrid_rollup_answers(p gisgrid_tile_params) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT p.rollup
+       AND (p.since IS NULL OR (p.since AT TIME ZONE gisgrid_city_tz())::time = '00:00')
+       AND (p.until IS NULL OR ((p.until + interval '1 microsecond')
+                                AT TIME ZONE gisgrid_city_tz())::time = '00:00')
+$$;
+
+-- Below this zoom the incident layers (clusters, hexagons) read the rollup and put a grid's
+-- incidents at its label point; from it up, raw rows.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_raw_minzoom() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 13 $$;
+
+-- Per grid (0: outside every grid), the incidents the tiles count under p, from the rollup:
+-- all, open and overdue. grids: only these (NULL: every grid). The counting rules are the
+-- raw layers': the filters of gisgrid_tile_match, sensitive groups only in the caller's
+-- scope (by the grid's lineage, as the area layers count), open = not closed or rejected,
+-- overdue = open and due_at < now(): the due hours that have passed from the rollup, the
+-- current hour's cases from incidents (ix_incidents_open_due), so a due time passing needs
+-- no write. p must be one gisgrid_rollup_answers accepts.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_grids(p gisgrid_tile_params, grids bigint[])
+RETURNS TABLE (grid_id bigint, n bigint, open bigint, overdue bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+#variable_conflict use_column
+DECLARE
+    hour timestamptz := date_trunc('hour', now(), 'UTC');
+    d0 date := (p.since AT TIME ZONE gisgrid_city_tz())::date;
+    d1 date := (p.until AT TIME ZONE gisgrid_city_tz())::date;
+    plain boolean := p.categories IS NULL AND p.statuses IS NULL AND p.since IS NULL
+                     AND p.until IS NULL;
+BEGIN
+    RETURN QUERY
+    WITH scoped AS (
+        SELECT l.grid_id FROM gisgrid_grid_lineage l
+        WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
+          AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
+    ), r AS (
+        SELECT g.grid_id, g.sensitive, g.n::bigint AS n, g.open::bigint AS open, g.due_hour
+        FROM incident_rollup_grid g
+        WHERE plain AND (grids IS NULL OR g.grid_id = ANY(grids))
+        UNION ALL
+        SELECT c.grid_id, gisgrid_rollup_sensitive(c.category), c.n::bigint,
+               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END::bigint, c.due_hour
+        FROM incident_rollup c
+        WHERE NOT plain AND (grids IS NULL OR c.grid_id = ANY(grids))
+          AND (p.categories IS NULL OR c.category = ANY(p.categories)
+               OR left(c.category, 2) = ANY(p.categories))
+          AND (p.statuses IS NULL OR c.status = ANY(p.statuses))
+          AND (d0 IS NULL OR c.day >= d0) AND (d1 IS NULL OR c.day <= d1)
+    ), this_hour AS (
+        SELECT COALESCE(i.grid_id, 0) AS grid_id,
+               gisgrid_rollup_sensitive(i.category) AS sensitive, count(*) AS n
+        FROM incidents i
+        WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour AND i.due_at < now()
+          AND (grids IS NULL OR COALESCE(i.grid_id, 0) = ANY(grids))
+          AND gisgrid_tile_match(p, i.category, i.status, i.reported_at)
+        GROUP BY 1, 2
+    )
+    SELECT x.grid_id, sum(x.n)::bigint, sum(x.open)::bigint, sum(x.overdue)::bigint
+    FROM (
+        -- a due hour other than 'infinity' holds open cases only
+        SELECT r.grid_id, r.sensitive, r.n, r.open,
+               CASE WHEN r.due_hour < hour THEN r.open ELSE 0 END AS overdue
+        FROM r
+        UNION ALL
+        SELECT h.grid_id, h.sensitive, 0, 0, h.n FROM this_hour h
+    ) x
+    WHERE NOT x.sensitive
+       OR p.scope_level = 'all'
+       OR x.grid_id IN (SELECT s.grid_id FROM scoped s)
+    GROUP BY x.grid_id;
+END
+$$;
+
+-- The grid ids to pass to gisgrid_rollup_grids: these, or NULL (read every grid, cheaper
+-- than looking up each) when there are many.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_some(ids bigint[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN cardinality(ids) > 2000 THEN NULL ELSE COALESCE(ids, '{}') END
 $$;
 
 -- ---------------------------------------------------------------- areas
@@ -158,14 +252,24 @@ BEGIN
             FROM gisgrid_grid_lineage l
             WHERE l.%1$I IN (SELECT id FROM a WHERE geom IS NOT NULL)
         ), c AS (
-            -- counted per grid from ix_incidents_grid_time alone (grid_id, reported_at
+            -- from the rollup where it answers the filters
+            SELECT g.area_id, sum(r.n)::bigint AS n, sum(r.open)::bigint AS open,
+                   sum(r.overdue)::bigint AS overdue
+            FROM g JOIN gisgrid_rollup_grids(
+                $5, gisgrid_rollup_some(ARRAY(SELECT g2.grid_id FROM g g2))) r
+                ON r.grid_id = g.grid_id
+            WHERE gisgrid_rollup_answers($5)
+            GROUP BY 1
+            UNION ALL
+            -- else counted per grid from ix_incidents_grid_time alone (grid_id, reported_at
             -- INCLUDE category, status, due_at): an index-only scan
             SELECT g.area_id, count(*) AS n,
                    count(*) FILTER (WHERE gisgrid_tile_open(i.status)) AS open,
                    count(*) FILTER (WHERE gisgrid_tile_open(i.status) AND i.due_at < now())
                        AS overdue
             FROM g JOIN incidents i ON i.grid_id = g.grid_id
-            WHERE gisgrid_tile_match($5, i.category, i.status, i.reported_at)
+            WHERE NOT gisgrid_rollup_answers($5)
+              AND gisgrid_tile_match($5, i.category, i.status, i.reported_at)
               AND (g.in_scope OR left(i.category, 2) <> ALL(gisgrid_sensitive_groups()))
             GROUP BY 1
         )
@@ -264,6 +368,17 @@ $$;
 
 -- ---------------------------------------------------------------- incidents
 
+-- Every grid (current or past version: incidents keep the grid in force when reported) whose
+-- label point lies in a Web Mercator box.
+CREATE OR REPLACE FUNCTION gisgrid_tile_label_grids(box geometry)
+RETURNS TABLE (id bigint, label_x float8, label_y float8)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT a.id, a.label_x, a.label_y FROM areas a
+    WHERE a.level = 'grid'
+      AND a.label_x >= ST_XMin(box) AND a.label_x < ST_XMax(box)
+      AND a.label_y >= ST_YMin(box) AND a.label_y < ST_YMax(box)
+$$;
+
 -- From zoom raw_minzoom (query_params, default 14) up, a signed-in caller gets the incidents
 -- of their scope as points; below it, and always for an anonymous caller, clusters: the
 -- countable incidents snapped to an 8 x 8 grid of cells per tile (cells align across
@@ -297,6 +412,30 @@ BEGIN
         RETURN COALESCE(tile, ''::bytea);
     END IF;
     cell := (ST_XMax(env) - ST_XMin(env)) / 8;
+    IF z < gisgrid_rollup_raw_minzoom() AND gisgrid_rollup_answers(p) THEN
+        -- from the rollup: each grid's incidents at its label point, cells at their
+        -- count-weighted mean
+        SELECT ST_AsMVT(t, 'incidents', 4096, 'geom', 'id') INTO tile FROM (
+            SELECT row_number() OVER (ORDER BY cx, cy) AS id, true AS cluster,
+                   n AS point_count, open, overdue,
+                   ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(mx, my), 3857), env, 4096, 64, true)
+                       AS geom
+            FROM (
+                SELECT floor((a.label_x + half) / cell) AS cx,
+                       floor((a.label_y + half) / cell) AS cy,
+                       sum(r.n)::bigint AS n, sum(a.label_x * r.n) / sum(r.n) AS mx,
+                       sum(a.label_y * r.n) / sum(r.n) AS my,
+                       sum(r.open)::bigint AS open, sum(r.overdue)::bigint AS overdue
+                FROM gisgrid_tile_label_grids(env) a
+                JOIN gisgrid_rollup_grids(p, gisgrid_rollup_some(ARRAY(
+                         SELECT b.id FROM gisgrid_tile_label_grids(env) b))) r
+                    ON r.grid_id = a.id
+                WHERE r.n > 0
+                GROUP BY 1, 2
+            ) cells
+        ) t WHERE t.geom IS NOT NULL;
+        RETURN COALESCE(tile, ''::bytea);
+    END IF;
     SELECT ST_AsMVT(t, 'incidents', 4096, 'geom', 'id') INTO tile FROM (
         SELECT row_number() OVER (ORDER BY cx, cy) AS id, true AS cluster,
                n AS point_count, open, overdue,
@@ -337,6 +476,8 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     p gisgrid_tile_params := gisgrid_tile_parse(query_params);
     wide geometry := ST_Expand(bounds, 2 * size);
+    -- hexagons of a zoom-12 tile's side (407.7 m) and larger read the rollup
+    from_rollup boolean := size > 400 AND gisgrid_rollup_answers(p);
 BEGIN
     RETURN QUERY
     SELECT h.q AS i, h.r + floor(h.q / 2.0)::bigint AS j, h.n, h.open, h.overdue,
@@ -344,8 +485,8 @@ BEGIN
            ST_SetSRID(ST_Hexagon(size, h.q::integer, (h.r + floor(h.q / 2.0))::integer),
                       3857)
     FROM (
-        SELECT c.q, c.r, count(*) AS n, count(*) FILTER (WHERE c.open) AS open,
-               count(*) FILTER (WHERE c.open AND c.due_at < now()) AS overdue,
+        SELECT c.q, c.r, sum(c.n)::bigint AS n, sum(c.open)::bigint AS open,
+               sum(c.overdue)::bigint AS overdue,
                size * sqrt(3) * (c.r + c.q / 2.0) AS cy
         FROM (
             -- OFFSET 0 keeps each step a subquery of its own: flattened, the planner would
@@ -353,26 +494,38 @@ BEGIN
             SELECT CASE WHEN dq > dr AND dq > ds THEN -rr - rs ELSE rq END::bigint AS q,
                    CASE WHEN dq > dr AND dq > ds THEN rr
                         WHEN dr > ds THEN -rq - rs ELSE rr END::bigint AS r,
-                   open, due_at
+                   n, open, overdue
             FROM (
                 SELECT rq, rr, rs, abs(rq - qf) AS dq, abs(rr - rf) AS dr,
-                       abs(rs + qf + rf) AS ds, open, due_at
+                       abs(rs + qf + rf) AS ds, n, open, overdue
                 FROM (
                     SELECT qf, rf, round(qf) AS rq, round(rf) AS rr, round(-qf - rf) AS rs,
-                           open, due_at
+                           n, open, overdue
                     FROM (
                         SELECT (2.0 / 3) * mx / size AS qf,
                                ((-1.0 / 3) * mx + (sqrt(3.0) / 3) * my) / size AS rf,
-                               open, due_at
+                               n, open, overdue
                         FROM (
                             SELECT gisgrid_merc_x(ST_X(ie.geom)) AS mx,
-                                   gisgrid_merc_y(ST_Y(ie.geom)) AS my,
-                                   gisgrid_tile_open(ie.status) AS open, ie.due_at
+                                   gisgrid_merc_y(ST_Y(ie.geom)) AS my, 1 AS n,
+                                   gisgrid_tile_open(ie.status)::integer AS open,
+                                   (gisgrid_tile_open(ie.status) AND ie.due_at < now())::integer
+                                       AS overdue
                             FROM incidents ie
-                            WHERE ie.geom && ST_Transform(wide, 4326)
+                            WHERE NOT from_rollup
+                              AND ie.geom && ST_Transform(wide, 4326)
                               AND gisgrid_tile_match(p, ie.category, ie.status, ie.reported_at)
                               AND gisgrid_tile_countable(p, ie.category, ie.grid_id,
                                       ie.community_id, ie.street_id, ie.district_id)
+                            UNION ALL
+                            -- from the rollup: each grid's incidents at its label point
+                            SELECT a.label_x, a.label_y, r.n::integer, r.open::integer,
+                                   r.overdue::integer
+                            FROM gisgrid_tile_label_grids(wide) a
+                            JOIN gisgrid_rollup_grids(p, gisgrid_rollup_some(ARRAY(
+                                     SELECT b.id FROM gisgrid_tile_label_grids(wide) b
+                                     WHERE from_rollup))) r ON r.grid_id = a.id
+                            WHERE from_rollup AND r.n > 0
                             OFFSET 0
                         ) merc
                         OFFSET 0

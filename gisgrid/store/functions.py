@@ -17,8 +17,8 @@ nothing to do.
 Examples
 --------
 >>> [f.name for f in FUNCTION_FILES]
-['assign_store', 'tiles', 'tile_dirty']
->>> len(FUNCTION_FILES[1].sha256)
+['assign_store', 'rollup', 'tiles', 'tile_dirty']
+>>> len(FUNCTION_FILES[2].sha256)
 64
 """
 
@@ -54,6 +54,7 @@ class FunctionFile:
 # In the order they are installed: a file may use what an earlier one makes.
 FUNCTION_FILES: tuple[FunctionFile, ...] = (
     FunctionFile("assign_store", drop="assign_store_drop"),
+    FunctionFile("rollup", drop="rollup_drop"),
     FunctionFile("tiles", drop="tiles_drop"),
     FunctionFile("tile_dirty", drop="tile_dirty_drop"),
 )

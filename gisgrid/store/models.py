@@ -17,6 +17,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -164,6 +166,18 @@ class Area(Base):
     # the plan whose publishing opened this version (None for loaded or generated areas)
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", use_alter=True))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
+    # a point on the area, in Web Mercator metres: where the rollup's low-zoom clusters and
+    # hexagons put a grid's incidents (migration 0012_rollup)
+    label_x: Mapped[float | None] = mapped_column(
+        Float, Computed("6378137.0 * radians(ST_X(ST_PointOnSurface(geom)))", persisted=True)
+    )
+    label_y: Mapped[float | None] = mapped_column(
+        Float,
+        Computed(
+            "6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(ST_PointOnSurface(geom))) / 2))",
+            persisted=True,
+        ),
+    )
 
 
 HIERARCHY = ("grid_id", "community_id", "street_id", "district_id")
@@ -679,3 +693,42 @@ class SqlState(Base):
     installed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class IncidentRollup(Base):
+    """Incidents counted per grid x city day x category x state, kept by statement triggers
+    on incidents in the writer's transaction (``gisgrid/sql/rollup.sql``).
+
+    The state is the status, the due hour of an open case ('infinity' when closed, rejected
+    or without due time: overdue is read at query time, so a due time passing needs no
+    write), whether a closed case closed late, and whether it was resolved on the spot.
+    ``grid_id`` 0 holds incidents outside every grid; ``handling_s`` sums closed_at -
+    reported_at of the closed ones.
+    """
+
+    __tablename__ = "incident_rollup"
+    __table_args__ = (Index("ix_incident_rollup_day", "day"),)
+
+    grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    day: Mapped[Any] = mapped_column(Date, primary_key=True)
+    category: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    due_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    late: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    on_spot: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    handling_s: Mapped[float] = mapped_column(Float)
+
+
+class IncidentRollupGrid(Base):
+    """The rollup without day, category and status: per grid, sensitive group or not
+    (counted only in the caller's scope) and due hour, the incidents and the open ones. What
+    an unfiltered tile reads: one or two rows a grid, and one per open case's due hour."""
+
+    __tablename__ = "incident_rollup_grid"
+
+    grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sensitive: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    due_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    open: Mapped[int] = mapped_column(Integer)

@@ -111,12 +111,18 @@ def parse_at(params: Mapping[str, str]) -> datetime | None:
 
 
 def query_params(
-    filters: TileFilters, scope: Scope | None, at: datetime | None = None
+    filters: TileFilters, scope: Scope | None, at: datetime | None = None, rollup: bool = True
 ) -> dict[str, Any]:
     """The query_params of a tile function: the filters, ``at`` (boundaries in force then;
-    absent: the current ones) and the caller's scope."""
+    absent: the current ones), the caller's scope, and ``rollup`` False (settings'
+    ``tile_rollup`` off) to make the tile functions read raw incident rows at every zoom.
+
+    >>> query_params(TileFilters(), None, rollup=False)
+    {'rollup': False}
+    """
     when = {"at": at.isoformat()} if at is not None else {}
-    return {**filters.as_params(), **when, **scope_params(scope)}
+    raw = {} if rollup else {"rollup": False}
+    return {**filters.as_params(), **when, **scope_params(scope), **raw}
 
 
 def known_categories(conn: Connection) -> set[str]:

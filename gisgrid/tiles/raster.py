@@ -165,6 +165,11 @@ class PixelGrid:
 
 
 _POINTS_SQL = text(load_sql("heat_points"))
+_ROLLUP_POINTS_SQL = text(load_sql("heat_rollup_points"))
+_FROM_ROLLUP_SQL = text(
+    "SELECT CAST(:z AS integer) < gisgrid_rollup_raw_minzoom()"
+    " AND gisgrid_rollup_answers(gisgrid_tile_parse(CAST(:qp AS json)))"
+)
 
 
 def box_points(conn: Connection, bbox: Bounds, qp: dict[str, Any]) -> NDArray[np.float64]:
@@ -178,6 +183,23 @@ def box_points(conn: Connection, bbox: Bounds, qp: dict[str, Any]) -> NDArray[np
     if not raw:
         return np.empty((0, 2))
     return np.frombuffer(bytes(raw), dtype=">f8").astype(np.float64).reshape(-1, 2)
+
+
+def weighted_points(
+    conn: Connection, bbox: Bounds, qp: dict[str, Any], z: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """(n, 2) lon/lat and their weights (``None``: one each). Below zoom 13, where the rollup
+    answers the filters (the tile functions' rule, ``gisgrid_rollup_answers``), each grid's
+    incidents at its label point, weighted by their number; else :func:`box_points`."""
+    qp_json = json.dumps(qp)
+    if not conn.execute(_FROM_ROLLUP_SQL, {"z": z, "qp": qp_json}).scalar():
+        return box_points(conn, bbox, qp), None
+    w, s, e, n = bbox
+    raw = conn.execute(_ROLLUP_POINTS_SQL, {"qp": qp_json, "w": w, "s": s, "e": e, "n": n}).scalar()
+    if not raw:
+        return np.empty((0, 2)), np.empty(0)
+    triples = np.frombuffer(bytes(raw), dtype=">f8").astype(np.float64).reshape(-1, 3)
+    return triples[:, :2], triples[:, 2]
 
 
 def kernel_radius(sigma_px: float) -> int:
@@ -199,7 +221,8 @@ def density(
 
     pad = kernel_radius(sigma_px)
     big = grid.grown(pad)
-    lonlat = box_points(conn, big.bounds, qp)
+    z = round(math.log2(tile_res(0) / grid.res))
+    lonlat, weights = weighted_points(conn, big.bounds, qp, z)
     if not len(lonlat):
         return None
     col = np.floor((merc_x(lonlat[:, 0]) + HALF) / big.res).astype(np.int64) - big.col0
@@ -208,7 +231,11 @@ def density(
     if not inside.any():
         return None
     # np.bincount on the flat pixel index: a 2-d histogram without histogram2d's searchsorted
-    counts = np.bincount(row[inside] * big.ncols + col[inside], minlength=big.ncols * big.nrows)
+    counts = np.bincount(
+        row[inside] * big.ncols + col[inside],
+        weights=None if weights is None else weights[inside],
+        minlength=big.ncols * big.nrows,
+    )
     smooth = gaussian_filter(
         counts.reshape(big.nrows, big.ncols).astype(np.float64),
         sigma_px,

@@ -164,7 +164,9 @@ def test_grid_tile_counts_equal_the_store(
 def test_clusters_count_the_non_sensitive_incidents_for_anonymous_callers(
     client: TestClient, store: Engine, admin: dict[str, str]
 ) -> None:
-    zxy = busiest_tile(store, 11)
+    # zoom 13: raw rows (below it the clusters come from the rollup, which places a grid's
+    # incidents at its label point; tests/tiles/test_rollup_tiles.py pins those)
+    zxy = busiest_tile(store, 13)
     w, s, e, n = tile_bounds(*zxy)
     sql = (
         "SELECT count(*) FROM incidents WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
@@ -184,7 +186,7 @@ def test_clusters_count_the_non_sensitive_incidents_for_anonymous_callers(
 
 def test_hexagons_agree_with_st_hexagongrid(store: Engine) -> None:
     z, x, y = busiest_tile(store, 12)
-    qp = '{"scope_level": "all"}'
+    qp = '{"scope_level": "all", "rollup": false}'  # raw rows; the rollup's below
     with store.connect() as conn:
         size = conn.execute(
             text("SELECT (ST_XMax(e) - ST_XMin(e)) / 24 FROM ST_TileEnvelope(:z, :x, :y) e"),
@@ -203,6 +205,30 @@ def test_hexagons_agree_with_st_hexagongrid(store: Engine) -> None:
                 " ST_HexagonGrid(:size, ST_Expand(ST_TileEnvelope(:z, :x, :y), 2 * :size)) h"
                 " JOIN incidents ie ON ST_Intersects(h.geom, ST_Transform(ie.geom, 3857))"
                 " WHERE ST_Intersects(h.geom, ST_TileEnvelope(:z, :x, :y))"
+                " GROUP BY h.i, h.j"
+            ),
+            {"z": z, "x": x, "y": y, "size": size},
+        ).all()
+    assert len(ours) > 3
+    assert {(r.i, r.j): r.count for r in ours} == {(r.i, r.j): r.count for r in theirs}
+
+    # from the rollup (zoom 12 and below): each grid's incidents at its label point
+    with store.connect() as conn:
+        ours = conn.execute(
+            text(
+                "SELECT i, j, count FROM gisgrid_incident_hexes("
+                ' ST_TileEnvelope(:z, :x, :y), :size, \'{"scope_level": "all"}\')'
+            ),
+            {"z": z, "x": x, "y": y, "size": size},
+        ).all()
+        theirs = conn.execute(
+            text(
+                "SELECT h.i, h.j, count(*) FROM"
+                " ST_HexagonGrid(:size, ST_Expand(ST_TileEnvelope(:z, :x, :y), 2 * :size)) h"
+                " JOIN incidents ie ON TRUE"
+                " JOIN areas a ON a.id = ie.grid_id"
+                " WHERE ST_Intersects(h.geom, ST_SetSRID(ST_MakePoint(a.label_x, a.label_y), 3857))"
+                " AND ST_Intersects(h.geom, ST_TileEnvelope(:z, :x, :y))"
                 " GROUP BY h.i, h.j"
             ),
             {"z": z, "x": x, "y": y, "size": size},

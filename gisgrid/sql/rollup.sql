@@ -1,0 +1,205 @@
+-- The incident rollup (migration 0012_rollup makes the tables): counts of incidents kept in
+-- the writer's transaction by statement triggers on incidents, so every writer (API, Open311,
+-- field app, loads, workflow, synth COPY) keeps it and a reader sees it exactly when it sees
+-- the incidents. Two tables:
+--
+--   incident_rollup       the cube: grid x city day x category x state, where the state is
+--                         the status, the due hour of an open case ('infinity' when closed,
+--                         rejected or without due time), closed late, resolved on the spot;
+--                         n incidents and handling_s, the sum of closed_at - reported_at of
+--                         the closed ones. Answers the category, status and whole-day filters.
+--   incident_rollup_grid  the same counts with only grid x sensitive (a group counted only in
+--                         the caller's scope, gisgrid_sensitive_groups) x due hour: n and open.
+--                         What an unfiltered tile reads: one or two rows a grid and a row per
+--                         open case's due hour, whatever the length of the history. A change
+--                         of gisgrid_sensitive_groups needs gisgrid_rollup_rebuild().
+--
+-- Overdue needs no write when a due time passes: an open case is counted under its due hour,
+-- and a reader counts as overdue the hours that have passed and reads the current hour's
+-- cases from incidents (ix_incidents_open_due). Grid 0 holds incidents outside every grid.
+--
+-- A repeatable step (gisgrid.store.functions), installed before tiles.sql; migration 0011
+-- also runs it, so the triggers exist from the moment the tables are filled.
+
+-- The city's zone for "day" (gisgrid.times.CITY_TZ).
+CREATE OR REPLACE FUNCTION gisgrid_city_tz() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 'Asia/Shanghai'::text $$;
+
+-- The groups that are never counted outside a caller's scope (gisgrid.open311.SENSITIVE_GROUPS).
+CREATE OR REPLACE FUNCTION gisgrid_sensitive_groups() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{03,04}'::text[] $$;
+
+CREATE OR REPLACE FUNCTION gisgrid_rollup_sensitive(category text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT left(category, 2) = ANY(gisgrid_sensitive_groups())
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_rollup_open(status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT status NOT IN ('closed', 'rejected') $$;
+
+-- The hour bucket an open case is counted under (UTC hours: no session time zone involved).
+CREATE OR REPLACE FUNCTION gisgrid_rollup_due_hour(status text, due_at timestamptz)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN gisgrid_rollup_open(status) AND due_at IS NOT NULL
+                THEN date_trunc('hour', due_at, 'UTC') ELSE 'infinity' END
+$$;
+
+DROP TYPE IF EXISTS gisgrid_rollup_delta CASCADE;
+CREATE TYPE gisgrid_rollup_delta AS (
+    grid_id bigint,
+    day date,
+    category text,
+    status text,
+    due_hour timestamptz,
+    late boolean,
+    on_spot boolean,
+    n integer,
+    handling_s float8
+);
+
+-- One incident's key in the cube and its signed contribution (+1 written, -1 removed).
+CREATE OR REPLACE FUNCTION gisgrid_rollup_key(
+    grid_id bigint, reported_at timestamptz, category text, status text, due_at timestamptz,
+    closed_at timestamptz, on_spot boolean, sign integer
+) RETURNS gisgrid_rollup_delta LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ROW(
+        COALESCE(grid_id, 0),
+        (reported_at AT TIME ZONE gisgrid_city_tz())::date,
+        category,
+        status,
+        gisgrid_rollup_due_hour(status, due_at),
+        COALESCE(status = 'closed' AND closed_at > due_at, false),
+        COALESCE(on_spot, false),
+        sign,
+        CASE WHEN status = 'closed'
+             THEN sign * COALESCE(extract(epoch FROM closed_at - reported_at), 0)::float8
+             ELSE 0::float8 END
+    )::gisgrid_rollup_delta
+$$;
+
+-- Add summed deltas to both tables; with removes (a delta may be negative), a key whose count
+-- reaches 0 is removed. Keys are written in key order, so two writers touching the same keys
+-- lock them in the same order. An INSERT only adds: two statements instead of four, which is
+-- most of what a report's write pays.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_merge(d gisgrid_rollup_delta[], removes boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO incident_rollup AS r
+        (grid_id, day, category, status, due_hour, late, on_spot, n, handling_s)
+    SELECT x.grid_id, x.day, x.category, x.status, x.due_hour, x.late, x.on_spot, x.n,
+           x.handling_s
+    FROM unnest(d) x
+    WHERE x.n <> 0
+    ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (grid_id, day, category, status, due_hour, late, on_spot) DO UPDATE
+        SET n = r.n + excluded.n, handling_s = r.handling_s + excluded.handling_s;
+
+    INSERT INTO incident_rollup_grid AS r (grid_id, sensitive, due_hour, n, open)
+    SELECT x.grid_id, gisgrid_rollup_sensitive(x.category), x.due_hour, sum(x.n),
+           COALESCE(sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)), 0)
+    FROM unnest(d) x
+    GROUP BY 1, 2, 3
+    -- a case without due time that closes moves no count, only open
+    HAVING sum(x.n) <> 0 OR sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (grid_id, sensitive, due_hour) DO UPDATE
+        SET n = r.n + excluded.n, open = r.open + excluded.open;
+
+    IF NOT removes THEN
+        RETURN;
+    END IF;
+    DELETE FROM incident_rollup r USING unnest(d) x
+    WHERE r.grid_id = x.grid_id AND r.day = x.day AND r.category = x.category
+      AND r.status = x.status AND r.due_hour = x.due_hour AND r.late = x.late
+      AND r.on_spot = x.on_spot AND r.n = 0;
+    DELETE FROM incident_rollup_grid r USING unnest(d) x
+    WHERE r.grid_id = x.grid_id AND r.sensitive = gisgrid_rollup_sensitive(x.category)
+      AND r.due_hour = x.due_hour AND r.n = 0;
+END
+$$;
+
+-- The statement trigger: the rows a statement wrote (its transition tables) summed by key.
+-- Transition tables of a statement trigger on a partitioned parent hold the rows of every
+-- partition, so this works unchanged when incidents is partitioned.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    d gisgrid_rollup_delta[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        d := ARRAY(
+            SELECT ROW(k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot,
+                       sum(k.n)::integer, sum(k.handling_s))::gisgrid_rollup_delta
+            FROM (SELECT (gisgrid_rollup_key(w.grid_id, w.reported_at, w.category, w.status,
+                              w.due_at, w.closed_at, w.resolved_on_spot, 1)).*
+                  FROM rollup_new w) k
+            GROUP BY k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot);
+    ELSIF TG_OP = 'DELETE' THEN
+        d := ARRAY(
+            SELECT ROW(k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot,
+                       sum(k.n)::integer, sum(k.handling_s))::gisgrid_rollup_delta
+            FROM (SELECT (gisgrid_rollup_key(w.grid_id, w.reported_at, w.category, w.status,
+                              w.due_at, w.closed_at, w.resolved_on_spot, -1)).*
+                  FROM rollup_old w) k
+            GROUP BY k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot);
+    ELSE
+        d := ARRAY(
+            SELECT ROW(k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot,
+                       sum(k.n)::integer, sum(k.handling_s))::gisgrid_rollup_delta
+            FROM (SELECT (gisgrid_rollup_key(w.grid_id, w.reported_at, w.category, w.status,
+                              w.due_at, w.closed_at, w.resolved_on_spot, 1)).*
+                  FROM rollup_new w
+                  UNION ALL
+                  SELECT (gisgrid_rollup_key(w.grid_id, w.reported_at, w.category, w.status,
+                              w.due_at, w.closed_at, w.resolved_on_spot, -1)).*
+                  FROM rollup_old w) k
+            GROUP BY k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot
+            HAVING sum(k.n) <> 0 OR sum(k.handling_s) <> 0);
+    END IF;
+    IF cardinality(d) > 0 THEN
+        PERFORM gisgrid_rollup_merge(d, TG_OP <> 'INSERT');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_rollup_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE incident_rollup, incident_rollup_grid;
+    RETURN NULL;
+END
+$$;
+
+-- A statement trigger with transition tables takes one event each.
+CREATE TRIGGER incident_rollup_insert AFTER INSERT ON incidents
+    REFERENCING NEW TABLE AS rollup_new
+    FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_apply();
+CREATE TRIGGER incident_rollup_update AFTER UPDATE ON incidents
+    REFERENCING OLD TABLE AS rollup_old NEW TABLE AS rollup_new
+    FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_apply();
+CREATE TRIGGER incident_rollup_delete AFTER DELETE ON incidents
+    REFERENCING OLD TABLE AS rollup_old
+    FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_apply();
+CREATE TRIGGER incident_rollup_truncate AFTER TRUNCATE ON incidents
+    FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_truncate();
+
+-- Fill both tables from the incidents there are (migration 0011, and a bulk writer that
+-- turned the triggers off): one pass, GROUP BY in the database.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_rebuild() RETURNS void
+LANGUAGE sql AS $$
+    TRUNCATE incident_rollup, incident_rollup_grid;
+    INSERT INTO incident_rollup
+        (grid_id, day, category, status, due_hour, late, on_spot, n, handling_s)
+    SELECT k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot, sum(k.n),
+           sum(k.handling_s)
+    FROM incidents i,
+         LATERAL gisgrid_rollup_key(i.grid_id, i.reported_at, i.category, i.status, i.due_at,
+                                    i.closed_at, i.resolved_on_spot, 1) k
+    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    INSERT INTO incident_rollup_grid (grid_id, sensitive, due_hour, n, open)
+    SELECT grid_id, gisgrid_rollup_sensitive(category), due_hour, sum(n),
+           COALESCE(sum(n) FILTER (WHERE gisgrid_rollup_open(status)), 0)
+    FROM incident_rollup
+    GROUP BY 1, 2, 3;
+$$;
