@@ -18,7 +18,7 @@
 -- and a reader counts as overdue the hours that have passed and reads the current hour's
 -- cases from incidents (ix_incidents_open_due). Grid 0 holds incidents outside every grid.
 --
--- A repeatable step (gisgrid.store.functions), installed before tiles.sql; migration 0011
+-- A repeatable step (gisgrid.store.functions), installed before tiles.sql; migration 0012
 -- also runs it, so the triggers exist from the moment the tables are filled.
 
 -- The city's zone for "day" (gisgrid.times.CITY_TZ).
@@ -184,7 +184,7 @@ CREATE TRIGGER incident_rollup_delete AFTER DELETE ON incidents
 CREATE TRIGGER incident_rollup_truncate AFTER TRUNCATE ON incidents
     FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_truncate();
 
--- Fill both tables from the incidents there are (migration 0011, and a bulk writer that
+-- Fill both tables from the incidents there are (migration 0012, and a bulk writer that
 -- turned the triggers off): one pass, GROUP BY in the database.
 CREATE OR REPLACE FUNCTION gisgrid_rollup_rebuild() RETURNS void
 LANGUAGE sql AS $$
