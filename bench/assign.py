@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append((n, kind, g, s, p, same))
                 print(
                     f"  {n:>11,} {kind:<9} gisgrid warm {g['warm2_s']:.3f}s "
-                    f"sjoin {s['s']:.2f}s same={same}",
+                    f"sjoin {s['s']:.2f}s same={same} (CPU {g['cpu_s']:.3f}s vs "
+                    f"{s['cpu_s']:.2f}s: {s['cpu_s'] / g['cpu_s']:.1f}x)",
                     flush=True,
                 )
     finally:
