@@ -57,7 +57,7 @@ class TiledIndex:
 
     @classmethod
     def build(
-        cls, geoms: np.ndarray, h: float | None = None, max_polygons: int = 1500
+        cls, geoms: np.ndarray, h: float | None = None, max_polygons: int = 3000
     ) -> TiledIndex:
         geoms = np.asarray(geoms, dtype=object)
         shapely.prepare(geoms)
