@@ -14,7 +14,9 @@ Semantics (tested against shapely ``covers`` and PostGIS ``ST_Covers``):
   current grids (``valid_to`` empty) are used.
 
 The work is done by :class:`gisgrid.assign.strips.StripIndex`: most points resolve by a lookup, a
-few by one cross product, and only points next to a vertex or on an edge by an exact test.
+few by one cross product, and only points next to a vertex or on an edge by an exact test;
+:class:`gisgrid.assign.tiled.TiledIndex` gives each part of the city a strip index of its
+own resolution. One point (what ``/locate`` asks) takes the same steps in plain Python.
 
 Examples
 --------
@@ -41,7 +43,8 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import Engine, text
 
-from gisgrid.assign.strips import OUTSIDE, StripIndex
+from gisgrid.assign.strips import OUTSIDE
+from gisgrid.assign.tiled import TiledIndex
 from gisgrid.crs import metric_crs
 from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
@@ -96,7 +99,8 @@ class GridIndex:
     above: dict[str, np.ndarray]  # level -> id above each grid row (-1 where none)
     codes: np.ndarray | None = None
     h: float | None = None
-    _epochs: dict[int, tuple[np.ndarray, StripIndex]] = field(default_factory=dict, repr=False)
+    _epochs: dict[int, tuple[np.ndarray, TiledIndex]] = field(default_factory=dict, repr=False)
+    _changes_cache: np.ndarray | None = field(default=None, repr=False)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -178,10 +182,12 @@ class GridIndex:
         return np.searchsorted(changes, t, side="right") - 1
 
     def _changes(self) -> np.ndarray:
-        pts = np.unique(np.concatenate([self.valid_from, self.valid_to]))
-        return pts[pts < _FAR_FUTURE]
+        if self._changes_cache is None:  # kept: a one-point call must not pay for a sort
+            pts = np.unique(np.concatenate([self.valid_from, self.valid_to]))
+            self._changes_cache = pts[pts < _FAR_FUTURE]
+        return self._changes_cache
 
-    def _epoch_index(self, e: int) -> tuple[np.ndarray, StripIndex]:
+    def _epoch_index(self, e: int) -> tuple[np.ndarray, TiledIndex]:
         if e not in self._epochs:
             changes = self._changes()
             t = changes[e] if 0 <= e < len(changes) else np.datetime64("1800-01-01", "ns")
@@ -189,7 +195,7 @@ class GridIndex:
             # rows sorted by grid id, so "lowest index" in the strip index is "lowest id"
             rows = rows[np.argsort(self.grid_ids[rows], kind="stable")]
             geoms = self.geoms[rows] if len(rows) else np.array([shapely.box(0, 0, 0, 0)])
-            self._epochs[e] = (rows, StripIndex.build(geoms, h=self.h))
+            self._epochs[e] = (rows, TiledIndex.build(geoms, h=self.h))
         return self._epochs[e]
 
     def locate_rows(self, lon: Any, lat: Any, times: Any | None = None) -> np.ndarray:
@@ -198,6 +204,10 @@ class GridIndex:
         y = np.asarray(lat, dtype=np.float64)
         if x.shape != y.shape or x.ndim != 1:
             raise InvalidInput("lon and lat must be 1-d arrays of one length", field="lon")
+        if times is None and len(x) == 1:  # one point: no array set-up (``/locate``)
+            rows, idx = self._epoch_index(len(self._changes()) - 1)
+            one = idx.locate_one(float(x[0]), float(y[0])) if len(rows) else OUTSIDE
+            return np.array([rows[one] if one >= 0 else OUTSIDE], dtype=np.int64)
         out = np.full(len(x), OUTSIDE, dtype=np.int64)
         if times is None:  # one period, the current one: no per-point epochs to sort out
             groups: list[tuple[int, np.ndarray | slice]] = [(len(self._changes()) - 1, slice(None))]

@@ -6,8 +6,9 @@ intervals are the strip's *edge zones*; between them lie *clean zones*, which no
 so each lies wholly inside one polygon or outside all. Polygons are oriented (exteriors
 counter-clockwise, holes clockwise), so every edge knows the polygon on its west and on its
 east side; a clean zone's label follows from the edges its strip's midline crosses to its
-left. A point is resolved by one search over the breakpoints of all strips (through a hint
-table per strip and x-bucket):
+left. A point is resolved by one read of a table over the strips and x-buckets, which holds
+the label of every cell lying wholly in one clean zone; the other points search the
+breakpoints of their strip:
 
 - in a clean zone: its label, no geometry at all (most points);
 - in an edge zone: start from the clean zone on its left and walk east along the point's own
@@ -24,6 +25,7 @@ the safe side: a point near a zone boundary falls into the edge zone and is walk
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ _BAD = 1 << 40  # makes the running polygon count impossible: "resolve exactly"
 _MAX_WALK = 64  # edges in a zone beyond which its points take the exact test
 _PAIRS = 1_000_000  # (point, edge) pairs walked at once: bounds the memory
 _BLOCK = 500_000  # points located at once in large calls
+_SLOW = -3  # a table cell that a point must search
+_BUCKETS_PER_KEY = 16  # table cells per strip, per key in the strip: most cells hold no key
+_FENCE = 1e-7  # degrees beyond a window that stay exact: far above the rounding of which
+# window a point is in (about 1e-15), far below the size of a grid
 
 
 @dataclass
@@ -73,26 +79,42 @@ class StripIndex:
     bx0: float = 0.0
     bw: float = 1.0
     n_buckets: int = 0
-    hint: np.ndarray | None = None
+    table: np.ndarray | None = None  # (n_strips * n_buckets,) label of each cell, or _SLOW
     exact_count: int = 0  # points the last locate() had to test exactly (the slow path)
 
     @classmethod
-    def build(cls, geoms: np.ndarray, h: float | None = None) -> StripIndex:
+    def build(
+        cls,
+        geoms: np.ndarray,
+        h: float | None = None,
+        window: tuple[float, float, float, float] | None = None,
+        max_cells: int = 8_000_000,
+    ) -> StripIndex:
+        """The index of ``geoms`` (strip height ``h``, or one chosen from them).
+
+        With ``window`` (xmin, ymin, xmax, ymax) it answers only for points inside that box:
+        it is built over the box's strips, and then keeps only the zones that reach into the
+        box and the clean zones between them (their labels counted over whole strips, so
+        exactly those of the index without a window). ``geoms`` must then hold every
+        polygon that reaches into the box.
+        """
         geoms = np.asarray(geoms, dtype=object)
         shapely.prepare(geoms)
         tree = shapely.STRtree(geoms)
         bounds = shapely.bounds(geoms)
         seg, west, east = _sided_segments(geoms)
+        gxmin, gxmax = float(np.nanmin(bounds[:, 0])), float(np.nanmax(bounds[:, 2]))
+        if window is None:
+            window = (gxmin, float(np.nanmin(bounds[:, 1])), gxmax, float(np.nanmax(bounds[:, 3])))
+        xmin, ymin, xmax, ymax = window
         if h is None:
-            h = _default_h(bounds, seg)
-        ymin, ymax = float(np.nanmin(bounds[:, 1])), float(np.nanmax(bounds[:, 3]))
-        xmin, xmax = float(np.nanmin(bounds[:, 0])), float(np.nanmax(bounds[:, 2]))
-        x0 = xmin - 1.0
-        width = (xmax - x0) + 2.0
+            h = _default_h(bounds, seg, ymin, ymax)
+        x0 = gxmin - 1.0
+        width = (gxmax - x0) + 2.0
         y0 = ymin - h
         n_strips = int(np.floor((ymax - y0) / h)) + 2
 
-        sid, strip, xa, xb = _intervals(seg, y0, h)
+        sid, strip, xa, xb = _intervals(seg, y0, h, n_strips)
         gxa = strip * width + (xa - x0)
         order = np.argsort(gxa)  # by strip, then x: one float key
         sid, strip, gxa = sid[order], strip[order], gxa[order]
@@ -105,65 +127,61 @@ class StripIndex:
         z_left = gxa[starts]
         z_right = np.maximum.reduceat(gxb, starts) if n_zones else gxb[:0]
         z_strip = strip[starts]
-        zone_ptr = np.append(starts, len(sid)).astype(np.int64)
-        keys = np.empty(2 * n_zones)
-        keys[0::2] = z_left
-        keys[1::2] = z_right
         zones_per_strip = np.bincount(z_strip, minlength=n_strips)
-        strip_off = np.zeros(n_strips + 1, dtype=np.int64)
-        strip_off[1:] = np.cumsum(2 * zones_per_strip)
         clean_label = _clean_labels(
             seg, west, east, y0, h, width, x0, z_right, z_strip, zones_per_strip, n_strips
         )
+        # the window: keep the zones reaching into it (whole, with all their edges), and in
+        # each strip the clean zones from the one left of the first kept zone to the one
+        # right of the last (one clean zone where no zone reaches in)
+        base = z_strip * width - x0
+        keep = (z_right >= base + xmin - _FENCE) & (z_left <= base + xmax + _FENCE)
+        left_of = np.bincount(z_strip[~keep & (z_right < base + xmin)], minlength=n_strips)
+        kept_per_strip = np.bincount(z_strip[keep], minlength=n_strips)
+        c_strip = np.repeat(np.arange(n_strips), zones_per_strip + 1)
+        c_first = np.cumsum(zones_per_strip + 1) - (zones_per_strip + 1)
+        c_k = np.arange(len(c_strip)) - c_first[c_strip]
+        c_keep = (c_k >= left_of[c_strip]) & (c_k <= left_of[c_strip] + kept_per_strip[c_strip])
+        clean_label = clean_label[c_keep]
+        seg_keep = np.repeat(keep, np.diff(np.append(starts, len(sid))))
+        sid = sid[seg_keep]
+        zone_ptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        zone_ptr[1:] = np.cumsum(np.diff(np.append(starts, len(seg_keep)))[keep])
+        keys = np.empty(2 * int(keep.sum()))
+        keys[0::2] = z_left[keep]
+        keys[1::2] = z_right[keep]
+        strip_off = np.zeros(n_strips + 1, dtype=np.int64)
+        strip_off[1:] = np.cumsum(2 * kept_per_strip)
         seg_da, seg_ds = _deltas(west, east)
         index = cls(
             geoms, y0, h, n_strips, width, x0, keys, strip_off, clean_label, zone_ptr, sid,
             seg, west, east, seg_da.astype(np.float64), seg_ds.astype(np.float64), tree,
         )  # fmt: skip
-        index._build_hint(xmin, xmax)
+        index._build_table(xmin, xmax, max_cells)
         return index
 
-    def _build_hint(self, xmin: float, xmax: float, max_cells: int = 8_000_000) -> None:
-        """A table of starting positions per strip and x-bucket, so a lookup reads a few
-        neighbouring keys instead of binary-searching all of them (cache misses dominate)."""
+    def _build_table(self, xmin: float, xmax: float, max_cells: int) -> None:
+        """A raster over the window, strip by x-bucket, holding the label of every cell that
+        lies wholly in one clean zone (no key within a hair of it), else ``_SLOW``: most
+        points are then resolved by one read, and only the rest search the keys."""
         span = max(xmax - xmin, 1e-12)
-        n_b = int(max(1, min(np.ceil(span / self.h), max_cells // max(self.n_strips, 1))))
+        per_strip = len(self.keys) / max(self.n_strips, 1)
+        n_b = int(max(1, min(np.ceil(_BUCKETS_PER_KEY * per_strip), max_cells // self.n_strips)))
         self.bx0, self.bw, self.n_buckets = xmin, span / n_b, n_b
-        # count keys per (strip, bucket) cell; the cumulative sum gives each cell's first key
-        k_strip = (self.keys // self.width).astype(np.int64)
+        k_strip = np.repeat(np.arange(self.n_strips), np.diff(self.strip_off))
         k_x = self.keys - k_strip * self.width + self.x0
-        k_b = np.clip(np.floor((k_x - xmin) / self.bw) + 1, 0, n_b).astype(np.int64)
-        counts = np.bincount(k_strip * (n_b + 1) + k_b, minlength=self.n_strips * (n_b + 1))
-        self.hint = np.cumsum(counts)  # keys of earlier strips, or left of the bucket's edge
-
-    def _positions(self, si: np.ndarray, xs: np.ndarray, key: np.ndarray) -> np.ndarray:
-        """searchsorted(keys, key, 'right'), through the hint table."""
-        if self.hint is None:
-            return np.searchsorted(self.keys, key, side="right")
-        b = np.clip(np.floor((xs - self.bx0) / self.bw), 0, self.n_buckets - 1).astype(np.int64)
-        cell = si * (self.n_buckets + 1) + b
-        pos = self.hint[cell].copy()
-        hi = self.hint[cell + 1]
-        keys = self.keys
-        n_keys = len(keys)
-        # rounding at a bucket edge, or x left of the first bucket: step back while needed
-        # (only points within a hair of their bucket's left edge can need it)
-        near_edge = (xs - (self.bx0 + b * self.bw)) < 1e-9
-        act = np.flatnonzero(near_edge & (pos > 0))
-        while len(act):
-            back = keys[pos[act] - 1] > key[act]
-            act = act[back]
-            pos[act] -= 1
-            act = act[pos[act] > 0]
-        # forward over the few keys inside the bucket (past it, for x beyond the last one)
-        hi = np.where(b == self.n_buckets - 1, self.strip_off[si + 1], hi)
-        act = np.flatnonzero(pos < hi)
-        while len(act):
-            fwd = keys[np.minimum(pos[act], n_keys - 1)] <= key[act]
-            act = act[fwd]
-            pos[act] += 1
-            act = act[pos[act] < hi[act]]
-        return pos
+        # keys left of each cell: counts per (strip, bucket + 1) slot, then a running sum
+        slot = np.clip(np.floor((k_x - xmin) / self.bw) + 1, 0, n_b).astype(np.int64)
+        counts = np.bincount(k_strip * (n_b + 1) + slot, minlength=self.n_strips * (n_b + 1))
+        pos = np.cumsum(counts).reshape(self.n_strips, n_b + 1)[:, :n_b]
+        busy = np.zeros((self.n_strips, n_b), dtype=bool)
+        for hair in (-_PAD, _PAD):  # a key near a cell's edge makes both cells busy
+            b = np.floor((k_x + hair - xmin) / self.bw)
+            inb = (b >= 0) & (b < n_b)
+            busy[k_strip[inb], b[inb].astype(np.int64)] = True
+        label = self.clean_label[pos // 2 + np.arange(self.n_strips)[:, None]]
+        ok = ~busy & (pos % 2 == 0) & (label != _EXACT)
+        self.table = np.where(ok, label, _SLOW).astype(np.int32).ravel()
 
     def locate(self, x: np.ndarray, y: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
         """Index of the polygon covering each point (lowest index on ties), or -1.
@@ -196,10 +214,27 @@ class StripIndex:
         return self._locate(x, y)
 
     def _locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        self.exact_count = 0
+        if self.table is None:
+            return self._search(x, y)
+        with np.errstate(invalid="ignore"):
+            s = np.floor((y - self.y0) / self.h)
+            b = np.floor((x - self.bx0) / self.bw)
+            ok = (s >= 0) & (s < self.n_strips) & (b >= 0) & (b < self.n_buckets)  # NaN: False
+        cell = np.where(ok, s * self.n_buckets + b, 0).astype(np.int64)
+        out = np.where(ok, self.table[cell], _SLOW).astype(np.int64)
+        slow = np.flatnonzero(out == _SLOW)
+        if len(slow):
+            out[slow] = self._search(x[slow], y[slow])
+        return out
+
+    def _search(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The points the table does not resolve: search the keys, walk, or test exactly."""
         out = np.full(len(x), OUTSIDE, dtype=np.int64)
         with np.errstate(invalid="ignore"):
             s = np.floor((y - self.y0) / self.h)
-            ok = np.isfinite(x) & np.isfinite(y) & (s >= 0) & (s < self.n_strips)
+            dx = x - self.x0  # outside [0, width) a key would fall into another strip's range
+            ok = (s >= 0) & (s < self.n_strips) & (dx >= 0) & (dx < self.width)  # NaN: False
         if ok.all():  # the usual case: no gathers needed
             idx: np.ndarray | slice = slice(None)
             si, px, py = s.astype(np.int64), x, y
@@ -208,7 +243,7 @@ class StripIndex:
             si = s[idx].astype(np.int64)
             px, py = x[idx], y[idx]
         key = si * self.width + (px - self.x0)
-        pos = self._positions(si, px, key)
+        pos = np.searchsorted(self.keys, key, side="right")
         # Each strip's keys come in pairs (edge zone left, right) and strip_off is even, so
         # pos is even exactly in a clean zone; the clean zone there (or, in an edge zone, the
         # one to its left) has the global number pos // 2 + strip.
@@ -234,6 +269,41 @@ class StripIndex:
         if len(exact):
             out[exact] = self._exact(x[exact], y[exact])
         return out
+
+    def locate_one(self, x: float, y: float) -> int:
+        """:meth:`locate` for one point in plain Python: no array set-up, the same steps.
+
+        >>> idx = StripIndex.build(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]))
+        >>> [idx.locate_one(px, 0.5) for px in (0.5, 1.5, 1.0, 3.0)]
+        [0, 1, 0, -1]
+        """
+        s = math.floor((y - self.y0) / self.h) if math.isfinite(y) else -1
+        dx = x - self.x0
+        if not (0 <= s < self.n_strips and 0 <= dx < self.width):  # False for NaN
+            return OUTSIDE
+        pos = int(self.keys.searchsorted(s * self.width + dx, side="right"))
+        label = int(self.clean_label[pos // 2 + s])  # the clean zone here, or left of here
+        if pos % 2 == 1 and label != _EXACT:
+            zone = (pos - 1) // 2
+            lo, hi = int(self.zone_ptr[zone]), int(self.zone_ptr[zone + 1])
+            label = _EXACT if hi - lo > _MAX_WALK else self._walk_one(lo, hi, label, x, y)
+        if label == _EXACT:
+            return int(self._exact(np.array([x]), np.array([y]))[0])
+        return label
+
+    def _walk_one(self, lo: int, hi: int, left_label: int, px: float, py: float) -> int:
+        """:meth:`_walk` for one point (the same arithmetic, in Python floats)."""
+        inside = 1 if left_label >= 0 else 0
+        sums = left_label + 1 if left_label >= 0 else 0
+        for k in self.zone_seg[lo:hi].tolist():
+            sx0, sy0, sx1, sy1 = self.seg[k].tolist()
+            cross = (sx1 - sx0) * (py - sy0) - (sy1 - sy0) * (px - sx0)
+            if cross == 0 and min(sx0, sx1) <= px <= max(sx0, sx1) and sy0 <= py <= sy1:
+                return _EXACT  # on an edge or a vertex
+            if sy0 <= py < sy1 and cross < 0:
+                inside += int(self.seg_da[k])
+                sums += int(self.seg_ds[k])
+        return OUTSIDE if inside == 0 else (sums - 1 if inside == 1 else _EXACT)
 
     def _walk(
         self, zone: np.ndarray, left_label: np.ndarray, px: np.ndarray, py: np.ndarray
@@ -294,15 +364,17 @@ def _deltas(west: np.ndarray, east: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.where(bad, _BAD, d_a), np.where(bad, 0, d_s)
 
 
-def _default_h(bounds: np.ndarray, seg: np.ndarray) -> float:
-    """A strip height: about a tenth of a typical polygon's height, but not so small that
-    the strips' edge intervals explode (they grow with the edges' total height / h)."""
+def _default_h(bounds: np.ndarray, seg: np.ndarray, ymin: float, ymax: float) -> float:
+    """A strip height: a sixteenth of a small polygon's height, but not so small that
+    the strips' edge intervals explode (they grow with the edges' total height / h, counted
+    between ``ymin`` and ``ymax``)."""
     heights = bounds[:, 3] - bounds[:, 1]
     heights = heights[np.isfinite(heights) & (heights > 0)]
     if not len(heights):
         return 1.0
-    h = float(np.percentile(heights, 25) / 8)
-    total_dy = float(np.sum(seg[:, 3] - seg[:, 1]))
+    h = float(np.percentile(heights, 25) / 16)
+    dy = np.minimum(seg[:, 3], ymax) - np.maximum(seg[:, 1], ymin)
+    total_dy = float(np.sum(np.maximum(dy, 0.0)))
     return max(h, total_dy / 500_000)
 
 
@@ -356,13 +428,14 @@ def _sided_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return uniq, west, east
 
 
-def _intervals(seg: np.ndarray, ys: float, h: float) -> tuple[np.ndarray, ...]:
-    """(segment, strip, x from, x to) for every strip a segment touches (padded)."""
+def _intervals(seg: np.ndarray, ys: float, h: float, n_strips: int) -> tuple[np.ndarray, ...]:
+    """(segment, strip, x from, x to) for every strip (of the first ``n_strips``) that a
+    segment touches (padded)."""
     x0, y0, x1, y1 = seg.T
     pad_y = h * 1e-6 + _PAD
-    s_lo = np.floor((y0 - pad_y - ys) / h).astype(np.int64)
-    s_hi = np.floor((y1 + pad_y - ys) / h).astype(np.int64)
-    n = s_hi - s_lo + 1
+    s_lo = np.maximum(np.floor((y0 - pad_y - ys) / h), 0).astype(np.int64)
+    s_hi = np.minimum(np.floor((y1 + pad_y - ys) / h), n_strips - 1).astype(np.int64)
+    n = np.maximum(s_hi - s_lo + 1, 0)
     sid = np.repeat(np.arange(len(x0)), n)
     start = np.repeat(np.cumsum(n) - n, n)
     strip = s_lo[sid] + (np.arange(len(sid)) - start)
@@ -394,8 +467,8 @@ def _clean_labels(
 ) -> np.ndarray:
     """Label of every clean zone, from the edges its strip's midline crosses to its left."""
     x0, y0, x1, y1 = seg.T
-    s_lo = np.ceil((y0 - ys) / h - 0.5).astype(np.int64)
-    s_hi = np.ceil((y1 - ys) / h - 0.5).astype(np.int64) - 1
+    s_lo = np.maximum(np.ceil((y0 - ys) / h - 0.5), 0).astype(np.int64)
+    s_hi = np.minimum(np.ceil((y1 - ys) / h - 0.5) - 1, n_strips - 1).astype(np.int64)
     n = np.maximum(s_hi - s_lo + 1, 0)
     sid = np.repeat(np.arange(len(x0)), n)
     start = np.repeat(np.cumsum(n) - n, n)
@@ -408,19 +481,22 @@ def _clean_labels(
     order = np.argsort(key)  # ties are crossings of one zone: their order does not matter
     sid, key = sid[order], key[order]
     d_a, d_s = _deltas(west[sid], east[sid])
-    a = np.cumsum(d_a)
-    b = np.cumsum(d_s)
-    last = np.searchsorted(key, z_right, side="right") - 1
-    before = np.searchsorted(key, z_strip * width, side="left") - 1
-    a_z = np.where(last >= 0, a[np.maximum(last, 0)], 0) - np.where(
-        before >= 0, a[np.maximum(before, 0)], 0
-    )
-    b_z = np.where(last >= 0, b[np.maximum(last, 0)], 0) - np.where(
-        before >= 0, b[np.maximum(before, 0)], 0
-    )
-    after = np.where(a_z == 0, OUTSIDE, np.where(a_z == 1, b_z - 1, _EXACT))
+    # running sums with a leading 0, so that "crossings up to key position i" is sums[i + 1]
+    # and position -1 (none) needs no special case
+    a = np.concatenate([[0], np.cumsum(d_a)])
+    b = np.concatenate([[0], np.cumsum(d_s)])
+
+    def label_between(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The label after the crossings with keys in [lo, hi] (a strip's start to x)."""
+        last = np.searchsorted(key, hi, side="right")
+        before = np.searchsorted(key, lo, side="left")
+        n_in = a[last] - a[before]
+        return np.where(n_in == 0, OUTSIDE, np.where(n_in == 1, b[last] - b[before] - 1, _EXACT))
+
     labels = np.full(n_strips + len(z_right), OUTSIDE, dtype=np.int64)
     zone_first_of_strip = np.cumsum(zones_per_strip) - zones_per_strip
     k_in_strip = np.arange(len(z_right)) - zone_first_of_strip[z_strip]
-    labels[zone_first_of_strip[z_strip] + z_strip + k_in_strip + 1] = after
+    labels[zone_first_of_strip[z_strip] + z_strip + k_in_strip + 1] = label_between(
+        z_strip * width, z_right
+    )
     return labels
