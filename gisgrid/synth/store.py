@@ -41,6 +41,8 @@ TABLES: dict[str, list[str]] = {
                    "district_id"],
 }  # fmt: skip
 CHUNK = 200_000
+# the tables a streamed city (City.incident_chunks) writes chunk by chunk
+STREAMED = ("incidents", "incident_events")
 
 
 def _pg_array(values: Any) -> str:
@@ -146,6 +148,41 @@ def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
     return restore
 
 
+def _copy_table(
+    conn: Connection,
+    table: str,
+    df: pd.DataFrame,
+    columns: list[str],
+    progress: Callable[[str, int, int], None] | None,
+) -> int:
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress:
+            progress(table, done, len(df))
+
+    n = copy_frame(conn, table, df, columns, tick)
+    if progress and len(df) == 0:
+        progress(table, 0, 0)
+    return n
+
+
+def _copy_streamed(
+    conn: Connection, city: City, progress: Callable[[str, int, int], None] | None
+) -> dict[str, int]:
+    """COPY the incidents and their events a chunk (a month) at a time, as generated."""
+    assert city.incident_chunks is not None
+    n_inc = n_ev = 0
+    for inc, ev in city.incident_chunks:
+        n_inc += copy_frame(conn, "incidents", inc, TABLES["incidents"])
+        n_ev += copy_frame(conn, "incident_events", ev, TABLES["incident_events"])
+        if progress:
+            progress("incidents", n_inc, city.incident_count)
+    return {"incidents": n_inc, "incident_events": n_ev}
+
+
 def write_city(
     engine: Engine,
     city: City,
@@ -162,18 +199,11 @@ def write_city(
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         restore = _drop_for_bulk(conn, list(TABLES))
         for table, columns in TABLES.items():
-            df = city.tables[table]
-            done = 0
-
-            def tick(k: int, table: str = table, total: int = len(df)) -> None:
-                nonlocal done
-                done += k
-                if progress:
-                    progress(table, done, total)
-
-            counts[table] = copy_frame(conn, table, df, columns, tick)
-            if progress and len(df) == 0:
-                progress(table, 0, 0)
+            if table in STREAMED and city.incident_chunks is not None:
+                if table == "incidents":
+                    counts.update(_copy_streamed(conn, city, progress))
+            else:
+                counts[table] = _copy_table(conn, table, city.tables[table], columns, progress)
             if "id" in columns:
                 conn.execute(
                     text(
