@@ -17,7 +17,7 @@ nothing to do.
 Examples
 --------
 >>> [f.name for f in FUNCTION_FILES]
-['assign_store', 'tiles']
+['assign_store', 'tiles', 'partitions']
 >>> len(FUNCTION_FILES[1].sha256)
 64
 """
@@ -55,6 +55,7 @@ class FunctionFile:
 FUNCTION_FILES: tuple[FunctionFile, ...] = (
     FunctionFile("assign_store", drop="assign_store_drop"),
     FunctionFile("tiles", drop="tiles_drop"),
+    FunctionFile("partitions", drop="partitions_drop"),
 )
 
 _UPSERT = text(

@@ -99,7 +99,7 @@ def store_is_empty(engine: Engine) -> bool:
 
 
 def clear(conn: Connection) -> None:
-    names = ", ".join(quote_ident(t) for t in [*TABLES, "plans", "plan_areas"])
+    names = ", ".join(quote_ident(t) for t in [*TABLES, "incident_keys", "plans", "plan_areas"])
     conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
@@ -138,7 +138,9 @@ def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
         conn.execute(text(f"ALTER TABLE {quote_ident(tbl)} DROP CONSTRAINT {quote_ident(name)}"))
     for name, _ in ixs:
         conn.execute(text(f"DROP INDEX {quote_ident(name)}"))
-    restore = [d for _, d in ixs]
+    # a partitioned table's index is defined ON ONLY the parent; restored over it, it is built
+    # on every partition
+    restore = [d.replace(" ON ONLY ", " ON ") for _, d in ixs]
     restore += [
         f"ALTER TABLE {quote_ident(t)} ADD CONSTRAINT {quote_ident(n)} {d}" for t, n, d in uqs
     ]
@@ -146,6 +148,15 @@ def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
         f"ALTER TABLE {quote_ident(t)} ADD CONSTRAINT {quote_ident(n)} {d}" for t, n, d in fks
     ]
     return restore
+
+
+def _partitions_for(conn: Connection, df: pd.DataFrame) -> None:
+    """Make the months a chunk of incidents needs before it is copied (migration 0011)."""
+    if len(df):
+        conn.execute(
+            text("SELECT gisgrid_incident_partitions(:lo, :hi)"),
+            {"lo": df["reported_at"].min(), "hi": df["reported_at"].max()},
+        )
 
 
 def _copy_table(
@@ -176,6 +187,7 @@ def _copy_streamed(
     assert city.incident_chunks is not None
     n_inc = n_ev = 0
     for inc, ev in city.incident_chunks:
+        _partitions_for(conn, inc)
         n_inc += copy_frame(conn, "incidents", inc, TABLES["incidents"])
         n_ev += copy_frame(conn, "incident_events", ev, TABLES["incident_events"])
         if progress:
@@ -198,11 +210,15 @@ def write_city(
             raise Conflict("the store already holds a city; pass replace=True", field="areas")
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         restore = _drop_for_bulk(conn, list(TABLES))
+        # incident_keys is filled once after the copy, not row by row by its trigger
+        conn.execute(text("ALTER TABLE incidents DISABLE TRIGGER gisgrid_incident_keys_upsert"))
         for table, columns in TABLES.items():
             if table in STREAMED and city.incident_chunks is not None:
                 if table == "incidents":
                     counts.update(_copy_streamed(conn, city, progress))
             else:
+                if table == "incidents":
+                    _partitions_for(conn, city.tables[table])
                 counts[table] = _copy_table(conn, table, city.tables[table], columns, progress)
             if "id" in columns:
                 conn.execute(
@@ -211,6 +227,13 @@ def write_city(
                         f"GREATEST((SELECT max(id) FROM {quote_ident(table)}), 1))"
                     )
                 )
+        conn.execute(
+            text(
+                "INSERT INTO incident_keys (id, code, reporter_id, idempotency_key)"
+                " SELECT id, code, reporter_id, idempotency_key FROM incidents"
+            )
+        )
+        conn.execute(text("ALTER TABLE incidents ENABLE TRIGGER gisgrid_incident_keys_upsert"))
         for i, ddl in enumerate(restore, start=1):
             conn.execute(text(ddl))
             if progress:
