@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import Conflict, translate_db_errors
 from gisgrid.sql import quote_ident
+from gisgrid.store.partitions import ensure_months
 from gisgrid.synth.city import City
 
 # Load order (parents first) and the columns written for each table.
@@ -153,10 +154,8 @@ def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
 def _partitions_for(conn: Connection, df: pd.DataFrame) -> None:
     """Make the months a chunk of incidents needs before it is copied (migration 0011)."""
     if len(df):
-        conn.execute(
-            text("SELECT gisgrid_incident_partitions(:lo, :hi)"),
-            {"lo": df["reported_at"].min(), "hi": df["reported_at"].max()},
-        )
+        times = df["reported_at"]
+        ensure_months(conn, times.min().to_pydatetime(), times.max().to_pydatetime())
 
 
 def _copy_table(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from geoalchemy2 import alembic_helpers
 
-# the monthly partitions of incidents (migration 0011): the parent is the model
-PARTITION = re.compile(r"incidents_(p\d{6}|default)")
+from gisgrid.store.partitions import PARTITION
 
 
 def env_include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
