@@ -31,6 +31,14 @@ def demo(
     ] = "small",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city")] = 42,
     replace: Annotated[bool, typer.Option(help="Empty the store first, then load")] = False,
+    incidents: Annotated[
+        int | None,
+        typer.Option(
+            help="How many incidents (default: the scale's); above 1,000,000 they are "
+            "generated and loaded a month at a time",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Generate the synthetic city and load it, unless the store already holds one."""
     from gisgrid.settings import get_settings
@@ -57,6 +65,7 @@ def demo(
                 seed,
                 salt=settings.id_salt.get_secret_value(),
                 step=lambda m: st.update(f"generating: {m}"),
+                incidents=incidents,
             )
         t_gen = time.perf_counter() - t0
         console.print(f"generated in {t_gen:.1f} s")

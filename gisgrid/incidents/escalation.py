@@ -62,6 +62,7 @@ from gisgrid.incidents import workflow
 from gisgrid.incidents.lifecycle import HOLDER_LEVEL, LEVEL_OF_RANK, OPEN_STATUSES, TRANSITIONS
 from gisgrid.incidents.sla import add_working_days
 from gisgrid.settings import Settings
+from gisgrid.store.partitions import AHEAD, ensure_months
 from gisgrid.times import CITY_TZ
 
 ESCALATABLE = tuple(s for s in OPEN_STATUSES if (s, "escalate") in TRANSITIONS)
@@ -200,6 +201,8 @@ def sweep(
     policy = policy or EscalationPolicy()
     if batch < 1:
         raise InvalidInput(f"batch={batch}; expected an integer >= 1", field="batch")
+    with engine.begin() as conn:  # the months to come are partitioned before they come
+        ensure_months(conn, now, now + AHEAD)
     due = _candidates(engine, policy, now)
     done: list[Escalation] = []
     busy = 0

@@ -182,7 +182,8 @@ characters of A-Z a-z 0-9 . _ : - (a UUID will do)
 
 def _by_key(conn: Conn, caller: Caller, key: str) -> Incident | None:
     found = conn.execute(
-        text("SELECT id FROM incidents WHERE reporter_id = :r AND idempotency_key = :k"),
+        # incident_keys: the key is unique over every month there (migration 0011)
+        text("SELECT id FROM incident_keys WHERE reporter_id = :r AND idempotency_key = :k"),
         {"r": caller.account_id, "k": key},
     ).scalar_one_or_none()
     return None if found is None else get_incident(conn, caller, int(found))

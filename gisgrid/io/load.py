@@ -273,6 +273,8 @@ def _insert_sql(layer: Layer, columns: list[str], key: str | None) -> str:
             updates.append(f"version = {table}.version + 1")
         where = f" WHERE {layer.key_where[key]}" if key in layer.key_where else ""
         sql += f" ON CONFLICT ({quote_ident(key)}){where} DO UPDATE SET {', '.join(updates)}"
+    if key is None:  # every row is new (and a partitioned table has no xmax to return)
+        return sql + " RETURNING id, true"
     # xmax = 0 only on a freshly inserted row version: tells inserts from updates.
     return sql + " RETURNING id, (xmax = 0)"
 
@@ -542,6 +544,11 @@ def _write(
     if bulk is None:
         bulk = n >= BULK_MIN_ROWS and _rows_up_to(cur, layer.table, n) < n
     rebuild = _drop_secondary_indexes(cur, layer.table) if bulk else []
+    if layer.table == "incidents" and "reported_at" in values:
+        # the months the rows need, made before they arrive (gisgrid.store.partitions)
+        cur.execute(
+            f"SELECT gisgrid_incident_partitions(min(reported_at), max(reported_at)) FROM {_TMP}"
+        )
     sql = _insert_sql(layer, columns, key)
     ids: list[NDArray[np.int64]] = []
     inserted = 0
@@ -585,7 +592,8 @@ def _drop_secondary_indexes(cur: Any, table: str) -> list[str]:
     found = cur.fetchall()
     for name, _ in found:
         cur.execute(f"DROP INDEX {name}")
-    return [definition for _, definition in found]
+    # a partitioned table's index is ON ONLY the parent; re-created ON it, on every partition
+    return [definition.replace(" ON ONLY ", " ON ") for _, definition in found]
 
 
 def describe_layers() -> dict[str, dict[str, list[str]]]:

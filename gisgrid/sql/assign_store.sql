@@ -120,18 +120,20 @@ DECLARE
     pt geometry;
     t timestamptz;
     ids record;
+    -- the table's name, given by the trigger where the row is in a partition of it
+    tbl text := COALESCE(TG_ARGV[0], TG_TABLE_NAME);
 BEGIN
     IF NEW.geom IS NULL THEN
         RETURN NEW;  -- a household without a location keeps the ids it was given
     END IF;
-    IF TG_TABLE_NAME = 'buildings' THEN
+    IF tbl = 'buildings' THEN
         pt := ST_PointOnSurface(NEW.geom);
     ELSE
         pt := NEW.geom;
     END IF;
-    IF TG_TABLE_NAME = 'incidents' THEN
+    IF tbl = 'incidents' THEN
         t := NEW.reported_at;
-    ELSIF TG_TABLE_NAME = 'visit_logs' THEN
+    ELSIF tbl = 'visit_logs' THEN
         t := NEW.visited_at;
     END IF;
     SELECT * INTO ids FROM gisgrid_assign_point_ids(pt, t);
@@ -139,7 +141,7 @@ BEGIN
     NEW.community_id := ids.community_id;
     NEW.street_id := ids.street_id;
     NEW.district_id := ids.district_id;
-    IF TG_TABLE_NAME = 'incidents' THEN
+    IF tbl = 'incidents' THEN
         NEW.unassigned := ids.grid_id IS NULL;
     END IF;
     RETURN NEW;
@@ -155,13 +157,13 @@ DROP TRIGGER IF EXISTS gisgrid_assign_insert ON incidents;
 CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON incidents FOR EACH ROW
     WHEN (NEW.grid_id IS NULL
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
-    EXECUTE FUNCTION gisgrid_assign_row();
+    EXECUTE FUNCTION gisgrid_assign_row('incidents');
 DROP TRIGGER IF EXISTS gisgrid_assign_update ON incidents;
 CREATE TRIGGER gisgrid_assign_update BEFORE UPDATE OF geom, reported_at ON incidents
     FOR EACH ROW
     WHEN ((OLD.geom::bytea IS DISTINCT FROM NEW.geom::bytea OR OLD.reported_at IS DISTINCT FROM NEW.reported_at)
           AND current_setting('gisgrid.assign_trigger', true) IS DISTINCT FROM 'off')
-    EXECUTE FUNCTION gisgrid_assign_row();
+    EXECUTE FUNCTION gisgrid_assign_row('incidents');
 
 DROP TRIGGER IF EXISTS gisgrid_assign_insert ON visit_logs;
 CREATE TRIGGER gisgrid_assign_insert BEFORE INSERT ON visit_logs FOR EACH ROW

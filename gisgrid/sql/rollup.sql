@@ -1,4 +1,4 @@
--- The incident rollup (migration 0012_rollup makes the tables): counts of incidents kept in
+-- The incident rollup (migration 0013_rollup makes the tables): counts of incidents kept in
 -- the writer's transaction by statement triggers on incidents, so every writer (API, Open311,
 -- field app, loads, workflow, synth COPY) keeps it and a reader sees it exactly when it sees
 -- the incidents. Two tables:
@@ -18,7 +18,7 @@
 -- and a reader counts as overdue the hours that have passed and reads the current hour's
 -- cases from incidents (ix_incidents_open_due). Grid 0 holds incidents outside every grid.
 --
--- A repeatable step (gisgrid.store.functions), installed before tiles.sql; migration 0012
+-- A repeatable step (gisgrid.store.functions), installed before tiles.sql; migration 0013
 -- also runs it, so the triggers exist from the moment the tables are filled.
 
 -- The city's zone for "day" (gisgrid.times.CITY_TZ).
@@ -184,7 +184,7 @@ CREATE TRIGGER incident_rollup_delete AFTER DELETE ON incidents
 CREATE TRIGGER incident_rollup_truncate AFTER TRUNCATE ON incidents
     FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_truncate();
 
--- Fill both tables from the incidents there are (migration 0012, and a bulk writer that
+-- Fill both tables from the incidents there are (migration 0013, and a bulk writer that
 -- turned the triggers off): one pass, GROUP BY in the database.
 CREATE OR REPLACE FUNCTION gisgrid_rollup_rebuild() RETURNS void
 LANGUAGE sql AS $$

@@ -1,4 +1,4 @@
--- Undo rollup.sql (migration 0012_rollup downgrade; the tables go with the migration). The
+-- Undo rollup.sql (migration 0013_rollup downgrade; the tables go with the migration). The
 -- repeatable step runs it before installing a changed rollup.sql.
 DROP TRIGGER IF EXISTS incident_rollup_insert ON incidents;
 DROP TRIGGER IF EXISTS incident_rollup_update ON incidents;

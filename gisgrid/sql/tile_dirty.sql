@@ -12,7 +12,7 @@
 -- dirties only the tiles those points and areas reach (gisgrid.tiles.dirty).
 --
 -- A repeatable step (gisgrid.store.functions), installed after tiles.sql; the table is
--- migration 0011_invalidate's.
+-- migration 0012_invalidate's.
 
 -- Past this many rows a statement logs one row that dirties everything (a bulk load, a
 -- reassignment of a district): cheaper for the writer and for every reader.

@@ -1,4 +1,4 @@
--- Undo tile_dirty.sql (migration 0011_invalidate's downgrade, and before installing a changed
+-- Undo tile_dirty.sql (migration 0012_invalidate's downgrade, and before installing a changed
 -- tile_dirty.sql); the table goes with the migration.
 DROP TRIGGER IF EXISTS tile_version_dirty_insert ON incidents;
 DROP TRIGGER IF EXISTS tile_version_dirty_update ON incidents;

@@ -30,7 +30,7 @@
 -- the store runs tiles_drop.sql and then this file again when this text changed. Edit it
 -- here; never in a migration.
 
--- Migration 0004 runs this file too, before 0012 made the rollup's tables, columns and
+-- Migration 0004 runs this file too, before 0013 made the rollup's tables, columns and
 -- rollup.sql's functions that the rollup readers here use: bodies are checked when called,
 -- not when made (what pg_dump does).
 SET LOCAL check_function_bodies = off;

@@ -26,6 +26,7 @@ Fingerprint(rows=3, md5='00000000000000000000000000000000')
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from gisgrid.errors import BackupError, Conflict, InvalidInput, translate_db_err
 from gisgrid.sql import quote_ident
 from gisgrid.store.cluster import find_pg_bin_dir
 from gisgrid.store.engine import COUNTED_TABLES
+from gisgrid.store.partitions import PARTITION
 
 
 class Fingerprint(NamedTuple):
@@ -83,6 +85,58 @@ def _run(args: list[str], what: str) -> subprocess.CompletedProcess[str]:
         detail = (proc.stderr or proc.stdout).strip()[-1500:]
         raise BackupError(f"{what} failed ({proc.returncode}): {detail}")
     return proc
+
+
+# pg_restore --clean (PostgreSQL 15) drops a partition's inherited primary key and attached
+# indexes before the parent's, which the server refuses; dropping the parent drops them all.
+_PARTITION_DROP = re.compile(
+    rf"^(ALTER TABLE IF EXISTS ONLY public\.{PARTITION.pattern} DROP CONSTRAINT IF EXISTS "
+    rf"|DROP INDEX IF EXISTS public\.{PARTITION.pattern}_)"
+)
+
+
+def _restore_script(source: Path, dbname: str, bin_dir: Path | None) -> None:
+    """pg_restore --clean as a script, without the drops a partition refuses, into psql in
+    one transaction that stops at the first error."""
+    restore = subprocess.Popen(
+        [_tool("pg_restore", bin_dir), "--clean", "--if-exists", "--file=-", str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    psql = subprocess.Popen(
+        [
+            _tool("psql", bin_dir),
+            "--single-transaction",
+            "--no-psqlrc",
+            "--quiet",
+            "--no-password",
+            "--set=ON_ERROR_STOP=1",
+            f"--dbname={dbname}",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert restore.stdout is not None and psql.stdin is not None
+    try:
+        for line in restore.stdout:
+            if not _PARTITION_DROP.match(line.decode("utf-8", "replace")):
+                psql.stdin.write(line)
+        psql.stdin.close()
+    except BrokenPipeError:
+        pass  # psql stopped at an error: its exit code says so
+    assert psql.stderr is not None and restore.stderr is not None
+    psql_err = psql.stderr.read()
+    psql.wait()
+    restore.stdout.close()
+    restore_err = restore.stderr.read()
+    restore.wait()
+    # psql first: when it stops at an error, pg_restore fails too, on the pipe
+    for proc, err, what in ((psql, psql_err, "psql"), (restore, restore_err, "pg_restore")):
+        if proc.returncode != 0:
+            detail = err.decode("utf-8", "replace").strip()[-1500:]
+            raise BackupError(f"{what} (nothing was changed) failed ({proc.returncode}): {detail}")
 
 
 def _table_entries(path: Path, bin_dir: Path | None) -> int:
@@ -181,19 +235,7 @@ def restore_store(
             field="force",
         )
     url = engine.url.render_as_string(hide_password=False)
-    _run(
-        [
-            _tool("pg_restore", bin_dir),
-            "--clean",
-            "--if-exists",
-            "--single-transaction",
-            "--exit-on-error",
-            "--no-password",
-            f"--dbname={libpq_url(url)}",
-            str(source),
-        ],
-        "pg_restore (nothing was changed)",
-    )
+    _restore_script(source, libpq_url(url), bin_dir)
     return RestoreReport(
         path=str(source), rows_before=rows, tables=tables, seconds=time.perf_counter() - started
     )

@@ -17,7 +17,7 @@ nothing to do.
 Examples
 --------
 >>> [f.name for f in FUNCTION_FILES]
-['assign_store', 'rollup', 'tiles', 'tile_dirty']
+['assign_store', 'rollup', 'tiles', 'tile_dirty', 'partitions']
 >>> len(FUNCTION_FILES[2].sha256)
 64
 """
@@ -57,6 +57,7 @@ FUNCTION_FILES: tuple[FunctionFile, ...] = (
     FunctionFile("rollup", drop="rollup_drop"),
     FunctionFile("tiles", drop="tiles_drop"),
     FunctionFile("tile_dirty", drop="tile_dirty_drop"),
+    FunctionFile("partitions", drop="partitions_drop"),
 )
 
 _UPSERT = text(

@@ -167,7 +167,7 @@ class Area(Base):
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", use_alter=True))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
     # a point on the area, in Web Mercator metres: where the rollup's low-zoom clusters and
-    # hexagons put a grid's incidents (migration 0012_rollup)
+    # hexagons put a grid's incidents (migration 0013_rollup)
     label_x: Mapped[float | None] = mapped_column(
         Float, Computed("6378137.0 * radians(ST_X(ST_PointOnSurface(geom)))", persisted=True)
     )
@@ -473,14 +473,6 @@ class Incident(_Assigned, Base):
         ),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category", "category"),
-        # one case per reporter and key: a resent report (an offline queue) finds the first
-        Index(
-            "ux_incidents_reporter_idempotency",
-            "reporter_id",
-            "idempotency_key",
-            unique=True,
-            postgresql_where=text("idempotency_key IS NOT NULL"),
-        ),
         # the console's queue: a scope's open cases by time left (gisgrid.incidents.queue)
         *(
             Index(
@@ -498,14 +490,16 @@ class Incident(_Assigned, Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # partitioned by month of reported_at (migration 0011): the primary key must hold it;
+    # id and code are unique over every month in incident_keys
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    code: Mapped[str | None] = mapped_column(String(40))
     category: Mapped[str] = mapped_column(ForeignKey("incident_categories.code"))
     description: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
     source: Mapped[str] = mapped_column(String(16), server_default=text("'grid_worker'"))
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     reporter_name: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), server_default=text("'reported'"))
@@ -521,6 +515,29 @@ class Incident(_Assigned, Base):
     resolved_on_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", 4326, spatial_index=True))
+
+
+class IncidentKey(Base):
+    """What must be unique over every month of the partitioned incidents, kept by triggers
+    (gisgrid/sql/partitions.sql); incident_events references it."""
+
+    __tablename__ = "incident_keys"
+    __table_args__ = (
+        UniqueConstraint("code", name="uq_incidents_code"),
+        # one case per reporter and key: a resent report (an offline queue) finds the first
+        Index(
+            "ux_incidents_reporter_idempotency",
+            "reporter_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    code: Mapped[str | None] = mapped_column(String(40))
+    reporter_id: Mapped[int | None] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class IncidentEvent(Base):
@@ -549,7 +566,7 @@ class IncidentEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident_keys.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     from_status: Mapped[str | None] = mapped_column(String(16))

@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ from gisgrid.synth.city import generate_hierarchy_and_people as _hierarchy
 from gisgrid.synth.geo import Plane
 from gisgrid.taxonomy import categories
 
-__all__ = ["SCALES", "City", "Scale", "generate"]
+__all__ = ["SCALES", "STREAM_ABOVE", "City", "Scale", "generate"]
+
+# More incidents than this are generated and loaded a month at a time (City.incident_chunks).
+STREAM_ABOVE = 1_000_000
 
 
 def generate(
@@ -35,12 +39,23 @@ def generate(
     salt: str = "gisgrid-demo-salt-change-me",
     boundaries: Path = BOUNDARIES,
     step: Callable[[str], None] | None = None,
+    incidents: int | None = None,
 ) -> City:
-    """Generate the whole city for a scale ('tiny', 'small', 'city') and seed."""
+    """Generate the whole city for a scale ('tiny', 'small', 'city') and seed.
+
+    ``incidents`` overrides the scale's number of incidents. Above :data:`STREAM_ABOVE` the
+    incidents and their events are not in ``City.tables``: ``City.incident_chunks`` yields
+    them one local month at a time, drawn as they are consumed (a 10M year does not fit in
+    memory as DataFrames); below, every table is in memory as before, the same for a seed.
+    """
     if isinstance(scale, str):
         if scale not in SCALES:
             raise ValueError(f"scale={scale!r}; expected one of {sorted(SCALES)}")
         scale = SCALES[scale]
+    if incidents is not None:
+        if incidents < 1:
+            raise ValueError(f"incidents={incidents!r}; expected a positive number")
+        scale = dataclasses.replace(scale, incidents=incidents)
     say = step or (lambda _msg: None)
     city = City(scale=scale, seed=seed)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 7]).spawn(6)]
@@ -66,9 +81,19 @@ def generate(
     un = services.units(areas, b, rngs[3])
     acc = services.accounts(areas, un, rngs[3])
     say("incidents")
-    inc, ev, truth = events.incidents(
-        b, areas, un, acc, scale.incidents, scale.hotspots, scale.emerging, plane, rngs[4]
-    )
+    inc: pd.DataFrame | None = None
+    ev: pd.DataFrame | None = None
+    if scale.incidents > STREAM_ABOVE:
+        plan = events.plan_incidents(
+            b, un, scale.incidents, scale.hotspots, scale.emerging, plane, rngs[4]
+        )
+        city.incident_chunks = events.chunks(plan, b, acc, rngs[4])
+        city.incident_count = len(plan)
+        truth = events.ground_truth(plan)
+    else:
+        inc, ev, truth = events.incidents(
+            b, areas, un, acc, scale.incidents, scale.hotspots, scale.emerging, plane, rngs[4]
+        )
     code_of = dict(zip(areas["id"], areas["code"], strict=True))
     for t in truth["planted"]:
         t["grid_codes"] = [code_of[g] for g in t.pop("grid_ids")]
@@ -85,10 +110,11 @@ def generate(
         "households": hh,
         "residents": res,
         "places": pl,
-        "incidents": inc,
-        "incident_events": ev,
         "visit_logs": vl,
     }
+    if inc is not None and ev is not None:
+        city.tables["incidents"] = inc
+        city.tables["incident_events"] = ev
     city.ground_truth = {"scale": scale.name, "seed": seed, **truth}
     return city
 

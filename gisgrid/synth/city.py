@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ class City:
     seed: int
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     ground_truth: dict[str, Any] = field(default_factory=dict)
+    # a streamed city: (incidents, their events) a month at a time, instead of the two tables
+    incident_chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]] | None = None
+    incident_count: int = 0
 
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.tables.items()}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,6 +75,28 @@ def _at_buildings(b: pd.DataFrame, bi: np.ndarray, rng: np.random.Generator) -> 
     return shapely.points(lon, lat)
 
 
+@dataclass
+class Plan:
+    """Every incident's draws that need the whole year at once (where, what, when, status,
+    unit, source), sorted by reported_at; :func:`chunks` turns slices of it into rows."""
+
+    bi: np.ndarray
+    ci: np.ndarray
+    reported: pd.DatetimeIndex
+    status: np.ndarray
+    handle_h: np.ndarray
+    unit_id: np.ndarray
+    source: np.ndarray
+    grid: np.ndarray
+    codes: np.ndarray
+    sla_of: np.ndarray
+    name_of: np.ndarray
+    truth: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.bi)
+
+
 def incidents(
     b: pd.DataFrame,
     areas: pd.DataFrame,
@@ -83,6 +108,37 @@ def incidents(
     plane: Plane,
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """All incidents and their events in one piece (one chunk: the draws of :func:`chunks`
+    over the whole year in one call)."""
+    plan = plan_incidents(b, units, n, n_hot, n_emerging, plane, rng)
+    ((df, events),) = chunks(plan, b, acc, rng, bounds=[0, len(plan)])
+    return df, events, ground_truth(plan)
+
+
+def ground_truth(plan: Plan) -> dict[str, Any]:
+    return {
+        "period": {"start": str(START_LOCAL), "end": str(END_LOCAL)},
+        "planted": plan.truth,
+    }
+
+
+def month_bounds(plan: Plan) -> list[int]:
+    """Row offsets that cut the (sorted) incidents at each local month's start."""
+    starts = pd.date_range(START_LOCAL, END_LOCAL, freq="MS", tz=TZ)
+    cuts = np.searchsorted(plan.reported.to_numpy(), starts.tz_convert("UTC").to_numpy())
+    return sorted({0, *(int(c) for c in cuts), len(plan)})
+
+
+def plan_incidents(
+    b: pd.DataFrame,
+    units: pd.DataFrame,
+    n: int,
+    n_hot: int,
+    n_emerging: int,
+    plane: Plane,
+    rng: np.random.Generator,
+) -> Plan:
+    """Draw where, what and when of every incident, its status, unit and source."""
     cats = leaf_categories()
     codes = np.array([c.code for c in cats])
     rank = rng.permutation(len(cats)) + 1
@@ -170,11 +226,9 @@ def incidents(
         cum = np.cumsum(p) / np.sum(p)
         status[sel] = np.array(STATUSES)[np.searchsorted(cum, u[sel])]
     sla_h = sla_of[ci]
-    due = reported + pd.to_timedelta(sla_h * 3600, "s")
     # Handling time relative to the SLA: most on time, a long tail overdue.
     handle_h = np.maximum(sla_h * rng.lognormal(-0.4, 0.8, total), 0.2)
     grid = b["grid_id"].to_numpy()[bi]
-    cols = {c: b[c].to_numpy()[bi] for c in ("grid_id", "community_id", "street_id", "district_id")}
     # The nearest unit of the kind the category needs.
     unit_id = np.full(total, -1, dtype=np.int64)
     uxy = np.column_stack(plane.to_xy(units["lon"].to_numpy(), units["lat"].to_numpy()))
@@ -190,8 +244,51 @@ def incidents(
     source = rng.choice(
         np.array(["grid_worker", "hotline", "app", "camera"]), total, p=[0.6, 0.25, 0.1, 0.05]
     )
+    return Plan(
+        bi, ci, reported, status, handle_h, unit_id, source, grid, codes, sla_of, name_of, truth
+    )
+
+
+def chunks(
+    plan: Plan,
+    b: pd.DataFrame,
+    acc: pd.DataFrame,
+    rng: np.random.Generator,
+    bounds: list[int] | None = None,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The incidents and their events, one slice of the plan at a time (by default one local
+    month each), drawing the rest of each row from ``rng`` in slice order."""
+    bounds = month_bounds(plan) if bounds is None else bounds
+    end_utc = END_LOCAL.tz_convert("UTC")
     gw = acc[acc.role == "grid_worker"].drop_duplicates("scope_area_id")
     gw_of = dict(zip(gw.scope_area_id, gw.id, strict=True))
+    first_event = 1
+    for lo, hi in itertools.pairwise(bounds):
+        if hi <= lo:
+            continue
+        df, events = _chunk(plan, slice(lo, hi), b, acc, gw_of, end_utc, first_event, rng)
+        first_event += len(events)
+        yield df, events
+
+
+def _chunk(
+    plan: Plan,
+    part: slice,
+    b: pd.DataFrame,
+    acc: pd.DataFrame,
+    gw_of: dict[int, int],
+    end_utc: pd.Timestamp,
+    first_event: int,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bi, ci, reported = plan.bi[part], plan.ci[part], plan.reported[part]
+    status, source, grid = plan.status[part], plan.source[part], plan.grid[part]
+    unit_id, handle_h = plan.unit_id[part], plan.handle_h[part]
+    codes, name_of = plan.codes, plan.name_of
+    total = len(bi)
+    sla_h = plan.sla_of[ci]
+    due = reported + pd.to_timedelta(sla_h * 3600, "s")
+    cols = {c: b[c].to_numpy()[bi] for c in ("grid_id", "community_id", "street_id", "district_id")}
     reporter_id = np.where(source == "grid_worker", [gw_of.get(g, -1) for g in grid], -1)
     reporter_name = where_or_none(np.isin(source, ["hotline", "app"]), nm.person_names(rng, total))
     escal = np.where(
@@ -202,7 +299,7 @@ def incidents(
     priority = np.select([sla_h <= 2, sla_h <= 12], ["urgent", "high"], "normal")
     priority = np.where(rng.random(total) < 0.05, "low", priority)
     address = b["address"].to_numpy()[bi]
-    ids = np.arange(1, total + 1)
+    ids = np.arange(part.start + 1, part.start + total + 1)
     local_day = reported.tz_convert(TZ).strftime("%Y%m%d").to_numpy().astype(str)
     df = pd.DataFrame(
         {
@@ -224,15 +321,11 @@ def incidents(
             **cols,
         }
     )
-    events, closed_at = _events(df, handle_h, end_utc, acc, rng)
+    events, closed_at = _events(df, handle_h, end_utc, acc, first_event, rng)
     df["closed_at"] = closed_at
     df["updated_at"] = events.groupby("incident_id")["at"].max().reindex(df["id"]).to_numpy()
     df["version"] = events.groupby("incident_id").size().reindex(df["id"]).to_numpy()
-    ground_truth = {
-        "period": {"start": str(START_LOCAL), "end": str(END_LOCAL)},
-        "planted": truth,
-    }
-    return df, events, ground_truth
+    return df, events
 
 
 def _events(
@@ -240,6 +333,7 @@ def _events(
     handle_h: np.ndarray,
     end_utc: pd.Timestamp,
     acc: pd.DataFrame,
+    first_id: int,
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.Series]:
     street_acc = acc[acc.role == "street_centre"].set_index("scope_area_id")["id"]
@@ -270,7 +364,7 @@ def _events(
     )
     ev = pd.DataFrame(
         {
-            "id": np.arange(1, len(k) + 1),
+            "id": np.arange(first_id, first_id + len(k)),
             "incident_id": df["id"].to_numpy()[inc],
             "at": pd.DatetimeIndex(at).tz_localize("UTC"),
             "actor_id": pd.array(pd.to_numeric(pd.Series(actor), errors="coerce"), dtype="Int64"),

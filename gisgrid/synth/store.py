@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import Conflict, translate_db_errors
 from gisgrid.sql import quote_ident
+from gisgrid.store.partitions import ensure_months
 from gisgrid.synth.city import City
 
 # Load order (parents first) and the columns written for each table.
@@ -41,6 +42,8 @@ TABLES: dict[str, list[str]] = {
                    "district_id"],
 }  # fmt: skip
 CHUNK = 200_000
+# the tables a streamed city (City.incident_chunks) writes chunk by chunk
+STREAMED = ("incidents", "incident_events")
 
 
 def _pg_array(values: Any) -> str:
@@ -97,7 +100,7 @@ def store_is_empty(engine: Engine) -> bool:
 
 
 def clear(conn: Connection) -> None:
-    names = ", ".join(quote_ident(t) for t in [*TABLES, "plans", "plan_areas"])
+    names = ", ".join(quote_ident(t) for t in [*TABLES, "incident_keys", "plans", "plan_areas"])
     conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
@@ -136,7 +139,9 @@ def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
         conn.execute(text(f"ALTER TABLE {quote_ident(tbl)} DROP CONSTRAINT {quote_ident(name)}"))
     for name, _ in ixs:
         conn.execute(text(f"DROP INDEX {quote_ident(name)}"))
-    restore = [d for _, d in ixs]
+    # a partitioned table's index is defined ON ONLY the parent; restored over it, it is built
+    # on every partition
+    restore = [d.replace(" ON ONLY ", " ON ") for _, d in ixs]
     restore += [
         f"ALTER TABLE {quote_ident(t)} ADD CONSTRAINT {quote_ident(n)} {d}" for t, n, d in uqs
     ]
@@ -144,6 +149,49 @@ def _drop_for_bulk(conn: Connection, tables: list[str]) -> list[str]:
         f"ALTER TABLE {quote_ident(t)} ADD CONSTRAINT {quote_ident(n)} {d}" for t, n, d in fks
     ]
     return restore
+
+
+def _partitions_for(conn: Connection, df: pd.DataFrame) -> None:
+    """Make the months a chunk of incidents needs before it is copied (migration 0011)."""
+    if len(df):
+        times = df["reported_at"]
+        ensure_months(conn, times.min().to_pydatetime(), times.max().to_pydatetime())
+
+
+def _copy_table(
+    conn: Connection,
+    table: str,
+    df: pd.DataFrame,
+    columns: list[str],
+    progress: Callable[[str, int, int], None] | None,
+) -> int:
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress:
+            progress(table, done, len(df))
+
+    n = copy_frame(conn, table, df, columns, tick)
+    if progress and len(df) == 0:
+        progress(table, 0, 0)
+    return n
+
+
+def _copy_streamed(
+    conn: Connection, city: City, progress: Callable[[str, int, int], None] | None
+) -> dict[str, int]:
+    """COPY the incidents and their events a chunk (a month) at a time, as generated."""
+    assert city.incident_chunks is not None
+    n_inc = n_ev = 0
+    for inc, ev in city.incident_chunks:
+        _partitions_for(conn, inc)
+        n_inc += copy_frame(conn, "incidents", inc, TABLES["incidents"])
+        n_ev += copy_frame(conn, "incident_events", ev, TABLES["incident_events"])
+        if progress:
+            progress("incidents", n_inc, city.incident_count)
+    return {"incidents": n_inc, "incident_events": n_ev}
 
 
 def write_city(
@@ -161,19 +209,16 @@ def write_city(
             raise Conflict("the store already holds a city; pass replace=True", field="areas")
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         restore = _drop_for_bulk(conn, list(TABLES))
+        # incident_keys is filled once after the copy, not row by row by its trigger
+        conn.execute(text("ALTER TABLE incidents DISABLE TRIGGER gisgrid_incident_keys_upsert"))
         for table, columns in TABLES.items():
-            df = city.tables[table]
-            done = 0
-
-            def tick(k: int, table: str = table, total: int = len(df)) -> None:
-                nonlocal done
-                done += k
-                if progress:
-                    progress(table, done, total)
-
-            counts[table] = copy_frame(conn, table, df, columns, tick)
-            if progress and len(df) == 0:
-                progress(table, 0, 0)
+            if table in STREAMED and city.incident_chunks is not None:
+                if table == "incidents":
+                    counts.update(_copy_streamed(conn, city, progress))
+            else:
+                if table == "incidents":
+                    _partitions_for(conn, city.tables[table])
+                counts[table] = _copy_table(conn, table, city.tables[table], columns, progress)
             if "id" in columns:
                 conn.execute(
                     text(
@@ -181,6 +226,13 @@ def write_city(
                         f"GREATEST((SELECT max(id) FROM {quote_ident(table)}), 1))"
                     )
                 )
+        conn.execute(
+            text(
+                "INSERT INTO incident_keys (id, code, reporter_id, idempotency_key)"
+                " SELECT id, code, reporter_id, idempotency_key FROM incidents"
+            )
+        )
+        conn.execute(text("ALTER TABLE incidents ENABLE TRIGGER gisgrid_incident_keys_upsert"))
         for i, ddl in enumerate(restore, start=1):
             conn.execute(text(ddl))
             if progress:

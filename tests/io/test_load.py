@@ -269,13 +269,16 @@ def test_reload_with_key_updates_and_never_duplicates(store: Engine, tmp_path: P
     ]
 
 
-def test_reload_incidents_bumps_version(store: Engine, tmp_path: Path) -> None:
+def test_incidents_are_appended_not_reloaded_by_code(store: Engine, tmp_path: Path) -> None:
+    """Incidents are partitioned by month (migration 0011): code is unique over every month
+    in incident_keys, which ON CONFLICT cannot target, so a file of incidents only appends."""
     path = write_csv(
         tmp_path / "i.csv", "code,category,reported_at,lon,lat", "I1,0101,2026-03-02,126.61,45.71"
     )
-    load_file(store, "incidents", path, key="code")
-    load_file(store, "incidents", path, key="code")
-    assert rows(store, "SELECT count(*), max(version) FROM incidents") == [(1, 2)]
+    with pytest.raises(InvalidInput, match="incidents has no unique column"):
+        load_file(store, "incidents", path, key="code")
+    load_file(store, "incidents", path)
+    assert rows(store, "SELECT count(*), max(version) FROM incidents") == [(1, 1)]
 
 
 def test_without_key_a_stored_code_is_refused(store: Engine, tmp_path: Path) -> None:

@@ -38,7 +38,13 @@ def test_up_twice_is_harmless(spare_cluster: Cluster) -> None:
     pid = spare_cluster.running_pid()
     second = spare_cluster.up()
     assert first["initialised"] is True
-    assert first["functions_installed"] == ["assign_store", "rollup", "tiles", "tile_dirty"]
+    assert first["functions_installed"] == [
+        "assign_store",
+        "rollup",
+        "tiles",
+        "tile_dirty",
+        "partitions",
+    ]
     assert second == {
         "initialised": False,
         "was_running": True,

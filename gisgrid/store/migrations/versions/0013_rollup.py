@@ -1,7 +1,7 @@
 """rollup: incident counts per grid x day x category x state, kept by the writer's triggers
 
-Revision ID: 0012_rollup
-Revises: 0010
+Revision ID: 0013_rollup
+Revises: 0012_invalidate
 
 Tiles at low zoom, the area counts and the hotspot cube read these instead of every incident
 row, so their cost follows the number of grids and days, not the length of the history. The
@@ -19,8 +19,8 @@ from alembic import op
 
 from gisgrid.sql import load_sql
 
-revision: str = "0012_rollup"
-down_revision: str | None = "0011_invalidate"
+revision: str = "0013_rollup"
+down_revision: str | None = "0012_invalidate"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """tiles: tile_dirty, the log of where incident writes landed, for per-tile invalidation
 
-Revision ID: 0011_invalidate
-Revises: 0010
+Revision ID: 0012_invalidate
+Revises: 0011_partition
 
 Each statement that writes incidents logs the points and grids of the rows it touched (old
 and new) under the incidents counter it bumped; a tile server reads what changed since the
@@ -18,8 +18,8 @@ from alembic import op
 
 from gisgrid.sql import load_sql
 
-revision: str = "0011_invalidate"
-down_revision: str | None = "0010"
+revision: str = "0012_invalidate"
+down_revision: str | None = "0011_partition"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,123 @@
+"""Incidents partitioned by city month (migration 0011): keys unique over every month, events
+kept through a move and gone with their case, months made late take their rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
+
+POINT = "SRID=4326;POINT(126.6 45.75)"
+
+
+@pytest.fixture()
+def conn(store: Engine) -> Iterator[Connection]:
+    with store.connect() as c:
+        yield c
+        c.rollback()
+
+
+def _first(conn: Connection) -> tuple[int, str]:
+    row = conn.execute(text("SELECT id, code FROM incidents ORDER BY id LIMIT 1")).one()
+    return int(row.id), str(row.code)
+
+
+def _report(conn: Connection, at: str, **cols: object) -> int:
+    names = ", ".join(["category", "reported_at", "geom", *cols])
+    values = ", ".join([":cat", "CAST(:at AS timestamptz)", ":geom", *(f":{k}" for k in cols)])
+    return int(
+        conn.execute(
+            text(f"INSERT INTO incidents ({names}) VALUES ({values}) RETURNING id"),
+            {"cat": "0101", "at": at, "geom": POINT, **cols},
+        ).scalar_one()
+    )
+
+
+def _partition_of(conn: Connection, incident_id: int) -> str:
+    return str(
+        conn.execute(
+            text("SELECT tableoid::regclass::text FROM incidents WHERE id = :i"), {"i": incident_id}
+        ).scalar_one()
+    )
+
+
+def _events(conn: Connection, incident_id: int) -> int:
+    return int(
+        conn.execute(
+            text("SELECT count(*) FROM incident_events WHERE incident_id = :i"), {"i": incident_id}
+        ).scalar_one()
+    )
+
+
+def test_every_row_is_in_its_city_months_partition(conn: Connection) -> None:
+    kind = conn.execute(
+        text("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'incidents'::regclass")
+    ).scalar_one()
+    assert kind == "r"
+    misplaced = conn.execute(
+        text(
+            "SELECT count(*) FROM incidents WHERE tableoid::regclass::text <>"
+            " 'incidents_p' || to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYYMM')"
+        )
+    ).scalar_one()
+    assert misplaced == 0
+    # local midnight of the 1st, not UTC's: 2026-03-01 00:30 in Harbin is February in UTC
+    new = _report(conn, "2026-03-01T00:30:00+08:00")
+    assert _partition_of(conn, new) == "incidents_p202603"
+
+
+def test_an_id_is_unique_over_every_month(conn: Connection) -> None:
+    first, _ = _first(conn)
+    with pytest.raises(IntegrityError, match="pk_incidents"):
+        _report(conn, "2026-06-15T12:00:00+08:00", id=first)
+
+
+def test_a_code_is_unique_over_every_month(conn: Connection) -> None:
+    _, code = _first(conn)
+    with pytest.raises(IntegrityError, match="uq_incidents_code"):
+        _report(conn, "2026-06-15T12:00:00+08:00", code=code)
+
+
+def test_moving_a_case_to_another_month_keeps_its_keys_and_events(conn: Connection) -> None:
+    first, code = _first(conn)
+    before = _events(conn, first)
+    assert before > 0
+    month = _partition_of(conn, first)
+    conn.execute(
+        text("UPDATE incidents SET reported_at = reported_at - interval '40 days' WHERE id = :i"),
+        {"i": first},
+    )
+    assert _partition_of(conn, first) != month
+    assert _events(conn, first) == before
+    keys = conn.execute(text("SELECT code FROM incident_keys WHERE id = :i"), {"i": first})
+    assert keys.scalar_one() == code
+
+
+def test_deleting_a_case_deletes_its_keys_and_events(conn: Connection) -> None:
+    first, _ = _first(conn)
+    conn.execute(text("DELETE FROM incidents WHERE id = :i"), {"i": first})
+    assert _events(conn, first) == 0
+    keys = conn.execute(text("SELECT count(*) FROM incident_keys WHERE id = :i"), {"i": first})
+    assert keys.scalar_one() == 0
+
+
+def test_a_month_made_late_takes_its_rows_from_the_default(conn: Connection) -> None:
+    late = _report(conn, "2031-01-15T12:00:00+08:00")
+    conn.execute(
+        text(
+            "INSERT INTO incident_events (incident_id, from_status, to_status)"
+            " VALUES (:i, NULL, 'reported')"
+        ),
+        {"i": late},
+    )
+    assert _partition_of(conn, late) == "incidents_default"
+    made = conn.execute(
+        text("SELECT gisgrid_incident_partitions('2030-12-20', '2031-01-20')")
+    ).scalar_one()
+    assert made == 2
+    assert _partition_of(conn, late) == "incidents_p203101"
+    assert _events(conn, late) == 1
+    again = conn.execute(text("SELECT gisgrid_incident_partitions('2031-01-01', '2031-01-02')"))
+    assert again.scalar_one() == 0
