@@ -306,8 +306,11 @@ def test_downgrade_drops_the_functions_and_triggers(cluster: Cluster) -> None:
                 ),
                 {"all": not assign_only, "assign": list(ASSIGN_FUNCTIONS)},
             ).scalar_one()
-            trg = conn.execute(
-                text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'gisgrid_assign_%'")
+            trg = conn.execute(  # as declared: not the clones on incidents' partitions
+                text(
+                    "SELECT count(*) FROM pg_trigger"
+                    " WHERE tgname LIKE 'gisgrid_assign_%' AND tgparentid = 0"
+                )
             ).scalar_one()
         return int(fns), int(trg)
 
@@ -373,12 +376,21 @@ def test_loader_max_distance_gives_the_nearest_grid_and_an_upsert_keeps_it(
     stored = _stored(engine)
     assert stored["I4"] == (city["GQ2"], city["K2"], city["D1"], False)
     assert stored["I5"][0] == city["GH"]  # the hole's ring ~33 m away, the island ~78 m
-    # moved a little, still outside: the trigger must not undo the loader's nearest grid
-    csv.write_text(INCIDENTS_CSV.replace("126.6305,45.725", "126.6306,45.725"), encoding="utf-8")
-    load_file(engine, "incidents", csv, key="code", max_distance_m=100)
-    assert _stored(engine)["I4"] == (city["GQ2"], city["K2"], city["D1"], False)
+    # incidents are appended only (partitioned: code is unique in incident_keys), so the
+    # upsert is a place's: moved a little, still outside, the update trigger must not undo
+    # the loader's nearest grid
+    places = tmp_path / "places.csv"
+    header = "code,kind,name,lon,lat\n"
+    places.write_text(header + "P4,small_shop,East,126.6305,45.725\n", encoding="utf-8")
+    load_file(engine, "places", places, key="code", max_distance_m=100)
+    grid_of = "SELECT grid_id FROM places WHERE code = 'P4'"
+    assert rows(engine, grid_of) == [(city["GQ2"],)]
+    places.write_text(header + "P4,small_shop,East,126.6306,45.725\n", encoding="utf-8")
+    report = load_file(engine, "places", places, key="code", max_distance_m=100)
+    assert (report.inserted, report.updated) == (0, 1)
+    assert rows(engine, grid_of) == [(city["GQ2"],)]
     with pytest.raises(InvalidInput, match="max_distance_m"):
-        load_file(engine, "incidents", csv, key="code", max_distance_m=0)
+        load_file(engine, "places", places, key="code", max_distance_m=0)
 
 
 def test_loader_assigns_buildings_by_a_point_on_the_footprint(
