@@ -45,6 +45,15 @@ def _insert(store: Engine, lon: float, lat: float) -> None:
         )
 
 
+def _tile_count(
+    client: TestClient, zxy: tuple[int, int, int], admin: dict[str, str], grid: int
+) -> int:
+    """The grid's incident count in its grids tile, as the API serves it."""
+    _, decoded = get_tile(client, "grids", zxy, admin)
+    (f,) = [f for f in features(decoded, "grids") if f["id"] == grid]
+    return int(f["properties"]["incidents"])
+
+
 def test_writes_show_in_the_next_tile_and_statistic_read_from_the_replica(
     client: TestClient, store: Engine, admin: dict[str, str], worker: tuple[dict[str, str], int]
 ) -> None:
@@ -54,20 +63,17 @@ def test_writes_show_in_the_next_tile_and_statistic_read_from_the_replica(
     reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
     assert reads.replica is not None
 
-    def tile_count() -> int:
-        _, decoded = get_tile(client, "grids", zxy, admin)
-        (f,) = [f for f in features(decoded, "grids") if f["id"] == grid]
-        return int(f["properties"]["incidents"])
-
     def reported() -> int:
         r = client.get("/stats/incidents", params={"by": "grid"}, headers=admin)
         assert r.status_code == 200, r.text
         return next((g["reported"] for g in r.json()["groups"] if g["id"] == grid), 0)
 
-    tiles, stats = tile_count(), reported()
+    tiles, stats = _tile_count(client, zxy, admin, grid), reported()
     for i in range(1, 16):
         _insert(store, lon, lat)
-        assert tile_count() == tiles + i, f"tile {i} is older than a committed write"
+        assert _tile_count(client, zxy, admin, grid) == tiles + i, (
+            f"tile {i} is older than a committed write"
+        )
         assert reported() == stats + i, f"statistic {i} is older than a committed write"
     assert reads.counts["replica"] >= 32  # every render and statistic read the replica
     assert reads.counts["primary_lagging"] == reads.counts["primary_replica_down"] == 0
@@ -86,18 +92,15 @@ def test_a_lagging_replica_is_passed_over(
     reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
     reads.wait_s = 0.2
 
-    def tile_count() -> int:
-        _, decoded = get_tile(client, "grids", zxy, admin)
-        (f,) = [f for f in features(decoded, "grids") if f["id"] == grid]
-        return int(f["properties"]["incidents"])
-
-    before = tile_count()
+    before = _tile_count(client, zxy, admin, grid)
     with psycopg.connect(replica.libpq_url(), autocommit=True) as ctl:
         ctl.execute("SELECT pg_wal_replay_pause()")
         try:
             _insert(store, lon, lat)
             lagging = reads.counts["primary_lagging"]
-            assert tile_count() == before + 1  # rendered on the primary after 0.2 s
+            assert (
+                _tile_count(client, zxy, admin, grid) == before + 1
+            )  # rendered on the primary after 0.2 s
             assert reads.counts["primary_lagging"] == lagging + 1
         finally:
             ctl.execute("SELECT pg_wal_replay_resume()")
@@ -157,12 +160,7 @@ def test_a_tile_render_waits_for_the_replica_to_replay_the_write(
     zxy = (15, *tile_of(lon, lat, 15))
     reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
 
-    def tile_count() -> int:
-        _, decoded = get_tile(client, "grids", zxy, admin)
-        (f,) = [f for f in features(decoded, "grids") if f["id"] == grid]
-        return int(f["properties"]["incidents"])
-
-    before = tile_count()
+    before = _tile_count(client, zxy, admin, grid)
     on_replica = reads.counts["replica"]
     with psycopg.connect(replica.libpq_url(), autocommit=True) as ctl:
         ctl.execute("SELECT pg_wal_replay_pause()")
@@ -171,7 +169,9 @@ def test_a_tile_render_waits_for_the_replica_to_replay_the_write(
             _insert(store, lon, lat)
             resume.start()
             t0 = time.monotonic()
-            assert tile_count() == before + 1, "the tile is older than a committed write"
+            assert _tile_count(client, zxy, admin, grid) == before + 1, (
+                "the tile is older than a committed write"
+            )
             waited = time.monotonic() - t0
         finally:
             resume.join()
