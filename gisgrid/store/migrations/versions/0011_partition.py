@@ -30,6 +30,7 @@ installed again after the upgrade (their triggers went with the old table).
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -70,13 +71,14 @@ def _script(name: str) -> None:
     raw.execute(load_sql(name))
 
 
-def upgrade() -> None:
+def _set_aside(partition_by: str = "") -> tuple[Sequence[Any], Sequence[Any]]:
+    """Drop incidents' indexes and constraints (returned, to make again), rename the table
+    ``incidents_old`` and create an empty ``incidents`` like it (``partition_by``: its
+    PARTITION BY clause); the id sequence moves to the new table."""
     conn = op.get_bind()
     conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
     indexes = conn.execute(sa.text(_INDEX_DEFS), {"t": "incidents"}).all()
     constraints = conn.execute(sa.text(_CONSTRAINTS), {"t": "incidents"}).all()
-
-    _ddl("ALTER TABLE incident_events DROP CONSTRAINT fk_incident_events_incident_id")
     for name, _ in indexes:
         _ddl(f'DROP INDEX "{name}"')
     for name, _, _ in constraints:
@@ -85,9 +87,15 @@ def upgrade() -> None:
     _ddl("ALTER SEQUENCE incidents_id_seq OWNED BY NONE")
     _ddl(
         "CREATE TABLE incidents (LIKE incidents_old INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
-        " INCLUDING STORAGE INCLUDING COMMENTS) PARTITION BY RANGE (reported_at)"
+        f" INCLUDING STORAGE INCLUDING COMMENTS) {partition_by}"
     )
     _ddl("ALTER SEQUENCE incidents_id_seq OWNED BY incidents.id")
+    return indexes, constraints
+
+
+def upgrade() -> None:
+    _ddl("ALTER TABLE incident_events DROP CONSTRAINT fk_incident_events_incident_id")
+    indexes, constraints = _set_aside("PARTITION BY RANGE (reported_at)")
     _ddl("CREATE TABLE incidents_default PARTITION OF incidents DEFAULT")
     _script("partitions")  # the function that makes months, used right here
     # its key triggers come back with the function files after the upgrade; the rows moved
@@ -133,23 +141,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    conn = op.get_bind()
-    conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
-    indexes = conn.execute(sa.text(_INDEX_DEFS), {"t": "incidents"}).all()
-    constraints = conn.execute(sa.text(_CONSTRAINTS), {"t": "incidents"}).all()
     _script("partitions_drop")
     _ddl("DROP TABLE incident_keys CASCADE")  # and the events' foreign key to it
-    for name, _ in indexes:
-        _ddl(f'DROP INDEX "{name}"')
-    for name, _, _ in constraints:
-        _ddl(f'ALTER TABLE incidents DROP CONSTRAINT "{name}"')
-    _ddl("ALTER TABLE incidents RENAME TO incidents_old")
-    _ddl("ALTER SEQUENCE incidents_id_seq OWNED BY NONE")
-    _ddl(
-        "CREATE TABLE incidents (LIKE incidents_old INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
-        " INCLUDING STORAGE INCLUDING COMMENTS)"
-    )
-    _ddl("ALTER SEQUENCE incidents_id_seq OWNED BY incidents.id")
+    indexes, constraints = _set_aside()
     _ddl("INSERT INTO incidents SELECT * FROM incidents_old")
     _ddl("DROP TABLE incidents_old CASCADE")
     _ddl("ALTER TABLE incidents ADD CONSTRAINT pk_incidents PRIMARY KEY (id)")
