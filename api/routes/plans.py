@@ -16,14 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
-from gisgrid.access.auth import Caller
 from gisgrid.incidents.lifecycle import etag, version_of
 from gisgrid.planning import plans, publish, reports, service
-from gisgrid.settings import Settings
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
 
@@ -146,119 +143,62 @@ def discard_plan(
     return summary
 
 
-def _edit(
-    kind: str,
-    plan_id: int,
-    body: BaseModel,
-    if_match: str | None,
-    session: Session,
-    caller: Caller,
-    settings: Settings,
-    response: Response,
-) -> service.Edited:
-    out = service.apply_edit(
-        session, caller, plan_id, version_of(if_match, "plan"), kind, body.model_dump(), settings
-    )
-    session.commit()
-    response.headers["ETag"] = etag(out.plan.version)
-    return out
-
-
-@router.post("/plans/{plan_id}/split", summary="Split a grid by a line or polygon",
-             responses=EDIT_ERRORS)  # fmt: skip
-def split(
-    plan_id: int,
-    body: SplitIn,
-    response: Response,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> service.Edited:
-    return _edit("split", plan_id, body, if_match, session, caller, settings, response)
-
-
-@router.post("/plans/{plan_id}/merge", summary="Merge grids that touch", responses=EDIT_ERRORS)
-def merge(
-    plan_id: int,
-    body: MergeIn,
-    response: Response,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> service.Edited:
-    return _edit("merge", plan_id, body, if_match, session, caller, settings, response)
-
-
-@router.post(
-    "/plans/{plan_id}/move",
-    summary="Move buildings to a neighbouring grid; the boundary follows",
-    responses=EDIT_ERRORS,
-)
-def move(
-    plan_id: int,
-    body: MoveIn,
-    response: Response,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> service.Edited:
-    return _edit("move", plan_id, body, if_match, session, caller, settings, response)
-
-
-@router.post(
-    "/plans/{plan_id}/reshape",
-    summary="Give a grid a new outline; its neighbours follow",
-    responses=EDIT_ERRORS,
-)
-def reshape(
-    plan_id: int,
-    body: ReshapeIn,
-    response: Response,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> service.Edited:
-    return _edit("reshape", plan_id, body, if_match, session, caller, settings, response)
-
-
-@router.post("/plans/{plan_id}/rename", summary="Rename a grid", responses=EDIT_ERRORS)
-def rename(
-    plan_id: int,
-    body: RenameIn,
-    response: Response,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> service.Edited:
-    return _edit("rename", plan_id, body, if_match, session, caller, settings, response)
-
-
 class AutosplitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: Any = Field(description="The grid to split in two by households.")
 
 
-@router.post(
-    "/plans/{plan_id}/autosplit",
-    summary="Split a grid in two by households, across its longer axis",
-    responses=EDIT_ERRORS,
-)
-def autosplit(
-    plan_id: int,
-    body: AutosplitIn,
-    response: Response,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> service.Edited:
-    return _edit("autosplit", plan_id, body, if_match, session, caller, settings, response)
+EDIT_ROUTES: dict[str, tuple[type[BaseModel], str]] = {
+    "split": (SplitIn, "Split a grid by a line or polygon"),
+    "merge": (MergeIn, "Merge grids that touch"),
+    "move": (MoveIn, "Move buildings to a neighbouring grid; the boundary follows"),
+    "reshape": (ReshapeIn, "Give a grid a new outline; its neighbours follow"),
+    "rename": (RenameIn, "Rename a grid"),
+    "autosplit": (AutosplitIn, "Split a grid in two by households, across its longer axis"),
+}
+
+
+def _edit_route(kind: str, body_model: type[BaseModel], summary: str) -> None:
+    """POST /plans/{plan_id}/<kind>: one edit of the library's (service.apply_edit) on the
+    version If-Match names; the answer carries the plan's new ETag."""
+
+    def edit(
+        plan_id: int,
+        body: BaseModel,
+        response: Response,
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+        if_match: IfMatch = None,
+    ) -> service.Edited:
+        out = service.apply_edit(
+            session,
+            caller,
+            plan_id,
+            version_of(if_match, "plan"),
+            kind,
+            body.model_dump(),
+            settings,
+        )
+        session.commit()
+        response.headers["ETag"] = etag(out.plan.version)
+        return out
+
+    # the body's model is the edit's own (FastAPI reads it from the annotation)
+    edit.__annotations__["body"] = body_model
+    router.add_api_route(
+        f"/plans/{{plan_id}}/{kind}",
+        edit,
+        methods=["POST"],
+        name=kind,
+        summary=summary,
+        responses=EDIT_ERRORS,
+    )
+
+
+for _kind, (_model, _summary) in EDIT_ROUTES.items():
+    _edit_route(_kind, _model, _summary)
 
 
 # -- checks, stats, diff (helper "plan-checks" adds its GET routes below this line) ------------
