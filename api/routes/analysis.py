@@ -29,11 +29,11 @@ from gisgrid.access.auth import Caller
 from gisgrid.analysis.compare import CompareParams
 from gisgrid.analysis.params import DESCRIPTIONS, HotspotParams, parse_bool
 from gisgrid.analysis.service import AnalysisService, Answer, request_key, requested
+from gisgrid.media import GEOJSON
 from gisgrid.tiles.grid import check_tile
 from gisgrid.tiles.layers import layer_of
 from gisgrid.tiles.service import TileService
 
-GEOJSON = "application/geo+json"
 LAYER = "hotspots"
 
 router = APIRouter(tags=["Analysis"], route_class=FieldErrorRoute)

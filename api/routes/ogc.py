@@ -31,10 +31,10 @@ from api.hosts import base_url, self_url
 from api.routes import ogc_html, webmap
 from gisgrid.access.scope import Scope
 from gisgrid.errors import InvalidInput, NotAuthenticated
+from gisgrid.media import GEOJSON
 from gisgrid.query import features as ft
 from gisgrid.times import CITY_TZ
 
-GEOJSON = "application/geo+json"
 JSON = "application/json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [

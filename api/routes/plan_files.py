@@ -15,13 +15,13 @@ from fastapi import APIRouter, Form, Response, UploadFile
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from api.limits import PLAN_FILE_MAX_BYTES
+from gisgrid import media
 from gisgrid.errors import InvalidInput
 from gisgrid.incidents.lifecycle import etag
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
 # gisgrid.planning.files is imported in the routes, not here: it builds load specs from the
 # models, and a served process must start without them (tests/api/test_constraint_errors.py)
-GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"  # the same as files.GPKG_MEDIA_TYPE
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad input; `field` names it, `rows` every bad row of a file"},
@@ -36,7 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     "/plans/{plan_id}/export.gpkg",
     summary="The plan as a GeoPackage: layer `grids` (code, name, parent_code, replaces_code)"
     " and layer `checks`",
-    responses={**ERRORS, 200: {"content": {GPKG_MEDIA_TYPE: {}}}},
+    responses={**ERRORS, 200: {"content": {media.GPKG: {}}}},
     response_class=Response,
 )
 def export_plan(
@@ -47,7 +47,7 @@ def export_plan(
     data = files.export_bytes(session, caller, plan_id, settings=settings)
     return Response(
         data,
-        media_type=GPKG_MEDIA_TYPE,
+        media_type=media.GPKG,
         headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.gpkg"'},
     )
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import FieldErrorRoute
 from gisgrid.incidents.lifecycle import etag, version_of
+from gisgrid.media import GEOJSON
 from gisgrid.planning import plans, publish, reports, service
 
 router = APIRouter(tags=["plans"], route_class=FieldErrorRoute)
@@ -37,7 +38,6 @@ EDIT_ERRORS: dict[int | str, dict[str, Any]] = {
     428: {"description": "If-Match is missing"},
 }
 IfMatch = Annotated[str | None, Header(description='The plan\'s ETag, e.g. "3".')]
-GEOJSON = "application/geo+json"
 
 
 class PlanIn(BaseModel):

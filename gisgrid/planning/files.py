@@ -55,7 +55,6 @@ from gisgrid.planning.reports import checks_and_stats
 from gisgrid.planning.service import keep_reports
 from gisgrid.settings import Settings, get_settings
 
-GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 MAX_CODE = 32
 _CODE_RE = re.compile(r"^[0-9]{1,32}$")
 

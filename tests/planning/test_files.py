@@ -13,7 +13,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import LoadError
-from gisgrid.planning import edits, files, plans
+from gisgrid.planning import edits, plans
 from gisgrid.planning.files import export_plan, import_plan
 from gisgrid.settings import Settings
 from tests.planning.support import COMMUNITY, M2_PER_DEG2, draft, planner, vertical
@@ -107,9 +107,3 @@ def test_a_bad_file_names_every_bad_row_and_writes_nothing(
     assert by_row[5][0] == "code" and "never reused" in by_row[5][1]
     assert by_row[6][0] == "code" and "digits" in by_row[6][1]
     assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == count
-
-
-def test_the_api_names_the_geopackage_media_type_as_the_library_does() -> None:
-    from api.routes import plan_files
-
-    assert plan_files.GPKG_MEDIA_TYPE == files.GPKG_MEDIA_TYPE
