@@ -2,10 +2,42 @@
 -- (Asia/Shanghai), so a month's queries read one partition. Installed after every upgrade
 -- (gisgrid.store.functions); undone by partitions_drop.sql.
 
+-- The guard: what keeps incident_keys, the rollup (rollup.sql) and the tile log (tile_dirty.sql)
+-- are statement triggers of incidents, which a statement naming a partition does not fire. So
+-- a statement that writes a partition directly (INSERT, UPDATE, DELETE) is refused: write
+-- through incidents. A BEFORE STATEMENT trigger on each partition (statement triggers are not
+-- cloned to partitions, and fire only for the table a statement names). Not TRUNCATE: a
+-- TRUNCATE of incidents fires the TRUNCATE triggers of every partition too, so a trigger
+-- cannot tell one partition's TRUNCATE from the whole table's, which must pass.
+CREATE OR REPLACE FUNCTION gisgrid_incident_partition_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('gisgrid.partition_move', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION '% on the partition "%" of incidents is refused', TG_OP, TG_TABLE_NAME
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Write through the table incidents: its triggers keep incident_keys,'
+                         ' the rollup and the tile log.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION gisgrid_incident_partition_guard_on(part regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DROP TRIGGER IF EXISTS gisgrid_partition_guard ON %s', part);
+    EXECUTE format('CREATE TRIGGER gisgrid_partition_guard'
+                   ' BEFORE INSERT OR UPDATE OR DELETE ON %s'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_incident_partition_guard()',
+                   part);
+END
+$$;
+
 -- Monthly partitions covering [lo, hi], made where missing; returns how many were made.
 -- Rows that had landed in incidents_default for a month now made move into its partition;
--- a DELETE from a partition fires no statement trigger of the parent, so they keep their keys
--- and their events.
+-- a DELETE from a partition fires no statement trigger of the parent, so they keep their keys,
+-- their events and their counts in the rollup (the only direct write to a partition the guard
+-- below lets through).
 CREATE OR REPLACE FUNCTION gisgrid_incident_partitions(lo timestamptz, hi timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -30,16 +62,19 @@ BEGIN
                 IF EXISTS (SELECT 1 FROM incidents_default
                            WHERE reported_at >= a AND reported_at < b) THEN
                     EXECUTE format('CREATE TABLE %I (LIKE incidents INCLUDING ALL)', part);
+                    PERFORM set_config('gisgrid.partition_move', 'on', true);
                     EXECUTE format(
                         'WITH moved AS (DELETE FROM incidents_default WHERE reported_at >= $1'
                         ' AND reported_at < $2 RETURNING *) INSERT INTO %I SELECT * FROM moved',
                         part) USING a, b;
+                    PERFORM set_config('gisgrid.partition_move', 'off', true);
                     EXECUTE format('ALTER TABLE incidents ATTACH PARTITION %I'
                                    ' FOR VALUES FROM (%L) TO (%L)', part, a, b);
                 ELSE
                     EXECUTE format('CREATE TABLE %I PARTITION OF incidents'
                                    ' FOR VALUES FROM (%L) TO (%L)', part, a, b);
                 END IF;
+                PERFORM gisgrid_incident_partition_guard_on(part::regclass);
                 made := made + 1;
             END IF;
         END IF;
@@ -94,3 +129,7 @@ DROP TRIGGER IF EXISTS gisgrid_incident_keys_delete ON incidents;
 CREATE TRIGGER gisgrid_incident_keys_delete
     AFTER DELETE ON incidents REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_incident_keys_delete();
+
+-- Every partition there is gets the guard (the ones made later get it where they are made).
+SELECT gisgrid_incident_partition_guard_on(inhrelid::regclass)
+FROM pg_inherits WHERE inhparent = 'incidents'::regclass;

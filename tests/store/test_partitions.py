@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, NotSupportedError
 
 POINT = "SRID=4326;POINT(126.6 45.75)"
 
@@ -121,3 +121,33 @@ def test_a_month_made_late_takes_its_rows_from_the_default(conn: Connection) -> 
     assert _events(conn, late) == 1
     again = conn.execute(text("SELECT gisgrid_incident_partitions('2031-01-01', '2031-01-02')"))
     assert again.scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM {part} WHERE id = :i",
+        "UPDATE {part} SET status = 'accepted' WHERE id = :i",
+        "INSERT INTO {part} SELECT * FROM incidents WHERE id = :i",
+    ],
+)
+def test_a_statement_naming_a_partition_is_refused(conn: Connection, statement: str) -> None:
+    # the triggers that keep incident_keys, the rollup and the tile log are incidents' own
+    # statement triggers: a write to one month's table directly would leave them wrong
+    first, _ = _first(conn)
+    part = _partition_of(conn, first)
+    with pytest.raises(NotSupportedError, match=f'on the partition "{part}" of incidents'):
+        conn.execute(text(statement.format(part=part)), {"i": first})
+    conn.rollback()
+    assert _partition_of(conn, first) == part
+
+
+def test_writes_through_incidents_pass_the_guard(conn: Connection) -> None:
+    first, _ = _first(conn)
+    conn.execute(text("UPDATE incidents SET status = 'accepted' WHERE id = :i"), {"i": first})
+    new = _report(conn, "2026-03-02T09:00:00+08:00")
+    assert _partition_of(conn, new) == "incidents_p202603"
+    # a month made later carries the guard too
+    conn.execute(text("SELECT gisgrid_incident_partitions('2032-05-01', '2032-05-02')"))
+    with pytest.raises(NotSupportedError, match="incidents_p203205"):
+        conn.execute(text("DELETE FROM incidents_p203205"))
