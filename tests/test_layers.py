@@ -21,7 +21,7 @@ LIBRARY = ROOT / "gisgrid"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors"),
     ("numbers",),
-    ("settings", "vocab", "crs", "taxonomy", "times", "bbox", "paging", "sql"),
+    ("settings", "vocab", "crs", "taxonomy", "times", "bbox", "paging", "sql", "media"),
     ("store",),
     ("access",),
     ("assign",),

@@ -6,12 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import Engine, text
 
 from tests.city_support import PASSWORD
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
+# no queue request on its way and no swap under way (htmx marks the form and the target)
+QUEUE_SETTLED = """() => !document.querySelector('#filters.htmx-request')
+  && !document.querySelector('#queue-body.htmx-swapping, #queue-body.htmx-settling')"""
 MAP_IDLE = """async () => {
   const m = window.__fieldMap;
   for (let round = 0; round < 20; round++) {
@@ -43,10 +47,16 @@ class Screen:
         self.page.wait_for_selector("#whoami:not([hidden])")
 
     def filter_grid(self, grid_id: int) -> None:
+        """Filter the queue to one grid and wait for that answer (not the sign-in's own load or
+        a poll of the unfiltered queue, which may still be on its way)."""
         if self.page.input_value("#filters input[name=grid]") == "":
-            with self.page.expect_response(lambda r: "/console/queue" in r.url):
+            filtered = f"grid={grid_id}"
+            with self.page.expect_response(
+                lambda r: "/console/queue" in r.url and filtered in r.url
+            ):
                 self.page.fill("#filters input[name=grid]", str(grid_id))
                 self.page.press("#filters input[name=grid]", "Enter")
+            self.page.wait_for_function(QUEUE_SETTLED)
 
     def open_case(self, case_id: int, grid_id: int | None = None) -> None:
         """Find the case in the queue (filtered to its grid, page by page) and open it."""
@@ -54,14 +64,18 @@ class Screen:
             self.filter_grid(grid_id)
         row = f'#queue-body tr[data-id="{case_id}"] button.open'
         self.page.wait_for_selector("#queue-body table, #queue-body [data-empty]")
+        more = "#queue-body button[data-cursor]:not([data-cursor=''])"
         for _ in range(50):
             if self.page.query_selector(row) is not None:
                 break
-            more = self.page.query_selector("#queue-body button[data-cursor]:not([data-cursor=''])")
-            assert more is not None, f"case {case_id} is not in the queue"
-            with self.page.expect_response(lambda r: "/console/queue" in r.url):
-                more.click()
-            self.page.wait_for_timeout(100)
+            assert self.page.query_selector(more) is not None, f"case {case_id} is not in the queue"
+            # the queue's poll may swap the page under the click: then look again
+            try:
+                with self.page.expect_response(lambda r: "/console/queue" in r.url, timeout=5000):
+                    self.page.click(more, timeout=5000)
+            except PlaywrightError:
+                continue
+            self.page.wait_for_function(QUEUE_SETTLED)
         with self.page.expect_response(lambda r: f"/console/cases/{case_id}" in r.url):
             self.page.click(row)
         self.page.wait_for_selector(f'#case article[data-id="{case_id}"]')
