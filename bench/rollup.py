@@ -113,18 +113,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     engine = make_engine(get_settings())
     with engine.connect() as conn:
-        n, rows, grid_rows, size = conn.execute(
+        n, rows, grid_rows, due_rows, size = conn.execute(
             text(
                 "SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM incident_rollup),"
                 " (SELECT count(*) FROM incident_rollup_grid),"
+                " (SELECT count(*) FROM incident_rollup_due),"
                 " pg_size_pretty(pg_total_relation_size('incident_rollup')"
-                " + pg_total_relation_size('incident_rollup_grid'))"
+                " + pg_total_relation_size('incident_rollup_grid')"
+                " + pg_total_relation_size('incident_rollup_due'))"
             )
         ).one()
         conn.commit()
         print(
-            f"store: {n:,} incidents; rollup {rows:,} rows, per-grid rollup {grid_rows:,} rows,"
-            f" {size}"
+            f"store: {n:,} incidents; rollup {rows:,} rows, per-grid {grid_rows:,} rows,"
+            f" due hours {due_rows:,} rows, {size}"
         )
         print("tiles (direct render, no tile cache, median of", args.repeats, "):")
         if not args.no_tiles:

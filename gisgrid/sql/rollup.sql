@@ -1,7 +1,7 @@
 -- The incident rollup (migration 0013_rollup makes the tables): counts of incidents kept in
 -- the writer's transaction by statement triggers on incidents, so every writer (API, Open311,
 -- field app, loads, workflow, synth COPY) keeps it and a reader sees it exactly when it sees
--- the incidents. Two tables:
+-- the incidents. Three tables:
 --
 --   incident_rollup       the cube: grid x city day x category x state, where the state is
 --                         the status, the due hour of an open case ('infinity' when closed,
@@ -9,10 +9,13 @@
 --                         n incidents and handling_s, the sum of closed_at - reported_at of
 --                         the closed ones. Answers the category, status and whole-day filters.
 --   incident_rollup_grid  the same counts with only grid x sensitive (a group counted only in
---                         the caller's scope, gisgrid_sensitive_groups) x due hour: n and open.
---                         What an unfiltered tile reads: one or two rows a grid and a row per
---                         open case's due hour, whatever the length of the history. A change
---                         of gisgrid_sensitive_groups needs gisgrid_rollup_rebuild().
+--                         the caller's scope, gisgrid_sensitive_groups): n, open, and open_due
+--                         (the open ones with a due time). What an unfiltered tile reads: one
+--                         or two rows a grid, whatever the length of the history. A change of
+--                         gisgrid_sensitive_groups needs gisgrid_rollup_rebuild().
+--   incident_rollup_due   the open cases with a due time per due hour x grid x sensitive: a
+--                         reader takes a grid's overdue as its open_due less the cases whose
+--                         due hour has not passed, a short range at the front of this key.
 --
 -- Overdue needs no write when a due time passes: an open case is counted under its due hour,
 -- and a reader counts as overdue the hours that have passed and reads the current hour's
@@ -77,7 +80,7 @@ CREATE OR REPLACE FUNCTION gisgrid_rollup_key(
     )::gisgrid_rollup_delta
 $$;
 
--- Add summed deltas to both tables; with removes (a delta may be negative), a key whose count
+-- Add summed deltas to the three tables; with removes (a delta may be negative), a key whose count
 -- reaches 0 is removed. Keys are written in key order, so two writers touching the same keys
 -- lock them in the same order. An INSERT only adds: two statements instead of four, which is
 -- most of what a report's write pays.
@@ -94,16 +97,29 @@ BEGIN
     ON CONFLICT (grid_id, day, category, status, due_hour, late, on_spot) DO UPDATE
         SET n = r.n + excluded.n, handling_s = r.handling_s + excluded.handling_s;
 
-    INSERT INTO incident_rollup_grid AS r (grid_id, sensitive, due_hour, n, open)
-    SELECT x.grid_id, gisgrid_rollup_sensitive(x.category), x.due_hour, sum(x.n),
-           COALESCE(sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)), 0)
+    INSERT INTO incident_rollup_grid AS r (grid_id, sensitive, n, open, open_due)
+    SELECT x.grid_id, gisgrid_rollup_sensitive(x.category), sum(x.n),
+           COALESCE(sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)), 0),
+           COALESCE(sum(x.n) FILTER (WHERE x.due_hour <> 'infinity'), 0)
     FROM unnest(d) x
-    GROUP BY 1, 2, 3
-    -- a case without due time that closes moves no count, only open
+    GROUP BY 1, 2
+    -- a case that closes moves no count, only open (and open_due)
     HAVING sum(x.n) <> 0 OR sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)) <> 0
+        OR sum(x.n) FILTER (WHERE x.due_hour <> 'infinity') <> 0
+    ORDER BY 1, 2
+    ON CONFLICT (grid_id, sensitive) DO UPDATE
+        SET n = r.n + excluded.n, open = r.open + excluded.open,
+            open_due = r.open_due + excluded.open_due;
+
+    -- a due hour other than 'infinity' holds open cases only
+    INSERT INTO incident_rollup_due AS r (due_hour, grid_id, sensitive, open)
+    SELECT x.due_hour, x.grid_id, gisgrid_rollup_sensitive(x.category), sum(x.n)
+    FROM unnest(d) x
+    WHERE x.due_hour <> 'infinity'
+    GROUP BY 1, 2, 3
+    HAVING sum(x.n) <> 0
     ORDER BY 1, 2, 3
-    ON CONFLICT (grid_id, sensitive, due_hour) DO UPDATE
-        SET n = r.n + excluded.n, open = r.open + excluded.open;
+    ON CONFLICT (due_hour, grid_id, sensitive) DO UPDATE SET open = r.open + excluded.open;
 
     IF NOT removes THEN
         RETURN;
@@ -114,7 +130,10 @@ BEGIN
       AND r.on_spot = x.on_spot AND r.n = 0;
     DELETE FROM incident_rollup_grid r USING unnest(d) x
     WHERE r.grid_id = x.grid_id AND r.sensitive = gisgrid_rollup_sensitive(x.category)
-      AND r.due_hour = x.due_hour AND r.n = 0;
+      AND r.n = 0;
+    DELETE FROM incident_rollup_due r USING unnest(d) x
+    WHERE r.due_hour = x.due_hour AND r.grid_id = x.grid_id
+      AND r.sensitive = gisgrid_rollup_sensitive(x.category) AND r.open = 0;
 END
 $$;
 
@@ -166,7 +185,7 @@ $$;
 CREATE OR REPLACE FUNCTION gisgrid_rollup_truncate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE incident_rollup, incident_rollup_grid;
+    TRUNCATE incident_rollup, incident_rollup_grid, incident_rollup_due;
     RETURN NULL;
 END
 $$;
@@ -184,11 +203,28 @@ CREATE TRIGGER incident_rollup_delete AFTER DELETE ON incidents
 CREATE TRIGGER incident_rollup_truncate AFTER TRUNCATE ON incidents
     FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_rollup_truncate();
 
--- Fill both tables from the incidents there are (migration 0013, and a bulk writer that
--- turned the triggers off): one pass, GROUP BY in the database.
-CREATE OR REPLACE FUNCTION gisgrid_rollup_rebuild() RETURNS void
+-- The per-grid and due-hour tables from the cube (a rebuild, and migration 0014, which made
+-- them beside a filled cube).
+CREATE OR REPLACE FUNCTION gisgrid_rollup_derive() RETURNS void
 LANGUAGE sql AS $$
-    TRUNCATE incident_rollup, incident_rollup_grid;
+    TRUNCATE incident_rollup_grid, incident_rollup_due;
+    INSERT INTO incident_rollup_grid (grid_id, sensitive, n, open, open_due)
+    SELECT grid_id, gisgrid_rollup_sensitive(category), sum(n),
+           COALESCE(sum(n) FILTER (WHERE gisgrid_rollup_open(status)), 0),
+           COALESCE(sum(n) FILTER (WHERE due_hour <> 'infinity'), 0)
+    FROM incident_rollup
+    GROUP BY 1, 2;
+    INSERT INTO incident_rollup_due (due_hour, grid_id, sensitive, open)
+    SELECT due_hour, grid_id, gisgrid_rollup_sensitive(category), sum(n)
+    FROM incident_rollup
+    WHERE due_hour <> 'infinity'
+    GROUP BY 1, 2, 3;
+$$;
+
+-- The cube from the incidents there are: one pass, GROUP BY in the database.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_fill_cube() RETURNS void
+LANGUAGE sql AS $$
+    TRUNCATE incident_rollup;
     INSERT INTO incident_rollup
         (grid_id, day, category, status, due_hour, late, on_spot, n, handling_s)
     SELECT k.grid_id, k.day, k.category, k.status, k.due_hour, k.late, k.on_spot, sum(k.n),
@@ -197,9 +233,12 @@ LANGUAGE sql AS $$
          LATERAL gisgrid_rollup_key(i.grid_id, i.reported_at, i.category, i.status, i.due_at,
                                     i.closed_at, i.resolved_on_spot, 1) k
     GROUP BY 1, 2, 3, 4, 5, 6, 7;
-    INSERT INTO incident_rollup_grid (grid_id, sensitive, due_hour, n, open)
-    SELECT grid_id, gisgrid_rollup_sensitive(category), due_hour, sum(n),
-           COALESCE(sum(n) FILTER (WHERE gisgrid_rollup_open(status)), 0)
-    FROM incident_rollup
-    GROUP BY 1, 2, 3;
+$$;
+
+-- Fill the three tables from the incidents there are (a bulk writer that turned the triggers
+-- off, a change of gisgrid_sensitive_groups).
+CREATE OR REPLACE FUNCTION gisgrid_rollup_rebuild() RETURNS void
+LANGUAGE sql AS $$
+    SELECT gisgrid_rollup_fill_cube();
+    SELECT gisgrid_rollup_derive();
 $$;

@@ -7,6 +7,8 @@ DROP TRIGGER IF EXISTS incident_rollup_truncate ON incidents;
 DROP FUNCTION IF EXISTS gisgrid_rollup_apply();
 DROP FUNCTION IF EXISTS gisgrid_rollup_truncate();
 DROP FUNCTION IF EXISTS gisgrid_rollup_rebuild();
+DROP FUNCTION IF EXISTS gisgrid_rollup_derive();
+DROP FUNCTION IF EXISTS gisgrid_rollup_fill_cube();
 DROP FUNCTION IF EXISTS gisgrid_rollup_merge(gisgrid_rollup_delta[]);
 DROP FUNCTION IF EXISTS gisgrid_rollup_merge(gisgrid_rollup_delta[], boolean);
 DROP FUNCTION IF EXISTS gisgrid_rollup_key(bigint, timestamptz, text, text, timestamptz,

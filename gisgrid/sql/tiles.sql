@@ -163,12 +163,21 @@ BEGIN
         WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
           AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
     ), r AS (
-        SELECT g.grid_id, g.sensitive, g.n::bigint AS n, g.open::bigint AS open, g.due_hour
+        -- unfiltered: each grid's row, its overdue the open cases with a due time less those
+        -- whose due hour has not passed (the front of incident_rollup_due's key)
+        SELECT g.grid_id, g.sensitive, g.n::bigint AS n, g.open::bigint AS open,
+               g.open_due::bigint AS overdue
         FROM incident_rollup_grid g
         WHERE plain AND (grids IS NULL OR g.grid_id = ANY(grids))
         UNION ALL
+        SELECT d.grid_id, d.sensitive, 0, 0, -d.open::bigint
+        FROM incident_rollup_due d
+        WHERE plain AND d.due_hour >= hour AND (grids IS NULL OR d.grid_id = ANY(grids))
+        UNION ALL
+        -- filtered: the cube, where a due hour other than 'infinity' holds open cases only
         SELECT c.grid_id, gisgrid_rollup_sensitive(c.category), c.n::bigint,
-               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END::bigint, c.due_hour
+               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END::bigint,
+               CASE WHEN c.due_hour < hour THEN c.n ELSE 0 END::bigint
         FROM incident_rollup c
         WHERE NOT plain AND (grids IS NULL OR c.grid_id = ANY(grids))
           AND (p.categories IS NULL OR c.category = ANY(p.categories)
@@ -186,10 +195,7 @@ BEGIN
     )
     SELECT x.grid_id, sum(x.n)::bigint, sum(x.open)::bigint, sum(x.overdue)::bigint
     FROM (
-        -- a due hour other than 'infinity' holds open cases only
-        SELECT r.grid_id, r.sensitive, r.n, r.open,
-               CASE WHEN r.due_hour < hour THEN r.open ELSE 0 END AS overdue
-        FROM r
+        SELECT r.grid_id, r.sensitive, r.n, r.open, r.overdue FROM r
         UNION ALL
         SELECT h.grid_id, h.sensitive, 0, 0, h.n FROM this_hour h
     ) x

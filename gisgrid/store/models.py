@@ -738,14 +738,27 @@ class IncidentRollup(Base):
 
 
 class IncidentRollupGrid(Base):
-    """The rollup without day, category and status: per grid, sensitive group or not
-    (counted only in the caller's scope) and due hour, the incidents and the open ones. What
-    an unfiltered tile reads: one or two rows a grid, and one per open case's due hour."""
+    """The rollup without day, category and status: per grid and sensitive group or not
+    (counted only in the caller's scope), the incidents, the open ones and the open ones
+    with a due time (``open_due``). What an unfiltered tile reads: one or two rows a grid."""
 
     __tablename__ = "incident_rollup_grid"
 
     grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     sensitive: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    due_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+    open: Mapped[int] = mapped_column(Integer)
+    open_due: Mapped[int] = mapped_column(Integer)
+
+
+class IncidentRollupDue(Base):
+    """The open cases with a due time per due hour (UTC), grid and sensitive or not: a
+    grid's overdue is its ``open_due`` less the cases whose due hour has not passed, a short
+    range at the front of this key (migration 0014_rollup_due)."""
+
+    __tablename__ = "incident_rollup_due"
+
+    due_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sensitive: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     open: Mapped[int] = mapped_column(Integer)

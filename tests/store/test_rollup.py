@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid.store.migrate import migrate_down, migrate_to_head
+
 DB = "rollup_scratch"
 
 # The cube's key and counts, written out independently of rollup.sql's key function.
@@ -33,15 +35,19 @@ SELECT grid_id, day, category, status, due_hour::text, late, on_spot, n,
 FROM incident_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7
 """
 _EXPECTED_GRID = """
-SELECT COALESCE(grid_id, 0), left(category, 2) IN ('03', '04'),
-       CASE WHEN status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL
-            THEN date_trunc('hour', due_at, 'UTC') ELSE 'infinity' END::text,
-       count(*)::integer, count(*) FILTER (WHERE status NOT IN ('closed', 'rejected'))::integer
-FROM incidents GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+SELECT COALESCE(grid_id, 0), left(category, 2) IN ('03', '04'), count(*)::integer,
+       count(*) FILTER (WHERE status NOT IN ('closed', 'rejected'))::integer,
+       count(*) FILTER (WHERE status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL)::integer
+FROM incidents GROUP BY 1, 2 ORDER BY 1, 2
 """
-_GRID = (
-    "SELECT grid_id, sensitive, due_hour::text, n, open FROM incident_rollup_grid ORDER BY 1, 2, 3"
-)
+_GRID = "SELECT grid_id, sensitive, n, open, open_due FROM incident_rollup_grid ORDER BY 1, 2"
+_EXPECTED_DUE = """
+SELECT date_trunc('hour', due_at, 'UTC')::text, COALESCE(grid_id, 0),
+       left(category, 2) IN ('03', '04'), count(*)::integer
+FROM incidents WHERE status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+_DUE = "SELECT due_hour::text, grid_id, sensitive, open FROM incident_rollup_due ORDER BY 1, 2, 3"
 
 # a new incident: a copy of an existing one, moved in time and category
 _COPY = """
@@ -63,6 +69,7 @@ def assert_rollup_matches(conn: Connection) -> None:
     assert expected, "no incidents: the test would prove nothing"
     assert rows(conn, _CUBE) == [(*r[:8], r[8]) for r in expected]
     assert rows(conn, _GRID) == rows(conn, _EXPECTED_GRID)
+    assert rows(conn, _DUE) == rows(conn, _EXPECTED_DUE)
 
 
 @pytest.fixture()
@@ -190,6 +197,16 @@ def test_truncate_empties_it(conn: Connection) -> None:
     conn.execute(text("TRUNCATE incidents CASCADE"))
     assert rows(conn, _CUBE) == []
     assert rows(conn, _GRID) == []
+    assert rows(conn, _DUE) == []
+
+
+def test_a_rebuild_gives_what_the_triggers_kept(conn: Connection) -> None:
+    conn.execute(text(_COPY), {"days": 5, "status": "dispatched", "n": 40})
+    kept = [rows(conn, q) for q in (_CUBE, _GRID, _DUE)]
+    assert kept[2], "no open case with a due time: the due table would prove nothing"
+    conn.execute(text("SELECT gisgrid_rollup_rebuild()"))
+    assert [rows(conn, q) for q in (_CUBE, _GRID, _DUE)] == kept
+    assert_rollup_matches(conn)
 
 
 _RAW_OVERDUE = """
@@ -235,3 +252,36 @@ def test_a_due_time_passing_turns_a_case_overdue_without_a_write(store: Engine) 
     finally:
         with store.begin() as c:
             c.execute(text("DELETE FROM incidents WHERE id = :i"), {"i": new})
+
+
+_OLD_GRID = """
+SELECT COALESCE(grid_id, 0), left(category, 2) IN ('03', '04'),
+       CASE WHEN status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL
+            THEN date_trunc('hour', due_at, 'UTC') ELSE 'infinity' END::text,
+       count(*)::integer, count(*) FILTER (WHERE status NOT IN ('closed', 'rejected'))::integer
+FROM incidents GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
+def test_migration_0014_reshapes_a_filled_rollup_both_ways(store: Engine) -> None:
+    # last in the module: it takes the module's store down to 0013 and back up to head
+    url = store.url.render_as_string(hide_password=False)
+    with store.begin() as c:
+        c.execute(text(_COPY), {"days": 9, "status": "accepted", "n": 30})
+    store.dispose()
+    migrate_down(url, "0013_rollup")
+    with store.connect() as c:
+        old = "SELECT grid_id, sensitive, due_hour::text, n, open FROM incident_rollup_grid"
+        assert rows(c, old + " ORDER BY 1, 2, 3") == rows(c, _OLD_GRID)
+        assert c.execute(text("SELECT to_regclass('incident_rollup_due')")).scalar() is None
+        c.rollback()
+    store.dispose()
+    migrate_to_head(url)
+    with store.connect() as c:
+        assert_rollup_matches(c)
+        c.rollback()
+    # and the triggers are back: a write is counted
+    with store.connect() as c:
+        c.execute(text(_COPY), {"days": 11, "status": "reported", "n": 3})
+        assert_rollup_matches(c)
+        c.rollback()
