@@ -148,7 +148,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 13 $$;
 -- no write. p must be one gisgrid_rollup_answers accepts.
 CREATE OR REPLACE FUNCTION gisgrid_rollup_grids(p gisgrid_tile_params, grids bigint[])
 RETURNS TABLE (grid_id bigint, n bigint, open bigint, overdue bigint)
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 5000 AS $$
 #variable_conflict use_column
 DECLARE
     hour timestamptz := date_trunc('hour', now(), 'UTC');
@@ -165,35 +165,36 @@ BEGIN
     ), r AS (
         -- unfiltered: each grid's row, its overdue the open cases with a due time less those
         -- whose due hour has not passed (the front of incident_rollup_due's key)
-        SELECT g.grid_id, g.sensitive, g.n::bigint AS n, g.open::bigint AS open,
-               g.open_due::bigint AS overdue
+        SELECT g.grid_id, g.sensitive, g.n, g.open, g.open_due AS overdue
         FROM incident_rollup_grid g
-        WHERE plain AND (grids IS NULL OR g.grid_id = ANY(grids))
+        WHERE plain AND (grids IS NULL OR g.grid_id IN (SELECT unnest(grids)))
         UNION ALL
-        SELECT d.grid_id, d.sensitive, 0, 0, -d.open::bigint
+        SELECT d.grid_id, d.sensitive, 0, 0, -d.open
         FROM incident_rollup_due d
-        WHERE plain AND d.due_hour >= hour AND (grids IS NULL OR d.grid_id = ANY(grids))
+        WHERE plain AND d.due_hour >= hour
+          AND (grids IS NULL OR d.grid_id IN (SELECT unnest(grids)))
         UNION ALL
         -- filtered: the cube, where a due hour other than 'infinity' holds open cases only
-        SELECT c.grid_id, gisgrid_rollup_sensitive(c.category), c.n::bigint,
-               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END::bigint,
-               CASE WHEN c.due_hour < hour THEN c.n ELSE 0 END::bigint
+        SELECT c.grid_id, gisgrid_rollup_sensitive(c.category), c.n,
+               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END,
+               CASE WHEN c.due_hour < hour THEN c.n ELSE 0 END
         FROM incident_rollup c
-        WHERE NOT plain AND (grids IS NULL OR c.grid_id = ANY(grids))
+        WHERE NOT plain AND (grids IS NULL OR c.grid_id IN (SELECT unnest(grids)))
           AND (p.categories IS NULL OR c.category = ANY(p.categories)
                OR left(c.category, 2) = ANY(p.categories))
           AND (p.statuses IS NULL OR c.status = ANY(p.statuses))
           AND (d0 IS NULL OR c.day >= d0) AND (d1 IS NULL OR c.day <= d1)
     ), this_hour AS (
         SELECT COALESCE(i.grid_id, 0) AS grid_id,
-               gisgrid_rollup_sensitive(i.category) AS sensitive, count(*) AS n
+               gisgrid_rollup_sensitive(i.category) AS sensitive, count(*)::integer AS n
         FROM incidents i
         WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour AND i.due_at < now()
-          AND (grids IS NULL OR COALESCE(i.grid_id, 0) = ANY(grids))
+          AND (grids IS NULL OR COALESCE(i.grid_id, 0) IN (SELECT unnest(grids)))
           AND gisgrid_tile_match(p, i.category, i.status, i.reported_at)
         GROUP BY 1, 2
     )
-    SELECT x.grid_id, sum(x.n)::bigint, sum(x.open)::bigint, sum(x.overdue)::bigint
+    -- integer counts, so the sums are int8 arithmetic, not numeric
+    SELECT x.grid_id, sum(x.n), sum(x.open), sum(x.overdue)
     FROM (
         SELECT r.grid_id, r.sensitive, r.n, r.open, r.overdue FROM r
         UNION ALL
@@ -206,11 +207,16 @@ BEGIN
 END
 $$;
 
--- The grid ids to pass to gisgrid_rollup_grids: these, or NULL (read every grid, cheaper
--- than looking up each) when there are many.
+-- The grid ids to pass to gisgrid_rollup_grids: these (looked up in a hash of them, so the
+-- rows of other grids are skipped before they are summed), or NULL (every grid, cheaper than
+-- the look-ups) when they are a good part of the city: more than a quarter of the per-grid
+-- table's rows (about two a grid) by the planner's estimate of its size.
 CREATE OR REPLACE FUNCTION gisgrid_rollup_some(ids bigint[]) RETURNS bigint[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN cardinality(ids) > 2000 THEN NULL ELSE COALESCE(ids, '{}') END
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN cardinality(ids) > 1000 AND cardinality(ids) > (
+                    SELECT c.reltuples / 4 FROM pg_class c
+                    WHERE c.oid = 'incident_rollup_grid'::regclass)
+                THEN NULL ELSE COALESCE(ids, '{}') END
 $$;
 
 -- ---------------------------------------------------------------- areas
@@ -542,6 +548,8 @@ BEGIN
             ) diffs
         ) c
         GROUP BY c.q, c.r
+        -- and the hexagon test below once a hexagon, not pushed down to once an incident
+        OFFSET 0
     ) h
     WHERE ST_Intersects(ST_Hexagon(size, h.q::integer, (h.r + floor(h.q / 2.0))::integer),
                         ST_SetSRID(bounds, 0));
