@@ -12,6 +12,11 @@ with the rollup and once with ``rollup: false`` (raw rows, as before the rollup)
 turns, ``--repeats`` times; the median is reported (the first of each is a cold tile to any
 cache gisgrid has; PostgreSQL's buffers are whatever the runs before left, the same for both).
 
+The space-time cube of emerging hot spots (a year by week, per grid, everything in scope):
+``hotspot_cube_rollup.sql`` (from the rollup) beside ``hotspot_cube.sql`` (every incident row),
+the same parameters, taking turns, ``--repeats`` times; the median, and whether the two
+answers are the same rows.
+
 Writes: ``--writes`` single-row reports (an INSERT of a copy of a random incident, each its own
 statement, timed from the client) with the rollup's triggers and with them disabled, in one
 transaction each that is rolled back at the end: nothing is left in the store. p50 and p95.
@@ -20,18 +25,24 @@ transaction each that is rolled back at the end: nothing is left in the store. p
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import statistics
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gisgrid.access.scope import Scope
 from gisgrid.settings import get_settings
+from gisgrid.sql import load_sql
 from gisgrid.store.engine import make_engine
+from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.tiles.layers import layer_of
 from gisgrid.tiles.render import render
+from gisgrid.times import CITY_TZ
 
 ZOOMS = (6, 8, 10, 12)
 LAYERS = ("hex", "incidents", "districts", "grids", "heat")
@@ -80,6 +91,38 @@ def tiles(conn: Connection, lon: float, lat: float, repeats: int) -> list[dict[s
     return out
 
 
+def cube(conn: Connection, repeats: int) -> dict[str, Any]:
+    last = conn.execute(text("SELECT max(reported_at) FROM incidents")).scalar_one()
+    until = datetime.combine(last.astimezone(CITY_TZ).date(), datetime.min.time(), CITY_TZ)
+    until += timedelta(days=1)
+    params = {
+        "qp": json.dumps(query_params(TileFilters(), Scope.everything())),
+        "level": "grid",
+        "step": "week",
+        "since": until - timedelta(weeks=52),
+        "until": until,
+        "tz": CITY_TZ.key,
+    }
+    got: dict[str, list[float]] = {"rollup": [], "raw": []}
+    answers = {}
+    for _ in range(repeats):
+        for mode, sql in (("rollup", "hotspot_cube_rollup"), ("raw", "hotspot_cube")):
+            t0 = time.perf_counter()
+            answers[mode] = sorted(map(tuple, conn.execute(text(load_sql(sql)), params).all()))
+            got[mode].append((time.perf_counter() - t0) * 1000)
+            conn.commit()
+    row = {k: statistics.median(v) for k, v in got.items()}
+    row["same"] = answers["rollup"] == answers["raw"]
+    row["cells"] = len(answers["raw"])
+    print(
+        f"  a year by week, {row['cells']:,} grid x week cells: rollup {row['rollup']:8.1f} ms"
+        f"   raw {row['raw']:8.1f} ms   ({row['raw'] / row['rollup']:.1f}x;"
+        f" same answer: {row['same']})",
+        flush=True,
+    )
+    return row
+
+
 def _percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -109,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lon", type=float, default=126.63)
     parser.add_argument("--lat", type=float, default=45.75)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-tiles", action="store_true", help="only the write figures")
+    parser.add_argument("--no-tiles", action="store_true", help="no tile figures")
+    parser.add_argument("--no-cube", action="store_true", help="no space-time cube figures")
     args = parser.parse_args(argv)
     engine = make_engine(get_settings())
     with engine.connect() as conn:
@@ -133,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
             tiles(conn, args.lon, args.lat, args.repeats)
         if conn.in_transaction():
             conn.commit()
+        if not args.no_cube:
+            print("the space-time cube (median of", args.repeats, "):")
+            cube(conn, args.repeats)
         print(f"one report's INSERT, {args.writes} each, rolled back:")
         for mode in (True, False, True, False):
             w = writes(conn, args.writes, mode, args.seed)

@@ -304,7 +304,7 @@ def _area_counts(
         "until": until,
         "tz": CITY_TZ.key,
     }
-    rows = conn.execute(text(load_sql("hotspot_cube")), params).all()
+    rows = conn.execute(text(load_sql(_cube_sql(conn, params, since, until))), params).all()
     row_of = {int(i): k for k, i in enumerate(units["id"])}
     counts = np.zeros((len(units), n_steps), dtype=np.int64)
     for area_id, back, n in rows:
@@ -312,6 +312,22 @@ def _area_counts(
         if r is not None and 0 <= back < n_steps:
             counts[r, n_steps - 1 - back] += n
     return counts
+
+
+def _city_midnight(t: datetime) -> bool:
+    return t.astimezone(CITY_TZ).time() == datetime.min.time()
+
+
+def _cube_sql(conn: Any, params: dict[str, Any], since: datetime, until: datetime) -> str:
+    """hotspot_cube_rollup (the counts from the rollup's days) when the period is whole city
+    days and the rollup answers the filters, else hotspot_cube (every incident row)."""
+    if not (_city_midnight(since) and _city_midnight(until)):
+        return "hotspot_cube"
+    answers = conn.execute(
+        text("SELECT gisgrid_rollup_answers(gisgrid_tile_parse(CAST(:qp AS json)))"),
+        {"qp": params["qp"]},
+    ).scalar_one()
+    return "hotspot_cube_rollup" if answers else "hotspot_cube"
 
 
 def _hex_counts(
@@ -329,10 +345,12 @@ def _hex_counts(
     counts = np.zeros((len(units), len(starts)), dtype=np.int64)
     ends = (*starts[1:], until)
     for t, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
-        start, end = max(lo, filters.since or lo), min(hi, filters.until or hi)
-        if start >= end:
+        # the filters' until is included, the step's end is not
+        start = max(lo, filters.since or lo)
+        last = min(hi - timedelta(microseconds=1), filters.until or hi)
+        if start > last:
             continue
-        window = replace(filters, since=start, until=end)
+        window = replace(filters, since=start, until=last)
         got = hex_bins(conn, bounds, float(units.attrs["cell_m"]), window, scope)
         ids = (got["i"].to_numpy(np.int64) << 32) + (got["j"].to_numpy(np.int64) & 0xFFFFFFFF)
         for unit_id, n in zip(ids, got["count"], strict=True):

@@ -5,7 +5,9 @@
 -- Parameters: :qp (query_params json), :level (grid|community|street), :step (week|month),
 -- :since, :until (timestamptz, half-open), :tz (the city's time zone). `back` counts steps
 -- back from the end: weeks are 7-day windows ending at :until (so only the oldest may be
--- partial), months are calendar months in the city's zone.
+-- partial; a window holds its first instant, so an incident at until - 7 days is in the
+-- last week), months are calendar months in the city's zone. hotspot_cube_rollup.sql reads
+-- the same counts from the rollup.
 WITH p AS MATERIALIZED (SELECT gisgrid_tile_parse(CAST(:qp AS json)) AS p)
 SELECT c.area_id, c.back, count(*) AS n
 FROM (
@@ -15,8 +17,8 @@ FROM (
                WHEN 'street' THEN i.street_id
            END AS area_id,
            CASE CAST(:step AS text)
-               WHEN 'week' THEN floor(extract(epoch FROM (CAST(:until AS timestamptz)
-                                                          - i.reported_at)) / 604800)::integer
+               WHEN 'week' THEN ceil(extract(epoch FROM (CAST(:until AS timestamptz)
+                                                         - i.reported_at)) / 604800)::integer - 1
                ELSE ((extract(year FROM l.last) - extract(year FROM l.here)) * 12
                      + extract(month FROM l.last) - extract(month FROM l.here))::integer
            END AS back

@@ -5,6 +5,7 @@ in PostGIS."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -28,7 +29,9 @@ from gisgrid.analysis.emerging import (
 from gisgrid.analysis.trend import mann_kendall
 from gisgrid.analysis.weights import lattice
 from gisgrid.errors import InvalidInput
+from gisgrid.sql import load_sql
 from gisgrid.store.cluster import Cluster
+from gisgrid.tiles.filters import TileFilters, query_params
 from gisgrid.times import CITY_TZ
 from tests.city_support import tiny_city
 
@@ -235,7 +238,8 @@ def test_the_cube_counts_what_pandas_counts(store: Engine) -> None:
     assert cube.starts[0] == since and cube.starts[-1] == until - timedelta(days=7)
     inc = incidents_frame(store)
     inc = inc[(inc.reported_at >= since) & (inc.reported_at < until)]
-    back = ((pd.Timestamp(until) - inc.reported_at) / pd.Timedelta(days=7)).astype(int)
+    # a week holds its first instant: an incident at until - 7 days is in the last one
+    back = np.ceil((pd.Timestamp(until) - inc.reported_at) / pd.Timedelta(days=7)).astype(int) - 1
     expected = pd.crosstab(inc.grid_id, 19 - back).reindex(
         index=cube.units["id"], columns=range(20), fill_value=0
     )
@@ -254,6 +258,109 @@ def test_the_cube_by_month_and_the_scope_rule(store: Engine) -> None:
     # an anonymous caller does not count the sensitive groups 03 and 04
     public = space_time_cube(store, "grid", scope=None, step="month")
     assert public.counts.sum() == (~inc.category.str[:2].isin(["03", "04"])).sum()
+
+
+_CUBE_CASES = [
+    ("grid", "week", Scope.everything(), TileFilters()),
+    ("grid", "month", None, TileFilters()),
+    ("community", "week", None, TileFilters(categories=("01",))),
+    ("street", "month", Scope.everything(), TileFilters(statuses=("closed",))),
+    ("grid", "week", Scope("district", 0), TileFilters()),  # area id set below
+    (
+        "community",
+        "week",
+        Scope.everything(),
+        TileFilters(
+            since=datetime(2026, 3, 1, tzinfo=CITY_TZ),
+            until=datetime(2026, 8, 31, 23, 59, 59, 999999, tzinfo=CITY_TZ),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_CUBE_CASES)))
+def test_the_cube_from_the_rollup_is_the_cube_from_incident_rows(store: Engine, case: int) -> None:
+    level, step, scope, filters = _CUBE_CASES[case]
+    until = datetime(2026, 11, 1, tzinfo=CITY_TZ)
+    since = (
+        datetime(2025, 11, 1, tzinfo=CITY_TZ) if step == "month" else until - timedelta(weeks=52)
+    )
+    with store.connect() as conn:
+        if scope is not None and scope.level == "district":
+            scope = Scope("district", conn.execute(text(_A_DISTRICT)).scalar_one())
+        # incidents on the edges: at since, at a week's first instant, a microsecond before
+        # until, and at until (outside)
+        for t in (since, until - timedelta(weeks=1), until - timedelta(microseconds=1), until):
+            conn.execute(text(_AT), {"t": t})
+        params = {
+            "qp": json.dumps(query_params(filters, scope)),
+            "level": level,
+            "step": step,
+            "since": since,
+            "until": until,
+            "tz": CITY_TZ.key,
+        }
+        raw = sorted(map(tuple, conn.execute(text(load_sql("hotspot_cube")), params).all()))
+        cube = sorted(map(tuple, conn.execute(text(load_sql("hotspot_cube_rollup")), params)))
+        conn.rollback()
+    assert raw and sum(n for _, _, n in raw) > 100, "too few incidents to prove anything"
+    assert cube == raw
+    assert all(0 <= back < (12 if step == "month" else 52) for _, back, _ in raw)
+
+
+def test_an_incident_at_a_weeks_first_instant_is_in_that_week(store: Engine) -> None:
+    until = datetime(2026, 11, 1, tzinfo=CITY_TZ)
+    since = until - timedelta(weeks=12)
+    scope = Scope.everything()
+    with store.connect() as conn:
+        before = space_time_cube(conn, "grid", scope=scope, since=since, until=until).counts
+        grid = conn.execute(text(_AT), {"t": until - timedelta(weeks=1)}).scalar_one()
+        conn.execute(text(_AT), {"t": since})
+        after = space_time_cube(conn, "grid", scope=scope, since=since, until=until)
+        conn.rollback()
+    diff = after.counts - before
+    row = list(after.units["id"]).index(grid)
+    assert diff[row].tolist() == [1] + [0] * 10 + [1]
+    assert diff.sum() == 2
+
+
+def test_whole_days_read_the_rollup_and_other_instants_the_rows(store: Engine) -> None:
+    until = datetime(2026, 11, 1, tzinfo=CITY_TZ)
+    since = until - timedelta(weeks=12)
+    scope = Scope.everything()
+    with store.connect() as conn:
+        rows = space_time_cube(conn, "grid", scope=scope, since=since, until=until).counts.sum()
+        # a marker in the rollup alone: seen where the cube reads the rollup
+        conn.execute(text("UPDATE incident_rollup SET n = n + 1000"))
+        marked = space_time_cube(conn, "grid", scope=scope, since=since, until=until)
+        noon = space_time_cube(
+            conn, "grid", scope=scope, since=since, until=until - timedelta(hours=12)
+        )
+        no_rollup = space_time_cube(
+            conn,
+            "grid",
+            filters=TileFilters(until=until - timedelta(hours=12)),
+            scope=scope,
+            since=since,
+            until=until,
+        )
+        conn.rollback()
+    assert marked.counts.sum() > rows + 1000
+    assert noon.counts.sum() <= rows
+    assert no_rollup.counts.sum() <= rows
+
+
+_A_DISTRICT = "SELECT min(id) FROM areas WHERE level = 'district'"
+# a copy of the first incident (in a grid, not a sensitive group) reported at :t
+_AT = """
+INSERT INTO incidents (category, description, reported_at, status, priority, grid_id,
+                       community_id, street_id, district_id, geom)
+SELECT category, 'edge', :t, status, priority, grid_id, community_id, street_id,
+       district_id, geom
+FROM incidents WHERE grid_id IS NOT NULL AND left(category, 2) NOT IN ('03', '04')
+ORDER BY id LIMIT 1
+RETURNING grid_id
+"""
 
 
 def test_the_default_period_is_whole_weeks(store: Engine) -> None:
