@@ -9,7 +9,7 @@ Tiles: at zooms 6, 8, 10 and 12, the tile holding the city centre (``--lon``, ``
 the hexagon, incident cluster, district and grid layers (anonymous, no filters) and the heat
 raster. Each is rendered directly (:func:`gisgrid.tiles.render.render`, no tile cache), once
 with the rollup and once with ``rollup: false`` (raw rows, as before the rollup), taking
-turns, ``--repeats`` times; the median is reported (the first of each is a cold tile to any
+turns, ``--repeats`` times; the median is reported, and the first (a cold tile to any
 cache gisgrid has; PostgreSQL's buffers are whatever the runs before left, the same for both).
 
 The space-time cube of emerging hot spots (a year by week, per grid, everything in scope):
@@ -85,7 +85,8 @@ def tiles(conn: Connection, lon: float, lat: float, repeats: int) -> list[dict[s
             row["first_raw"] = got["raw"][0]
             out.append(row)
             print(
-                f"  {layer:10} z{z:<2} rollup {row['rollup']:8.1f} ms   raw {row['raw']:8.1f} ms",
+                f"  {layer:10} z{z:<2} rollup {row['rollup']:8.1f} ms (first {row['first_rollup']:7.1f})"
+                f"   raw {row['raw']:8.1f} ms (first {row['first_raw']:8.1f})",
                 flush=True,
             )
     return out

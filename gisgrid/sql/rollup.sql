@@ -8,11 +8,11 @@
 --                         rejected or without due time), closed late, resolved on the spot;
 --                         n incidents and handling_s, the sum of closed_at - reported_at of
 --                         the closed ones. Answers the category, status and whole-day filters.
---   incident_rollup_grid  the same counts with only grid x sensitive (a group counted only in
---                         the caller's scope, gisgrid_sensitive_groups): n, open, and open_due
---                         (the open ones with a due time). What an unfiltered tile reads: one
---                         or two rows a grid, whatever the length of the history. A change of
---                         gisgrid_sensitive_groups needs gisgrid_rollup_rebuild().
+--   incident_rollup_grid  the same counts with only grid: n, open, and open_due (the open ones
+--                         with a due time), each apart for the sensitive groups (counted only
+--                         in the caller's scope, gisgrid_sensitive_groups). What an unfiltered
+--                         tile reads: one row a grid, whatever the length of the history. A
+--                         change of gisgrid_sensitive_groups needs gisgrid_rollup_rebuild().
 --   incident_rollup_due   the open cases with a due time per due hour x grid x sensitive: a
 --                         reader takes a grid's overdue as its open_due less the cases whose
 --                         due hour has not passed, a short range at the front of this key.
@@ -80,6 +80,20 @@ CREATE OR REPLACE FUNCTION gisgrid_rollup_key(
     )::gisgrid_rollup_delta
 $$;
 
+-- One key's count n as the six counts of a row of incident_rollup_grid.
+CREATE OR REPLACE FUNCTION gisgrid_rollup_grid_split(
+    category text, status text, due_hour timestamptz, n integer,
+    OUT n_public integer, OUT open_public integer, OUT open_due_public integer,
+    OUT n_sensitive integer, OUT open_sensitive integer, OUT open_due_sensitive integer
+) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN s THEN 0 ELSE n END, CASE WHEN s OR NOT o THEN 0 ELSE n END,
+           CASE WHEN s OR NOT d THEN 0 ELSE n END,
+           CASE WHEN s THEN n ELSE 0 END, CASE WHEN s AND o THEN n ELSE 0 END,
+           CASE WHEN s AND d THEN n ELSE 0 END
+    FROM (SELECT gisgrid_rollup_sensitive(category) AS s, gisgrid_rollup_open(status) AS o,
+                 due_hour <> 'infinity' AS d) f
+$$;
+
 -- Add summed deltas to the three tables; with removes (a delta may be negative), a key whose count
 -- reaches 0 is removed. Keys are written in key order, so two writers touching the same keys
 -- lock them in the same order. An INSERT only adds: two statements instead of four, which is
@@ -97,19 +111,24 @@ BEGIN
     ON CONFLICT (grid_id, day, category, status, due_hour, late, on_spot) DO UPDATE
         SET n = r.n + excluded.n, handling_s = r.handling_s + excluded.handling_s;
 
-    INSERT INTO incident_rollup_grid AS r (grid_id, sensitive, n, open, open_due)
-    SELECT x.grid_id, gisgrid_rollup_sensitive(x.category), sum(x.n),
-           COALESCE(sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)), 0),
-           COALESCE(sum(x.n) FILTER (WHERE x.due_hour <> 'infinity'), 0)
-    FROM unnest(d) x
-    GROUP BY 1, 2
+    INSERT INTO incident_rollup_grid AS r (grid_id, n, open, open_due, n_sensitive,
+                                           open_sensitive, open_due_sensitive)
+    SELECT * FROM (
+        SELECT x.grid_id, sum(c.n_public), sum(c.open_public), sum(c.open_due_public),
+               sum(c.n_sensitive), sum(c.open_sensitive), sum(c.open_due_sensitive)
+        FROM unnest(d) x,
+             LATERAL gisgrid_rollup_grid_split(x.category, x.status, x.due_hour, x.n) c
+        GROUP BY 1
+    ) y (grid_id, a, b, c, e, f, g)
     -- a case that closes moves no count, only open (and open_due)
-    HAVING sum(x.n) <> 0 OR sum(x.n) FILTER (WHERE gisgrid_rollup_open(x.status)) <> 0
-        OR sum(x.n) FILTER (WHERE x.due_hour <> 'infinity') <> 0
-    ORDER BY 1, 2
-    ON CONFLICT (grid_id, sensitive) DO UPDATE
+    WHERE (y.a, y.b, y.c, y.e, y.f, y.g) <> (0, 0, 0, 0, 0, 0)
+    ORDER BY 1
+    ON CONFLICT (grid_id) DO UPDATE
         SET n = r.n + excluded.n, open = r.open + excluded.open,
-            open_due = r.open_due + excluded.open_due;
+            open_due = r.open_due + excluded.open_due,
+            n_sensitive = r.n_sensitive + excluded.n_sensitive,
+            open_sensitive = r.open_sensitive + excluded.open_sensitive,
+            open_due_sensitive = r.open_due_sensitive + excluded.open_due_sensitive;
 
     -- a due hour other than 'infinity' holds open cases only
     INSERT INTO incident_rollup_due AS r (due_hour, grid_id, sensitive, open)
@@ -129,8 +148,7 @@ BEGIN
       AND r.status = x.status AND r.due_hour = x.due_hour AND r.late = x.late
       AND r.on_spot = x.on_spot AND r.n = 0;
     DELETE FROM incident_rollup_grid r USING unnest(d) x
-    WHERE r.grid_id = x.grid_id AND r.sensitive = gisgrid_rollup_sensitive(x.category)
-      AND r.n = 0;
+    WHERE r.grid_id = x.grid_id AND r.n = 0 AND r.n_sensitive = 0;
     DELETE FROM incident_rollup_due r USING unnest(d) x
     WHERE r.due_hour = x.due_hour AND r.grid_id = x.grid_id
       AND r.sensitive = gisgrid_rollup_sensitive(x.category) AND r.open = 0;
@@ -208,12 +226,13 @@ CREATE TRIGGER incident_rollup_truncate AFTER TRUNCATE ON incidents
 CREATE OR REPLACE FUNCTION gisgrid_rollup_derive() RETURNS void
 LANGUAGE sql AS $$
     TRUNCATE incident_rollup_grid, incident_rollup_due;
-    INSERT INTO incident_rollup_grid (grid_id, sensitive, n, open, open_due)
-    SELECT grid_id, gisgrid_rollup_sensitive(category), sum(n),
-           COALESCE(sum(n) FILTER (WHERE gisgrid_rollup_open(status)), 0),
-           COALESCE(sum(n) FILTER (WHERE due_hour <> 'infinity'), 0)
-    FROM incident_rollup
-    GROUP BY 1, 2;
+    INSERT INTO incident_rollup_grid (grid_id, n, open, open_due, n_sensitive, open_sensitive,
+                                      open_due_sensitive)
+    SELECT r.grid_id, sum(c.n_public), sum(c.open_public), sum(c.open_due_public),
+           sum(c.n_sensitive), sum(c.open_sensitive), sum(c.open_due_sensitive)
+    FROM incident_rollup r,
+         LATERAL gisgrid_rollup_grid_split(r.category, r.status, r.due_hour, r.n) c
+    GROUP BY 1;
     INSERT INTO incident_rollup_due (due_hour, grid_id, sensitive, open)
     SELECT due_hour, grid_id, gisgrid_rollup_sensitive(category), sum(n)
     FROM incident_rollup

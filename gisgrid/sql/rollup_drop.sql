@@ -9,6 +9,7 @@ DROP FUNCTION IF EXISTS gisgrid_rollup_truncate();
 DROP FUNCTION IF EXISTS gisgrid_rollup_rebuild();
 DROP FUNCTION IF EXISTS gisgrid_rollup_derive();
 DROP FUNCTION IF EXISTS gisgrid_rollup_fill_cube();
+DROP FUNCTION IF EXISTS gisgrid_rollup_grid_split(text, text, timestamptz, integer);
 DROP FUNCTION IF EXISTS gisgrid_rollup_merge(gisgrid_rollup_delta[]);
 DROP FUNCTION IF EXISTS gisgrid_rollup_merge(gisgrid_rollup_delta[], boolean);
 DROP FUNCTION IF EXISTS gisgrid_rollup_key(bigint, timestamptz, text, text, timestamptz,

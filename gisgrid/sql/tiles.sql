@@ -160,29 +160,59 @@ DECLARE
     plain boolean := p.categories IS NULL AND p.statuses IS NULL AND p.since IS NULL
                      AND p.until IS NULL;
 BEGIN
+    IF plain THEN
+        -- each grid's row, the sensitive counts where the caller's scope holds the grid; its
+        -- overdue the open cases with a due time less those whose due hour has not passed
+        -- (the front of incident_rollup_due's key) plus this hour's that have
+        RETURN QUERY
+        WITH scoped AS (
+            SELECT l.grid_id FROM gisgrid_grid_lineage l
+            WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
+              AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
+        ), fix AS (
+            SELECT d.grid_id, d.sensitive, -d.open AS n
+            FROM incident_rollup_due d
+            WHERE d.due_hour >= hour
+              AND (grids IS NULL OR d.grid_id IN (SELECT unnest(grids)))
+            UNION ALL
+            SELECT COALESCE(i.grid_id, 0), gisgrid_rollup_sensitive(i.category), 1
+            FROM incidents i
+            WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour
+              AND i.due_at < now()
+              AND (grids IS NULL OR COALESCE(i.grid_id, 0) IN (SELECT unnest(grids)))
+        ), fixes AS (
+            SELECT f.grid_id, COALESCE(sum(f.n) FILTER (WHERE NOT f.sensitive), 0) AS pub,
+                   COALESCE(sum(f.n) FILTER (WHERE f.sensitive), 0) AS sens
+            FROM fix f GROUP BY 1
+        )
+        SELECT g.grid_id,
+               (g.n + CASE WHEN a.ok THEN g.n_sensitive ELSE 0 END)::bigint,
+               (g.open + CASE WHEN a.ok THEN g.open_sensitive ELSE 0 END)::bigint,
+               (g.open_due + COALESCE(x.pub, 0)
+                + CASE WHEN a.ok THEN g.open_due_sensitive + COALESCE(x.sens, 0) ELSE 0 END)
+                   ::bigint
+        FROM incident_rollup_grid g
+        LEFT JOIN fixes x ON x.grid_id = g.grid_id
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(p.scope_level = 'all'
+                            OR (p.scope_level IS NOT NULL
+                                AND g.grid_id IN (SELECT s.grid_id FROM scoped s)), false) AS ok
+        ) a
+        WHERE grids IS NULL OR g.grid_id IN (SELECT unnest(grids));
+        RETURN;
+    END IF;
+    -- filtered: the cube, where a due hour other than 'infinity' holds open cases only
     RETURN QUERY
     WITH scoped AS (
         SELECT l.grid_id FROM gisgrid_grid_lineage l
         WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
           AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
     ), r AS (
-        -- unfiltered: each grid's row, its overdue the open cases with a due time less those
-        -- whose due hour has not passed (the front of incident_rollup_due's key)
-        SELECT g.grid_id, g.sensitive, g.n, g.open, g.open_due AS overdue
-        FROM incident_rollup_grid g
-        WHERE plain AND (grids IS NULL OR g.grid_id IN (SELECT unnest(grids)))
-        UNION ALL
-        SELECT d.grid_id, d.sensitive, 0, 0, -d.open
-        FROM incident_rollup_due d
-        WHERE plain AND d.due_hour >= hour
-          AND (grids IS NULL OR d.grid_id IN (SELECT unnest(grids)))
-        UNION ALL
-        -- filtered: the cube, where a due hour other than 'infinity' holds open cases only
-        SELECT c.grid_id, gisgrid_rollup_sensitive(c.category), c.n,
-               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END,
-               CASE WHEN c.due_hour < hour THEN c.n ELSE 0 END
+        SELECT c.grid_id, gisgrid_rollup_sensitive(c.category) AS sensitive, c.n,
+               CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END AS open,
+               CASE WHEN c.due_hour < hour THEN c.n ELSE 0 END AS overdue
         FROM incident_rollup c
-        WHERE NOT plain AND (grids IS NULL OR c.grid_id IN (SELECT unnest(grids)))
+        WHERE (grids IS NULL OR c.grid_id IN (SELECT unnest(grids)))
           AND (p.categories IS NULL OR c.category = ANY(p.categories)
                OR left(c.category, 2) = ANY(p.categories))
           AND (p.statuses IS NULL OR c.status = ANY(p.statuses))

@@ -738,17 +738,20 @@ class IncidentRollup(Base):
 
 
 class IncidentRollupGrid(Base):
-    """The rollup without day, category and status: per grid and sensitive group or not
-    (counted only in the caller's scope), the incidents, the open ones and the open ones
-    with a due time (``open_due``). What an unfiltered tile reads: one or two rows a grid."""
+    """The rollup without day, category and status: per grid, the incidents, the open ones
+    and the open ones with a due time (``open_due``), and the same three for the sensitive
+    groups (counted only in the caller's scope). What an unfiltered tile reads: one row a
+    grid."""
 
     __tablename__ = "incident_rollup_grid"
 
     grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    sensitive: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     open: Mapped[int] = mapped_column(Integer)
     open_due: Mapped[int] = mapped_column(Integer)
+    n_sensitive: Mapped[int] = mapped_column(Integer)
+    open_sensitive: Mapped[int] = mapped_column(Integer)
+    open_due_sensitive: Mapped[int] = mapped_column(Integer)
 
 
 class IncidentRollupDue(Base):

@@ -35,12 +35,19 @@ SELECT grid_id, day, category, status, due_hour::text, late, on_spot, n,
 FROM incident_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7
 """
 _EXPECTED_GRID = """
-SELECT COALESCE(grid_id, 0), left(category, 2) IN ('03', '04'), count(*)::integer,
-       count(*) FILTER (WHERE status NOT IN ('closed', 'rejected'))::integer,
-       count(*) FILTER (WHERE status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL)::integer
-FROM incidents GROUP BY 1, 2 ORDER BY 1, 2
+SELECT grid_id, count(*) FILTER (WHERE NOT s), count(*) FILTER (WHERE NOT s AND o),
+       count(*) FILTER (WHERE NOT s AND d), count(*) FILTER (WHERE s),
+       count(*) FILTER (WHERE s AND o), count(*) FILTER (WHERE s AND d)
+FROM (SELECT COALESCE(grid_id, 0) AS grid_id, left(category, 2) IN ('03', '04') AS s,
+             status NOT IN ('closed', 'rejected') AS o,
+             status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL AS d
+      FROM incidents) i
+GROUP BY 1 ORDER BY 1
 """
-_GRID = "SELECT grid_id, sensitive, n, open, open_due FROM incident_rollup_grid ORDER BY 1, 2"
+_GRID = (
+    "SELECT grid_id, n, open, open_due, n_sensitive, open_sensitive, open_due_sensitive"
+    " FROM incident_rollup_grid ORDER BY 1"
+)
 _EXPECTED_DUE = """
 SELECT date_trunc('hour', due_at, 'UTC')::text, COALESCE(grid_id, 0),
        left(category, 2) IN ('03', '04'), count(*)::integer

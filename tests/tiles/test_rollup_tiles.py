@@ -118,10 +118,16 @@ def test_overdue_and_open_are_counted_both_ways(conn: Connection, whole: tuple[i
         )
     )
     z, x, y = whole
-    rolled = _counts(_features(conn, "districts", z, x, y, {}))
-    raw = _counts(_features(conn, "districts", z, x, y, {"rollup": False}))
-    assert rolled == raw
-    assert sum(c[2] for c in raw.values()) > 0
+    district = conn.execute(
+        text("SELECT min(id) FROM areas WHERE level = 'district' AND valid_to IS NULL")
+    ).scalar_one()
+    # anonymous, everything in scope, and one district (the sensitive groups' own counts)
+    for qp in ({}, {"scope_level": "all"}, {"scope_level": "district", "scope_area_id": district}):
+        for layer in ("districts", "grids"):
+            rolled = _counts(_features(conn, layer, z, x, y, qp))
+            raw = _counts(_features(conn, layer, z, x, y, {**qp, "rollup": False}))
+            assert rolled == raw, (qp, layer)
+            assert sum(c[2] for c in raw.values()) > 0
 
 
 def _totals(feats: list[dict[str, Any]], count: str) -> tuple[int, int, int]:

@@ -5,12 +5,12 @@ Revises: 0013_rollup
 
 ``incident_rollup_grid`` kept a row per grid x sensitive x due hour, so an unfiltered tile
 read a row per open case's due hour: at 10M incidents most of the table, and the tiles grew
-with the history. Now ``incident_rollup_grid`` is per grid x sensitive (n, open, and
-``open_due``: the open ones with a due time) and ``incident_rollup_due`` per due hour x grid
-x sensitive holds the open cases with a due time; a reader takes the overdue as ``open_due``
-less the hours not yet passed, a short range at the front of the due-hour key. The triggers
-and functions are rollup.sql's (a repeatable step), run here before the fill, with incidents
-locked against writers, as 0013 did.
+with the history. Now ``incident_rollup_grid`` is one row a grid (n, open, and ``open_due``:
+the open ones with a due time; each again for the sensitive groups) and
+``incident_rollup_due`` per due hour x grid x sensitive holds the open cases with a due time;
+a reader takes the overdue as ``open_due`` less the hours not yet passed, a short range at
+the front of the due-hour key. The triggers and functions are rollup.sql's (a repeatable
+step), run here before the fill, with incidents locked against writers, as 0013 did.
 """
 
 from collections.abc import Sequence
@@ -31,13 +31,6 @@ def _run(name: str) -> None:
     raw.execute(load_sql(name))
 
 
-def _counts() -> list[sa.Column[int]]:
-    return [
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.Column("open", sa.Integer(), nullable=False),
-    ]
-
-
 def upgrade() -> None:
     op.execute("LOCK TABLE incidents IN SHARE ROW EXCLUSIVE MODE")
     _run("rollup_drop")
@@ -45,10 +38,18 @@ def upgrade() -> None:
     op.create_table(
         "incident_rollup_grid",
         sa.Column("grid_id", sa.BigInteger(), nullable=False),
-        sa.Column("sensitive", sa.Boolean(), nullable=False),
-        *_counts(),
-        sa.Column("open_due", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("grid_id", "sensitive", name=op.f("pk_incident_rollup_grid")),
+        *[
+            sa.Column(name, sa.Integer(), nullable=False)
+            for name in (
+                "n",
+                "open",
+                "open_due",
+                "n_sensitive",
+                "open_sensitive",
+                "open_due_sensitive",
+            )
+        ],
+        sa.PrimaryKeyConstraint("grid_id", name=op.f("pk_incident_rollup_grid")),
     )
     op.create_table(
         "incident_rollup_due",
@@ -75,7 +76,8 @@ def downgrade() -> None:
         sa.Column("grid_id", sa.BigInteger(), nullable=False),
         sa.Column("sensitive", sa.Boolean(), nullable=False),
         sa.Column("due_hour", sa.DateTime(timezone=True), nullable=False),
-        *_counts(),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("open", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
             "grid_id", "sensitive", "due_hour", name=op.f("pk_incident_rollup_grid")
         ),
