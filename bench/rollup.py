@@ -85,7 +85,8 @@ def tiles(conn: Connection, lon: float, lat: float, repeats: int) -> list[dict[s
             row["first_raw"] = got["raw"][0]
             out.append(row)
             print(
-                f"  {layer:10} z{z:<2} rollup {row['rollup']:8.1f} ms (first {row['first_rollup']:7.1f})"
+                f"  {layer:10} z{z:<2} rollup {row['rollup']:8.1f} ms"
+                f" (first {row['first_rollup']:7.1f})"
                 f"   raw {row['raw']:8.1f} ms (first {row['first_raw']:8.1f})",
                 flush=True,
             )
