@@ -25,7 +25,6 @@ transaction each that is rolled back at the end: nothing is left in the store. p
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import statistics
@@ -36,10 +35,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gisgrid.access.scope import Scope
+from gisgrid.analysis.emerging import cube_params
 from gisgrid.settings import get_settings
 from gisgrid.sql import load_sql
 from gisgrid.store.engine import make_engine
-from gisgrid.tiles.filters import TileFilters, query_params
+from gisgrid.tiles.filters import TileFilters
 from gisgrid.tiles.layers import layer_of
 from gisgrid.tiles.render import render
 from gisgrid.times import CITY_TZ
@@ -97,14 +97,8 @@ def cube(conn: Connection, repeats: int) -> dict[str, Any]:
     last = conn.execute(text("SELECT max(reported_at) FROM incidents")).scalar_one()
     until = datetime.combine(last.astimezone(CITY_TZ).date(), datetime.min.time(), CITY_TZ)
     until += timedelta(days=1)
-    params = {
-        "qp": json.dumps(query_params(TileFilters(), Scope.everything())),
-        "level": "grid",
-        "step": "week",
-        "since": until - timedelta(weeks=52),
-        "until": until,
-        "tz": CITY_TZ.key,
-    }
+    since = until - timedelta(weeks=52)
+    params = cube_params("grid", "week", TileFilters(), Scope.everything(), since, until)
     got: dict[str, list[float]] = {"rollup": [], "raw": []}
     answers = {}
     for _ in range(repeats):

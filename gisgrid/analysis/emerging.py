@@ -285,6 +285,25 @@ def space_time_cube(
     )
 
 
+def cube_params(
+    level: str,
+    step: str,
+    filters: TileFilters,
+    scope: Scope | None,
+    since: datetime,
+    until: datetime,
+) -> dict[str, Any]:
+    """The bind parameters of hotspot_cube.sql and hotspot_cube_rollup.sql."""
+    return {
+        "qp": json.dumps(query_params(filters, scope)),
+        "level": level,
+        "step": step,
+        "since": since,
+        "until": until,
+        "tz": CITY_TZ.key,
+    }
+
+
 def _area_counts(
     conn: Any,
     units: gpd.GeoDataFrame,
@@ -296,14 +315,7 @@ def _area_counts(
     until: datetime,
     n_steps: int,
 ) -> IntArray:
-    params = {
-        "qp": json.dumps(query_params(filters, scope)),
-        "level": level,
-        "step": step,
-        "since": since,
-        "until": until,
-        "tz": CITY_TZ.key,
-    }
+    params = cube_params(level, step, filters, scope, since, until)
     rows = conn.execute(text(load_sql(_cube_sql(conn, params, since, until))), params).all()
     row_of = {int(i): k for k, i in enumerate(units["id"])}
     counts = np.zeros((len(units), n_steps), dtype=np.int64)

@@ -139,6 +139,15 @@ $$;
 CREATE OR REPLACE FUNCTION gisgrid_rollup_raw_minzoom() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 13 $$;
 
+-- The grids a scoped caller's scope holds, by their lineage (none for an anonymous caller or
+-- one who sees everything).
+CREATE OR REPLACE FUNCTION gisgrid_tile_scoped_grids(p gisgrid_tile_params) RETURNS SETOF bigint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT l.grid_id FROM gisgrid_grid_lineage l
+    WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
+      AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
+$$;
+
 -- Per grid (0: outside every grid), the incidents the tiles count under p, from the rollup:
 -- all, open and overdue. grids: only these (NULL: every grid). The counting rules are the
 -- raw layers': the filters of gisgrid_tile_match, sensitive groups only in the caller's
@@ -165,11 +174,7 @@ BEGIN
         -- overdue the open cases with a due time less those whose due hour has not passed
         -- (the front of incident_rollup_due's key) plus this hour's that have
         RETURN QUERY
-        WITH scoped AS (
-            SELECT l.grid_id FROM gisgrid_grid_lineage l
-            WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
-              AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
-        ), fix AS (
+        WITH fix AS (
             SELECT d.grid_id, d.sensitive, -d.open AS n
             FROM incident_rollup_due d
             WHERE d.due_hour >= hour
@@ -196,18 +201,15 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT COALESCE(p.scope_level = 'all'
                             OR (p.scope_level IS NOT NULL
-                                AND g.grid_id IN (SELECT s.grid_id FROM scoped s)), false) AS ok
+                                AND g.grid_id IN (SELECT gisgrid_tile_scoped_grids(p))),
+                            false) AS ok
         ) a
         WHERE grids IS NULL OR g.grid_id IN (SELECT unnest(grids));
         RETURN;
     END IF;
     -- filtered: the cube, where a due hour other than 'infinity' holds open cases only
     RETURN QUERY
-    WITH scoped AS (
-        SELECT l.grid_id FROM gisgrid_grid_lineage l
-        WHERE p.scope_level IS NOT NULL AND p.scope_level <> 'all'
-          AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
-    ), r AS (
+    WITH r AS (
         SELECT c.grid_id, gisgrid_rollup_sensitive(c.category) AS sensitive, c.n,
                CASE WHEN gisgrid_tile_open(c.status) THEN c.n ELSE 0 END AS open,
                CASE WHEN c.due_hour < hour THEN c.n ELSE 0 END AS overdue
@@ -235,7 +237,7 @@ BEGIN
     ) x
     WHERE NOT x.sensitive
        OR p.scope_level = 'all'
-       OR x.grid_id IN (SELECT s.grid_id FROM scoped s)
+       OR x.grid_id IN (SELECT gisgrid_tile_scoped_grids(p))
     GROUP BY x.grid_id;
 END
 $$;

@@ -5,7 +5,6 @@ in PostGIS."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from gisgrid.analysis.emerging import (
     CATEGORIES,
     EmergingHotSpots,
     categorize,
+    cube_params,
     emerging_hotspots,
     space_time_cube,
 )
@@ -31,7 +31,7 @@ from gisgrid.analysis.weights import lattice
 from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
 from gisgrid.store.cluster import Cluster
-from gisgrid.tiles.filters import TileFilters, query_params
+from gisgrid.tiles.filters import TileFilters
 from gisgrid.times import CITY_TZ
 from tests.city_support import tiny_city
 
@@ -292,14 +292,7 @@ def test_the_cube_from_the_rollup_is_the_cube_from_incident_rows(store: Engine, 
         # until, and at until (outside)
         for t in (since, until - timedelta(weeks=1), until - timedelta(microseconds=1), until):
             conn.execute(text(_AT), {"t": t})
-        params = {
-            "qp": json.dumps(query_params(filters, scope)),
-            "level": level,
-            "step": step,
-            "since": since,
-            "until": until,
-            "tz": CITY_TZ.key,
-        }
+        params = cube_params(level, step, filters, scope, since, until)
         raw = sorted(map(tuple, conn.execute(text(load_sql("hotspot_cube")), params).all()))
         cube = sorted(map(tuple, conn.execute(text(load_sql("hotspot_cube_rollup")), params)))
         conn.rollback()
