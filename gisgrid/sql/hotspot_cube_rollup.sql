@@ -8,16 +8,8 @@
 -- weeks, (last day - d) / 7 (the 7-day windows ending at :until); months, the calendar months
 -- between d and the last day.
 WITH p AS MATERIALIZED (SELECT gisgrid_tile_parse(CAST(:qp AS json)) AS p),
-span AS MATERIALIZED (
-    SELECT (CAST(:since AS timestamptz) AT TIME ZONE CAST(:tz AS text))::date AS d0,
-           ((CAST(:until AS timestamptz) - interval '1 microsecond')
-               AT TIME ZONE CAST(:tz AS text))::date AS d1,
-           ((p.p).since AT TIME ZONE CAST(:tz AS text))::date AS f0,
-           ((p.p).until AT TIME ZONE CAST(:tz AS text))::date AS f1
-    FROM p
-)
 -- each grid's area of the level and whether it lies in the caller's scope: 33k rows, hashed
-, g AS MATERIALIZED (
+g AS MATERIALIZED (
     SELECT l.grid_id,
            CASE CAST(:level AS text)
                WHEN 'grid' THEN l.grid_id
@@ -32,16 +24,24 @@ SELECT g.area_id, c.back, sum(c.n)::bigint AS n
 FROM (
     SELECT r.grid_id, gisgrid_rollup_sensitive(r.category) AS sensitive,
            CASE CAST(:step AS text)
-               WHEN 'week' THEN (s.d1 - r.day) / 7
-               ELSE ((extract(year FROM s.d1) - extract(year FROM r.day)) * 12
-                     + extract(month FROM s.d1) - extract(month FROM r.day))::integer
+               WHEN 'week' THEN (d.d1 - r.day) / 7
+               ELSE ((extract(year FROM d.d1) - extract(year FROM r.day)) * 12
+                     + extract(month FROM d.d1) - extract(month FROM r.day))::integer
            END AS back,
            r.n
     FROM incident_rollup r
     CROSS JOIN p
-    CROSS JOIN span s
-    WHERE r.day >= s.d0 AND r.day <= s.d1
-      AND (s.f0 IS NULL OR r.day >= s.f0) AND (s.f1 IS NULL OR r.day <= s.f1)
+    CROSS JOIN (
+        SELECT ((CAST(:until AS timestamptz) - interval '1 microsecond')
+                   AT TIME ZONE CAST(:tz AS text))::date AS d1
+    ) d
+    -- the period's days written out here, not in a CTE, so the planner sees how many rows
+    -- they hold (a year: all of them, read in one sequential pass)
+    WHERE r.day >= (CAST(:since AS timestamptz) AT TIME ZONE CAST(:tz AS text))::date
+      AND r.day <= ((CAST(:until AS timestamptz) - interval '1 microsecond')
+                       AT TIME ZONE CAST(:tz AS text))::date
+      AND ((p.p).since IS NULL OR r.day >= ((p.p).since AT TIME ZONE CAST(:tz AS text))::date)
+      AND ((p.p).until IS NULL OR r.day <= ((p.p).until AT TIME ZONE CAST(:tz AS text))::date)
       AND ((p.p).categories IS NULL OR r.category = ANY((p.p).categories)
            OR left(r.category, 2) = ANY((p.p).categories))
       AND ((p.p).statuses IS NULL OR r.status = ANY((p.p).statuses))
