@@ -44,6 +44,7 @@ def demo(
     from gisgrid.settings import get_settings
     from gisgrid.store.cluster import Cluster
     from gisgrid.store.engine import make_engine, table_counts
+    from gisgrid.store.partitions import cluster_months
     from gisgrid.synth import SCALES, generate
     from gisgrid.synth.store import store_is_empty, write_city
 
@@ -91,6 +92,16 @@ def demo(
         truth = truth_dir / f"ground_truth_{scale}_{seed}.json"
         truth.write_text(json.dumps(city.ground_truth, ensure_ascii=False, indent=1))
         console.print(f"loaded in {t_load:.1f} s; planted hotspots: {truth}")
+        # the months are over: their rows in spatial order, as `gisgrid db cluster` keeps them
+        with console.status("clustering the months by place...") as st:
+            done = cluster_months(
+                engine,
+                progress=lambda part, k, n: st.update(
+                    f"clustering the months by place: {part} ({k}/{n})"
+                ),
+            )
+        secs = sum(c.seconds for c in done)
+        console.print(f"clustered {len(done)} months by place in {secs:.1f} s")
         _print_counts(table_counts(engine))
     finally:
         engine.dispose()

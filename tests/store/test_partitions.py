@@ -3,11 +3,17 @@ kept through a move and gone with their case, months made late take their rows."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError, NotSupportedError
+from typer.testing import CliRunner
+
+from gisgrid.cli.main import app
+from gisgrid.store.partitions import cluster_months, months_to_cluster
 
 POINT = "SRID=4326;POINT(126.6 45.75)"
 
@@ -151,3 +157,59 @@ def test_writes_through_incidents_pass_the_guard(conn: Connection) -> None:
     conn.execute(text("SELECT gisgrid_incident_partitions('2032-05-01', '2032-05-02')"))
     with pytest.raises(NotSupportedError, match="incidents_p203205"):
         conn.execute(text("DELETE FROM incidents_p203205"))
+
+
+_ORDER = "SELECT id FROM {part} ORDER BY ctid"
+_ROWS = "SELECT id, code, grid_id, status, ST_AsEWKB(geom) FROM incidents ORDER BY id"
+
+
+def test_ended_months_are_rewritten_in_spatial_order_once(store: Engine) -> None:
+    with store.connect() as c:
+        before = c.execute(text(_ROWS)).all()
+        months = months_to_cluster(c, datetime(2026, 12, 2, tzinfo=UTC))
+        c.rollback()
+    # the tiny city's year: November 2025 to October 2026 are over (by a week) on 2 December
+    assert [m for m, _ in months] == [f"incidents_p{y}{m:02d}" for y, m in _YEAR]
+    assert all(index.endswith("geom_idx") for _, index in months)
+    part = months[3][0]
+    with store.connect() as c:
+        order_before = c.execute(text(_ORDER.format(part=part))).scalars().all()
+        c.rollback()
+    seen: list[tuple[str, int, int]] = []
+    done = cluster_months(
+        store, datetime(2026, 12, 2, tzinfo=UTC), progress=lambda p, k, n: seen.append((p, k, n))
+    )
+    assert [d.partition for d in done] == [m for m, _ in months]
+    assert seen[-1] == ("", 12, 12) and seen[0] == (months[0][0], 0, 12)
+    with store.connect() as c:
+        # the same rows, in another physical order, marked as clustered
+        assert c.execute(text(_ROWS)).all() == before
+        order_after = c.execute(text(_ORDER.format(part=part))).scalars().all()
+        assert sorted(order_after) == sorted(order_before) and order_after != order_before
+        assert (
+            sum(d.rows for d in done)
+            == c.execute(
+                text("SELECT count(*) FROM incidents WHERE reported_at < '2026-11-01+08'")
+            ).scalar_one()
+        )
+        assert months_to_cluster(c, datetime(2026, 12, 2, tzinfo=UTC)) == []
+        assert len(months_to_cluster(c, datetime(2026, 12, 2, tzinfo=UTC), again=True)) == 12
+        c.rollback()
+    assert cluster_months(store, datetime(2026, 12, 2, tzinfo=UTC)) == []
+
+
+_YEAR = [(2025, 11), (2025, 12)] + [(2026, m) for m in range(1, 11)]
+
+
+def test_cli_cluster(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # after the test above: every month that has ended is done
+    monkeypatch.setenv("GISGRID_DATABASE_URL", store.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    none = runner.invoke(app, ["db", "cluster"])
+    assert none.exit_code == 0, none.output
+    assert "nothing to do" in none.output
+    again = runner.invoke(app, ["db", "cluster", "--again", "--grace-days", "0"])
+    assert again.exit_code == 0, again.output
+    assert re.search(r"clustered 1[2-9] months, [\d,]+ incidents", again.output), again.output
+    bad = runner.invoke(app, ["db", "cluster", "--grace-days", "-1"])
+    assert bad.exit_code == 2 and "grace-days" in bad.output
