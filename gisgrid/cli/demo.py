@@ -8,15 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
+
+from gisgrid.cli import counted_bar
 
 console = Console(soft_wrap=True)
 
@@ -70,13 +65,7 @@ def demo(
             )
         t_gen = time.perf_counter() - t0
         console.print(f"generated in {t_gen:.1f} s")
-        with Progress(
-            TextColumn("{task.description:<20}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with counted_bar(console) as progress:
             tasks: dict[str, TaskID] = {}
 
             def on_progress(table: str, done: int, total: int) -> None:

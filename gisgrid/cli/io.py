@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
+from gisgrid.cli import counted_bar
 from gisgrid.errors import GisgridError, LoadError
 
 console = Console(soft_wrap=True)
@@ -105,14 +105,7 @@ def load(
     from gisgrid.io.load import load_file
 
     engine = _engine()
-    progress = Progress(
-        TextColumn(f"loading {file.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+    progress = counted_bar(err, f"loading {file.name}", transient=True)
     task = progress.add_task("load", total=None)
 
     def tick(done: int, total: int) -> None:

@@ -10,11 +10,11 @@ from typing import Annotated, cast
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gisgrid.cli import accounts as cli_accounts
 from gisgrid.cli import assign as cli_assign
+from gisgrid.cli import counted_bar
 from gisgrid.cli import demo as cli_demo
 from gisgrid.cli import hotspots as cli_hotspots
 from gisgrid.cli import incidents as cli_incidents
@@ -197,13 +197,7 @@ def db_cluster(
         _running_store(settings)
         engine = make_engine(settings)
         try:
-            with Progress(
-                TextColumn("{task.description:<20}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
+            with counted_bar(console) as bar:
                 task = bar.add_task("months", total=None)
 
                 def step(part: str, done: int, total: int) -> None:

@@ -5,6 +5,7 @@ replica is passed over for the primary, and `gisgrid db replica up|status|down`.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,6 +164,13 @@ def test_the_cli_makes_reports_stops_and_removes_a_replica(
     assert "started (new, from a base backup)" in up.output
     code, info = status()
     assert code == 0 and info["in_recovery"] is True and info["streaming"] is True
+    # the lag is known once the standby has sent its first reply (the walsender streams
+    # before that, with no replay position yet)
+    for _ in range(100):
+        if info["lag_bytes"] is not None:
+            break
+        time.sleep(0.1)
+        code, info = status()
     assert info["port"] == r.port and info["lag_bytes"] is not None
     again = runner.invoke(app, ["db", "replica", "up"], env=env)
     assert "already running" in again.output
