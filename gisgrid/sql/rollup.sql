@@ -94,10 +94,10 @@ CREATE OR REPLACE FUNCTION gisgrid_rollup_grid_split(
                  due_hour <> 'infinity' AS d) f
 $$;
 
--- Add summed deltas to the three tables; with removes (a delta may be negative), a key whose count
--- reaches 0 is removed. Keys are written in key order, so two writers touching the same keys
--- lock them in the same order. An INSERT only adds: two statements instead of four, which is
--- most of what a report's write pays.
+-- Add summed deltas to the three tables; with removes (a delta may be negative), a key whose
+-- count reaches 0 is removed. Keys are written in key order, so two writers touching the same
+-- keys lock them in the same order. An INSERT only adds: three statements instead of six,
+-- which is most of what a report's write pays.
 CREATE OR REPLACE FUNCTION gisgrid_rollup_merge(d gisgrid_rollup_delta[], removes boolean)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN

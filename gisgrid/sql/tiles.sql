@@ -148,6 +148,21 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
       AND gisgrid_tile_in_scope(p, l.grid_id, l.community_id, l.street_id, l.district_id)
 $$;
 
+-- The open cases under p's filters whose due time has passed within this hour (from `hour`
+-- to now()), per grid (0: none) and sensitive or not: what the rollup cannot know, since it
+-- counts a case under its due hour (ix_incidents_open_due). grids: only these (NULL: all).
+CREATE OR REPLACE FUNCTION gisgrid_tile_due_this_hour(
+    p gisgrid_tile_params, grids bigint[], hour timestamptz
+) RETURNS TABLE (grid_id bigint, sensitive boolean, n integer)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT COALESCE(i.grid_id, 0), gisgrid_rollup_sensitive(i.category), count(*)::integer
+    FROM incidents i
+    WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour AND i.due_at < now()
+      AND (grids IS NULL OR COALESCE(i.grid_id, 0) IN (SELECT unnest(grids)))
+      AND gisgrid_tile_match(p, i.category, i.status, i.reported_at)
+    GROUP BY 1, 2
+$$;
+
 -- Per grid (0: outside every grid), the incidents the tiles count under p, from the rollup:
 -- all, open and overdue. grids: only these (NULL: every grid). The counting rules are the
 -- raw layers': the filters of gisgrid_tile_match, sensitive groups only in the caller's
@@ -180,11 +195,7 @@ BEGIN
             WHERE d.due_hour >= hour
               AND (grids IS NULL OR d.grid_id IN (SELECT unnest(grids)))
             UNION ALL
-            SELECT COALESCE(i.grid_id, 0), gisgrid_rollup_sensitive(i.category), 1
-            FROM incidents i
-            WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour
-              AND i.due_at < now()
-              AND (grids IS NULL OR COALESCE(i.grid_id, 0) IN (SELECT unnest(grids)))
+            SELECT h.grid_id, h.sensitive, h.n FROM gisgrid_tile_due_this_hour(p, grids, hour) h
         ), fixes AS (
             SELECT f.grid_id, COALESCE(sum(f.n) FILTER (WHERE NOT f.sensitive), 0) AS pub,
                    COALESCE(sum(f.n) FILTER (WHERE f.sensitive), 0) AS sens
@@ -219,21 +230,13 @@ BEGIN
                OR left(c.category, 2) = ANY(p.categories))
           AND (p.statuses IS NULL OR c.status = ANY(p.statuses))
           AND (d0 IS NULL OR c.day >= d0) AND (d1 IS NULL OR c.day <= d1)
-    ), this_hour AS (
-        SELECT COALESCE(i.grid_id, 0) AS grid_id,
-               gisgrid_rollup_sensitive(i.category) AS sensitive, count(*)::integer AS n
-        FROM incidents i
-        WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at >= hour AND i.due_at < now()
-          AND (grids IS NULL OR COALESCE(i.grid_id, 0) IN (SELECT unnest(grids)))
-          AND gisgrid_tile_match(p, i.category, i.status, i.reported_at)
-        GROUP BY 1, 2
     )
     -- integer counts, so the sums are int8 arithmetic, not numeric
     SELECT x.grid_id, sum(x.n), sum(x.open), sum(x.overdue)
     FROM (
         SELECT r.grid_id, r.sensitive, r.n, r.open, r.overdue FROM r
         UNION ALL
-        SELECT h.grid_id, h.sensitive, 0, 0, h.n FROM this_hour h
+        SELECT h.grid_id, h.sensitive, 0, 0, h.n FROM gisgrid_tile_due_this_hour(p, grids, hour) h
     ) x
     WHERE NOT x.sensitive
        OR p.scope_level = 'all'
@@ -243,9 +246,9 @@ END
 $$;
 
 -- The grid ids to pass to gisgrid_rollup_grids: these (looked up in a hash of them, so the
--- rows of other grids are skipped before they are summed), or NULL (every grid, cheaper than
--- the look-ups) when they are a good part of the city: more than a quarter of the per-grid
--- table's rows (about two a grid) by the planner's estimate of its size.
+-- rows of other grids are skipped), or NULL (every grid, cheaper than the look-ups) when they
+-- are a good part of the city: more than a quarter of the per-grid table's rows (one a grid)
+-- by the planner's estimate of its size.
 CREATE OR REPLACE FUNCTION gisgrid_rollup_some(ids bigint[]) RETURNS bigint[]
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN cardinality(ids) > 1000 AND cardinality(ids) > (
