@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
 from gisgrid.sql import quote_ident
-from gisgrid.times import CITY_TZ
+from gisgrid.times import CITY_TZ, add_months
 
 AHEAD = timedelta(days=92)  # the sweeper keeps this much of the future partitioned
 # a partition's name: its parent, not it, is the model (and what a backup must drop)
@@ -104,8 +104,7 @@ def month_end(partition: str) -> datetime | None:
     m = re.fullmatch(r"incidents_p(\d{4})(\d{2})", partition)
     if m is None:
         return None
-    year, month = int(m[1]), int(m[2])
-    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=CITY_TZ)
+    return add_months(datetime(int(m[1]), int(m[2]), 1, tzinfo=CITY_TZ), 1)
 
 
 def months_to_cluster(
@@ -142,7 +141,10 @@ def cluster_months(
         t0 = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(text(f"CLUSTER {quote_ident(part)} USING {quote_ident(index)}"))
-            rows = conn.execute(text(f"SELECT count(*) FROM {quote_ident(part)}")).scalar_one()
+            # CLUSTER records the live rows it copied: no second pass over the month to count
+            rows = conn.execute(
+                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:p AS regclass)"), {"p": part}
+            ).scalar_one()
         with engine.connect() as conn:
             conn.execute(text(f"ANALYZE {quote_ident(part)}"))
             conn.commit()
