@@ -78,7 +78,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.sql import load_sql
 from gisgrid.store.engine import Bind, connection
 from gisgrid.tiles.filters import TileFilters, query_params
-from gisgrid.times import CITY_TZ
+from gisgrid.times import CITY_TZ, add_months
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -220,7 +220,7 @@ def _whole_steps_from(first: datetime, until: datetime, step: str) -> datetime:
     start = datetime(local.year, local.month, 1, tzinfo=CITY_TZ)
     if local - start < timedelta(days=1):
         return start
-    return datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=CITY_TZ)
+    return add_months(start, 1)
 
 
 def _starts(step: str, since: datetime, until: datetime) -> tuple[datetime, ...]:
@@ -232,12 +232,7 @@ def _starts(step: str, since: datetime, until: datetime) -> tuple[datetime, ...]
         (until - timedelta(microseconds=1)).astimezone(CITY_TZ),
     )
     n = (last.year - local_since.year) * 12 + last.month - local_since.month + 1
-    out = []
-    for t in range(n):
-        months = local_since.month - 1 + t
-        first = datetime(local_since.year + months // 12, months % 12 + 1, 1, tzinfo=CITY_TZ)
-        out.append(max(since, first))
-    return tuple(out)
+    return tuple(max(since, add_months(since, k)) for k in range(n))
 
 
 def space_time_cube(
